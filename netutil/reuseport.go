@@ -1,0 +1,45 @@
+package netutil
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ListenConfig is the net.ListenConfig that every Rockstar listener uses: it
+// sets SO_REUSEPORT (and SO_REUSEADDR) before bind, so that several sockets,
+// in one process or in several, can listen on the same address and the
+// kernel spreads new connections between their accept queues.
+var ListenConfig = net.ListenConfig{Control: reusePortControl}
+
+func reusePortControl(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
+			return
+		}
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("netutil: set SO_REUSEPORT on %s %s: %w", network, address, serr)
+	}
+	return nil
+}
+
+// ListenReusePort opens a TCP listener on addr with SO_REUSEPORT set.
+// network is "tcp", "tcp4" or "tcp6".
+func ListenReusePort(network, addr string) (net.Listener, error) {
+	return ListenConfig.Listen(context.Background(), network, addr)
+}
+
+// ListenPacketReusePort opens a UDP socket on addr with SO_REUSEPORT set,
+// for HTTP/3.
+func ListenPacketReusePort(network, addr string) (net.PacketConn, error) {
+	return ListenConfig.ListenPacket(context.Background(), network, addr)
+}

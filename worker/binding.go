@@ -1,0 +1,174 @@
+package worker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+)
+
+// binding is one listening address and the fasthttp server on it. Several
+// Servers of one manager that listen on the same address share it; each
+// request goes to the member that owns its host.
+type binding struct {
+	addr    string
+	ln      net.Listener
+	srv     *fasthttp.Server
+	members []*server // guarded by the manager's lock; [0] serves unknown hosts
+	disp    atomic.Pointer[dispatch]
+
+	active atomic.Int64
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{}
+
+	stopping atomic.Bool
+	done     chan struct{} // closed when Serve has returned
+	serveErr error         // set before done is closed
+}
+
+// newBinding prepares the fasthttp server for ln with cfg's limits.
+func newBinding(addr string, ln net.Listener, cfg ServerConfig, log zerolog.Logger) *binding {
+	b := &binding{addr: addr, ln: ln, conns: make(map[net.Conn]struct{}), done: make(chan struct{})}
+	b.srv = &fasthttp.Server{
+		Handler:                      b.serve,
+		ErrorHandler:                 errorHandler,
+		Name:                         "rockstar",
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		ReadBufferSize:               cfg.MaxHeaderBytes,
+		MaxRequestBodySize:           int(cfg.MaxRequestSize),
+		Concurrency:                  cfg.MaxConnections,
+		CloseOnShutdown:              true,
+		DisablePreParseMultipartForm: true,
+		ConnState:                    b.connState,
+		Logger:                       fasthttpLogger{log},
+	}
+	return b
+}
+
+// start serves in a goroutine owned by the binding; shutdown waits for it.
+// If Serve fails without being asked to stop, failed runs first.
+func (b *binding) start(failed func(*binding)) {
+	go func() {
+		defer close(b.done)
+		err := b.srv.Serve(b.ln)
+		if b.stopping.Load() {
+			return
+		}
+		b.serveErr = err
+		failed(b)
+	}()
+}
+
+func (b *binding) serve(ctx *fasthttp.RequestCtx) {
+	b.disp.Load().lookup(ctx.Host()).serve(ctx)
+}
+
+func (b *binding) connState(c net.Conn, st fasthttp.ConnState) {
+	switch st {
+	case fasthttp.StateNew:
+		b.active.Add(1)
+		b.connMu.Lock()
+		b.conns[c] = struct{}{}
+		b.connMu.Unlock()
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		b.active.Add(-1)
+		b.connMu.Lock()
+		delete(b.conns, c)
+		b.connMu.Unlock()
+	}
+}
+
+// shutdown stops accepting, lets in-flight requests finish (their responses
+// say Connection: close), closes idle keep-alive connections, and waits for
+// the rest until ctx ends; then it closes what is left and returns an error
+// that wraps ctx's cause.
+func (b *binding) shutdown(ctx context.Context) error {
+	b.stopping.Store(true)
+	err := b.srv.ShutdownWithContext(ctx)
+	// Serve may not have taken the listener yet; closing it ourselves makes
+	// sure it returns.
+	_ = b.ln.Close()
+	if err != nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = errors.Join(err, context.DeadlineExceeded)
+		}
+	}
+	b.closeConns()
+	<-b.done
+	return err
+}
+
+// close stops at once: the listener and every connection.
+func (b *binding) close() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = b.shutdown(ctx)
+}
+
+// closeConns closes the connections that are still open and waits, up to a
+// second, for their goroutines to notice.
+func (b *binding) closeConns() {
+	b.connMu.Lock()
+	for c := range b.conns {
+		_ = c.Close()
+	}
+	b.connMu.Unlock()
+	deadline := time.Now().Add(time.Second)
+	for b.active.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// dialAddr is an address a health check can connect to.
+func (b *binding) dialAddr() string {
+	a, ok := b.ln.Addr().(*net.TCPAddr)
+	if !ok {
+		return b.ln.Addr().String()
+	}
+	ip := a.IP
+	if ip.IsUnspecified() {
+		if ip.To4() != nil {
+			ip = net.IPv4(127, 0, 0, 1)
+		} else {
+			ip = net.IPv6loopback
+		}
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
+}
+
+// errorHandler answers requests fasthttp could not read.
+func errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.As(err, &small):
+		ctx.Error("Request Header Fields Too Large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ctx.Error("Request Entity Too Large", fasthttp.StatusRequestEntityTooLarge)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		ctx.Error("Request Timeout", fasthttp.StatusRequestTimeout)
+	default:
+		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
+	}
+}
+
+// fasthttpLogger sends fasthttp's own messages to zerolog.
+type fasthttpLogger struct{ log zerolog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug().Msgf(format, args...)
+}
+
+func tlsListener(ln net.Listener, cfg *tls.Config) net.Listener {
+	return tls.NewListener(ln, cfg)
+}

@@ -1,0 +1,170 @@
+package worker
+
+import (
+	"crypto/tls"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Defaults applied to a zero ServerConfig field.
+const (
+	// DefaultReadTimeout bounds reading one request, headers and body; a
+	// slowloris client is cut off after it.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultWriteTimeout bounds writing one response.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultIdleTimeout bounds the wait for the next request on a keep-alive connection.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultMaxHeaderBytes is the request header limit; larger headers get 431.
+	DefaultMaxHeaderBytes = 8 << 10
+	// MaxHeaderBufferBytes caps the per-connection header buffer: a larger
+	// MaxHeaderBytes is treated as this many bytes, so that a generous limit
+	// cannot cost megabytes per idle connection.
+	MaxHeaderBufferBytes = 64 << 10
+	// DefaultMaxConnections is the open-connection limit; connections beyond
+	// it get 503 and are closed.
+	DefaultMaxConnections = 256 * 1024
+	// DefaultMaxRequestSize is the request body limit; larger bodies get 413.
+	DefaultMaxRequestSize = 16 << 20
+	// DefaultShutdownTimeout bounds Server.Shutdown when its context has no deadline.
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// ServerConfig configures one Server. Zero fields take the defaults above.
+type ServerConfig struct {
+	// Addr is the address StartAll listens on; empty means the server is
+	// started by calling Listen itself (or registered with AddServer).
+	Addr string
+
+	// ReadTimeout bounds reading a whole request. Default DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response. Default DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds the wait for the next keep-alive request. Default DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes limits the request line and headers; more gets 431.
+	// Default DefaultMaxHeaderBytes, at most MaxHeaderBufferBytes.
+	MaxHeaderBytes int
+
+	// EnableHTTP1 serves HTTP/1.1 (on fasthttp). HTTP/1.1 is always served
+	// on plain TCP; the flag matters for TLS listeners.
+	EnableHTTP1 bool
+	// EnableHTTP2 offers h2 by ALPN on TLS listeners.
+	EnableHTTP2 bool
+	// EnableQUIC serves HTTP/3 on the UDP port of a TLS listener.
+	EnableQUIC bool
+
+	// TLSConfig, when set, is used by ListenTLS (cloned); its certificates
+	// and GetCertificate are honoured. Default: TLS 1.2 or newer with the
+	// certificate pair given to ListenTLS.
+	TLSConfig *tls.Config
+
+	// MaxConnections limits open connections. Default DefaultMaxConnections.
+	MaxConnections int
+	// MaxRequestSize limits a request body in bytes. Default DefaultMaxRequestSize.
+	MaxRequestSize int64
+
+	// ShutdownTimeout bounds a graceful Shutdown whose context has no
+	// deadline. Default DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+
+	// HostConfigs are the hosts this server owns, by name. On a port shared
+	// by several servers of one manager, requests for these hosts go to
+	// this server. Default: none.
+	HostConfigs map[string]*HostConfig
+
+	// AccessLog, when set, receives one JSON line per request (host,
+	// tenant, method, path, status, bytes, duration, remote address).
+	// Default nil: no access log.
+	AccessLog io.Writer
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.MaxHeaderBytes > MaxHeaderBufferBytes {
+		c.MaxHeaderBytes = MaxHeaderBufferBytes
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxRequestSize <= 0 {
+		c.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	return c
+}
+
+// VirtualFS is the file tree a host serves static files from. Any io/fs.FS
+// can be assigned: os.DirFS, (*os.Root).FS, embed.FS, fstest.MapFS.
+type VirtualFS = fs.FS
+
+// MiddlewareFunc wraps a handler. In HostConfig.Middleware, element 0 is
+// the outermost: it runs first.
+type MiddlewareFunc func(next fasthttp.RequestHandler) fasthttp.RequestHandler
+
+// HostConfig configures one virtual host.
+type HostConfig struct {
+	// Hostname is the name the host answers to ("app.example.com" or
+	// "*.example.com"); when registered, the name given to RegisterHost wins.
+	Hostname string
+	// TenantID is the tenant the host belongs to; "" for none. A tenant
+	// registered later must agree.
+	TenantID string
+	// VirtualFS serves the host's static files after its routes. Default nil: none.
+	VirtualFS VirtualFS
+	// Middleware wraps the host's routes and files; [0] runs first.
+	Middleware []MiddlewareFunc
+	// RateLimits limits the host's requests. Default nil: unlimited.
+	RateLimits *RateLimitConfig
+	// SecurityConfig adds per-host response headers. Default nil.
+	SecurityConfig *ServerSecurityConfig
+}
+
+// RateLimitConfig is a token bucket: RequestsPerSecond refill, BurstSize capacity.
+type RateLimitConfig struct {
+	// Enabled switches the limit on.
+	Enabled bool
+	// RequestsPerSecond is the sustained rate.
+	RequestsPerSecond float64
+	// BurstSize is how many requests may pass at once; 0 means 1.
+	BurstSize int
+}
+
+func (c *RateLimitConfig) active() bool {
+	return c != nil && c.Enabled
+}
+
+// ServerSecurityConfig holds per-host security settings.
+type ServerSecurityConfig struct {
+	// Headers are set on every response of the host (for example
+	// Strict-Transport-Security or X-Frame-Options), unless the handler
+	// already set them. Default none.
+	Headers map[string]string
+}
+
+// TenantConfig registers a tenant with a budget shared by all its hosts.
+type TenantConfig struct {
+	// ID is the tenant's unique, non-empty name.
+	ID string
+	// Hosts are the tenant's hosts; each must already be registered.
+	Hosts []string
+	// RateLimits is one budget for all of the tenant's hosts together.
+	// Default nil: unlimited.
+	RateLimits *RateLimitConfig
+}

@@ -1,0 +1,153 @@
+package worker
+
+import (
+	"fmt"
+	"io/fs"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+)
+
+// hostState is everything one request for one host needs, resolved when the
+// configuration changes so that the request path only follows pointers:
+// the host's limiters, its metrics cell, and its handler already wrapped in
+// its middleware.
+type hostState struct {
+	name, tenant string
+	cell         *cell
+	hostLim      Limiter
+	tenantLim    Limiter
+	handler      fasthttp.RequestHandler // middleware around core
+	routes       *Router                 // may be nil
+	files        fs.FS                   // may be nil
+	headers      []headerKV
+	access       *zerolog.Logger // nil: no access log
+	errLog       *zerolog.Logger
+}
+
+type headerKV struct{ k, v string }
+
+// dispatch maps a Host header to its hostState. It is immutable; a binding
+// publishes a new one on every configuration change.
+type dispatch struct {
+	hosts hostMap[*hostState]
+	def   *hostState // no host matched: the root router's routes
+}
+
+func (d *dispatch) lookup(host []byte) *hostState {
+	if hs, ok := d.hosts.lookup(host); ok {
+		return hs
+	}
+	return d.def
+}
+
+// serve is the whole per-request path after the host is known: limits,
+// middleware and handler, security headers, metrics and the access log.
+func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
+	c := h.cell
+	c.inFlight.Add(1)
+	start := ctx.Time()
+	if start.IsZero() {
+		start = time.Now()
+	}
+	if h.admit(ctx, start) {
+		h.run(ctx)
+	}
+	status := ctx.Response.StatusCode()
+	in := len(ctx.Request.Header.RawHeaders()) + len(ctx.Request.Body())
+	var out int
+	if ctx.Response.IsBodyStream() {
+		out = max(ctx.Response.Header.ContentLength(), 0)
+	} else {
+		out = len(ctx.Response.Body())
+	}
+	d := time.Since(start)
+	c.record(status, in, out, d)
+	c.inFlight.Add(-1)
+	if h.access != nil {
+		h.logAccess(ctx, status, out, d)
+	}
+}
+
+// admit applies the host's limit, then the tenant's; a refusal answers 429.
+func (h *hostState) admit(ctx *fasthttp.RequestCtx, now time.Time) bool {
+	if h.hostLim != nil {
+		if ok, wait := h.hostLim.Allow(now); !ok {
+			h.refuse(ctx, wait)
+			return false
+		}
+	}
+	if h.tenantLim != nil {
+		if ok, wait := h.tenantLim.Allow(now); !ok {
+			h.refuse(ctx, wait)
+			return false
+		}
+	}
+	return true
+}
+
+func (h *hostState) refuse(ctx *fasthttp.RequestCtx, wait time.Duration) {
+	h.cell.limited.Add(1)
+	ctx.Error("Too Many Requests", fasthttp.StatusTooManyRequests)
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(wait)))
+}
+
+// run calls the handler; a panic becomes a 500 and a log line instead of
+// the end of the process.
+func (h *hostState) run(ctx *fasthttp.RequestCtx) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.errLog.Error().Str("host", h.name).Bytes("path", ctx.Path()).
+				Str("panic", fmt.Sprint(p)).Msg("handler panicked")
+			ctx.Response.Reset()
+			ctx.Error("Internal Server Error", fasthttp.StatusInternalServerError)
+		}
+	}()
+	h.handler(ctx)
+	for _, kv := range h.headers {
+		if len(ctx.Response.Header.Peek(kv.k)) == 0 {
+			ctx.Response.Header.Set(kv.k, kv.v)
+		}
+	}
+}
+
+// core serves the host's routes, then its files, then 405 or 404.
+func (h *hostState) core(ctx *fasthttp.RequestCtx) {
+	if h.routes != nil && h.routes.serve(ctx) {
+		return
+	}
+	if h.files != nil && serveFile(ctx, h.files) {
+		return
+	}
+	if h.routes != nil {
+		h.routes.notFound(ctx)
+		return
+	}
+	ctx.Error(fasthttp.StatusMessage(fasthttp.StatusNotFound), fasthttp.StatusNotFound)
+}
+
+func (h *hostState) logAccess(ctx *fasthttp.RequestCtx, status, out int, d time.Duration) {
+	h.access.Log().
+		Bytes("host", ctx.Host()).
+		Str("vhost", h.name).
+		Str("tenant", h.tenant).
+		Bytes("method", ctx.Method()).
+		Bytes("path", ctx.Path()).
+		Int("status", status).
+		Int("bytes", out).
+		Dur("duration", d).
+		Str("remote", ctx.RemoteAddr().String()).
+		Send()
+}
+
+// wrap applies middleware around h; mw[0] ends up outermost.
+func wrap(h fasthttp.RequestHandler, mw []MiddlewareFunc) fasthttp.RequestHandler {
+	for i := len(mw) - 1; i >= 0; i-- {
+		if mw[i] != nil {
+			h = mw[i](h)
+		}
+	}
+	return h
+}

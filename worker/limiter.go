@@ -1,0 +1,102 @@
+package worker
+
+import (
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// Limiter decides whether one more request may pass now. Implementations
+// must be safe for concurrent use and should not allocate.
+type Limiter interface {
+	// Allow reports whether a request arriving at now may pass; if not,
+	// retryAfter says how long until one would.
+	Allow(now time.Time) (ok bool, retryAfter time.Duration)
+}
+
+// LimiterKey names the bucket a limiter guards.
+type LimiterKey struct {
+	// Scope is "host" or "tenant".
+	Scope string
+	// Name is the canonical host name or the tenant ID.
+	Name string
+}
+
+// Limiter scopes.
+const (
+	ScopeHost   = "host"
+	ScopeTenant = "tenant"
+)
+
+// LimiterFactory makes the limiter for one bucket. The manager calls it when
+// a host or tenant with an enabled limit appears or its limit changes, and
+// keeps the limiter while the limit stays the same. The supervisor swaps in
+// a factory whose buckets live in memory shared by all workers.
+type LimiterFactory func(key LimiterKey, cfg RateLimitConfig) Limiter
+
+// NewLocalLimiter returns an in-process GCRA limiter for cfg: one int64
+// updated by compare-and-swap.
+func NewLocalLimiter(cfg RateLimitConfig) Limiter {
+	interval, tolerance := GCRAParams(cfg)
+	return &localLimiter{base: time.Now(), interval: interval, tolerance: tolerance}
+}
+
+type localLimiter struct {
+	tat                 atomic.Int64
+	base                time.Time
+	interval, tolerance int64
+}
+
+func (l *localLimiter) Allow(now time.Time) (bool, time.Duration) {
+	return GCRAAllow(&l.tat, int64(now.Sub(l.base)), l.interval, l.tolerance)
+}
+
+// GCRAParams returns the emission interval and the tolerance, in
+// nanoseconds, of the generic cell rate algorithm for cfg: a request every
+// interval on average, and up to max(BurstSize, 1) at once.
+func GCRAParams(cfg RateLimitConfig) (interval, tolerance int64) {
+	burst := int64(max(cfg.BurstSize, 1))
+	rate := cfg.RequestsPerSecond
+	if rate <= 0 {
+		return math.MaxInt64 / (burst + 1), 0
+	}
+	interval = int64(math.Ceil(float64(time.Second) / rate))
+	return interval, burst * interval
+}
+
+// GCRAAllow is the generic cell rate algorithm on one int64, the
+// theoretical arrival time of the next request: a request at now passes if
+// the bucket, advanced by one interval, stays within the tolerance. Over
+// any T seconds it admits at most burst + rate·T requests. now must be
+// positive and come from one monotonic clock for every caller of tat; tat
+// may live in shared memory.
+func GCRAAllow(tat *atomic.Int64, now, interval, tolerance int64) (bool, time.Duration) {
+	for {
+		old := tat.Load()
+		next := max(old, now) + interval
+		if over := next - now - tolerance; over > 0 {
+			return false, time.Duration(over)
+		}
+		if tat.CompareAndSwap(old, next) {
+			return true, 0
+		}
+	}
+}
+
+func validateRateLimit(what string, c *RateLimitConfig) error {
+	if !c.active() {
+		return nil
+	}
+	if c.RequestsPerSecond <= 0 || math.IsNaN(c.RequestsPerSecond) || math.IsInf(c.RequestsPerSecond, 0) || c.BurstSize < 0 {
+		return fmt.Errorf("%w for %s: requests_per_second %v, burst %d", ErrInvalidRateLimit, what, c.RequestsPerSecond, c.BurstSize)
+	}
+	return nil
+}
+
+// retryAfterSeconds rounds a wait up to whole seconds, at least 1, for the
+// Retry-After header.
+func retryAfterSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}

@@ -1,0 +1,183 @@
+package worker
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// LatencyBounds are the upper bounds of the latency histogram's buckets; a
+// last, implicit bucket counts everything slower.
+var LatencyBounds = [...]time.Duration{
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+}
+
+// NumBuckets is the number of latency buckets, the overflow bucket included.
+const NumBuckets = len(LatencyBounds) + 1
+
+// cell holds the counters of one (server, host, tenant) triple. Every
+// request touches exactly one cell, with atomic adds only. Cells live as long
+// as their manager, so counters never go down.
+type cell struct {
+	key      SeriesKey
+	status   [6]atomic.Uint64 // 1xx..5xx, and anything else
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64
+	buckets  [NumBuckets]atomic.Uint64
+	durNanos atomic.Uint64
+	limited  atomic.Uint64
+	inFlight atomic.Int64
+	_        [64]byte // keep neighbouring cells off this one's cache lines
+}
+
+func (c *cell) record(status int, in, out int, d time.Duration) {
+	class := status/100 - 1
+	if class < 0 || class > 4 {
+		class = 5
+	}
+	c.status[class].Add(1)
+	c.bytesIn.Add(uint64(in))
+	c.bytesOut.Add(uint64(out))
+	c.buckets[bucketOf(d)].Add(1)
+	c.durNanos.Add(uint64(max(d, 0)))
+}
+
+func bucketOf(d time.Duration) int {
+	for i, b := range LatencyBounds {
+		if d <= b {
+			return i
+		}
+	}
+	return len(LatencyBounds)
+}
+
+func (c *cell) stats() Stats {
+	var s Stats
+	for i := range c.status {
+		s.Status[i] = c.status[i].Load()
+		s.Requests += s.Status[i]
+	}
+	s.BytesIn = c.bytesIn.Load()
+	s.BytesOut = c.bytesOut.Load()
+	for i := range c.buckets {
+		s.Latency.Counts[i] = c.buckets[i].Load()
+	}
+	s.Latency.Sum = time.Duration(c.durNanos.Load())
+	s.RateLimited = c.limited.Load()
+	s.Active = c.inFlight.Load()
+	return s
+}
+
+// SeriesKey names one series: the server's address, the host (DefaultHost
+// for requests that matched no host) and the tenant ("" for none).
+type SeriesKey struct {
+	Server, Host, Tenant string
+}
+
+// DefaultHost is the host label of requests that matched no configured host.
+const DefaultHost = "_"
+
+// Histogram counts latencies into the LatencyBounds buckets.
+type Histogram struct {
+	// Counts[i] counts requests with latency <= LatencyBounds[i] (and above
+	// the bound before); the last one counts the rest. Not cumulative.
+	Counts [NumBuckets]uint64
+	// Sum is the total of all latencies.
+	Sum time.Duration
+}
+
+// Stats are the counters of a server, a host, a tenant or one series.
+type Stats struct {
+	// Requests answered (the sum of Status).
+	Requests uint64
+	// Status counts responses by class: [0] 1xx, [1] 2xx, [2] 3xx, [3] 4xx,
+	// [4] 5xx, [5] other.
+	Status [6]uint64
+	// BytesIn counts request bytes (headers and body).
+	BytesIn uint64
+	// BytesOut counts response body bytes.
+	BytesOut uint64
+	// Latency is the handling time, from the request read to the handler's return.
+	Latency Histogram
+	// RateLimited counts requests refused with 429.
+	RateLimited uint64
+	// Active is, for a server, its open connections; for a host, a tenant or
+	// a series, the requests in flight.
+	Active int64
+}
+
+// Add adds o's counters to s.
+func (s *Stats) Add(o Stats) {
+	s.Requests += o.Requests
+	for i := range s.Status {
+		s.Status[i] += o.Status[i]
+	}
+	s.BytesIn += o.BytesIn
+	s.BytesOut += o.BytesOut
+	for i := range s.Latency.Counts {
+		s.Latency.Counts[i] += o.Latency.Counts[i]
+	}
+	s.Latency.Sum += o.Latency.Sum
+	s.RateLimited += o.RateLimited
+	s.Active += o.Active
+}
+
+// MetricsSnapshot is a copy of a manager's counters at one moment. The
+// supervisor adds up the snapshots of all its workers with Add.
+type MetricsSnapshot struct {
+	// Series holds the finest counters, by (server, host, tenant).
+	Series map[SeriesKey]Stats
+	// Servers, Hosts and Tenants are Series summed by each label; a server's
+	// Active is its open connections.
+	Servers map[string]Stats
+	Hosts   map[string]Stats
+	Tenants map[string]Stats
+}
+
+// NewMetricsSnapshot returns an empty snapshot, ready for Add.
+func NewMetricsSnapshot() MetricsSnapshot {
+	return MetricsSnapshot{
+		Series:  make(map[SeriesKey]Stats),
+		Servers: make(map[string]Stats),
+		Hosts:   make(map[string]Stats),
+		Tenants: make(map[string]Stats),
+	}
+}
+
+// Add adds o's counters into m, which must have been made by
+// NewMetricsSnapshot or returned by Metrics.
+func (m MetricsSnapshot) Add(o MetricsSnapshot) {
+	for k, v := range o.Series {
+		addTo(m.Series, k, v)
+	}
+	for k, v := range o.Servers {
+		addTo(m.Servers, k, v)
+	}
+	for k, v := range o.Hosts {
+		addTo(m.Hosts, k, v)
+	}
+	for k, v := range o.Tenants {
+		addTo(m.Tenants, k, v)
+	}
+}
+
+func addTo[K comparable](m map[K]Stats, k K, v Stats) {
+	s := m[k]
+	s.Add(v)
+	m[k] = s
+}
+
+// addSeries adds one series and its share of the by-label sums.
+func (m MetricsSnapshot) addSeries(k SeriesKey, s Stats) {
+	addTo(m.Series, k, s)
+	srv := s
+	srv.Active = 0 // a server's Active is its connections, set apart
+	addTo(m.Servers, k.Server, srv)
+	addTo(m.Hosts, k.Host, s)
+	if k.Tenant != "" {
+		addTo(m.Tenants, k.Tenant, s)
+	}
+}

@@ -1,0 +1,149 @@
+package worker
+
+import (
+	"github.com/rs/zerolog"
+)
+
+// rebuild publishes new dispatch tables after a change of hosts, tenants,
+// routers or limits.
+func (m *serverManager) rebuild() {
+	m.mu.Lock()
+	m.rebuildLocked()
+	m.mu.Unlock()
+}
+
+func (m *serverManager) rebuildLocked() {
+	for _, b := range m.bindings {
+		m.rebuildBindingLocked(b)
+	}
+}
+
+// rebuildBindingLocked resolves every host a binding serves into a
+// hostState: each member's own hosts (HostConfigs and router hosts) go to
+// that member, registered hosts that no member claims go to the first
+// member, and unknown hosts to the first member's root router.
+func (m *serverManager) rebuildBindingLocked(b *binding) {
+	if len(b.members) == 0 {
+		return
+	}
+	d := &dispatch{hosts: newHostMap[*hostState]()}
+	for _, s := range b.members {
+		for _, name := range s.ownedHosts() {
+			if _, taken := d.hosts.get(name); !taken {
+				d.hosts.set(name, m.hostStateLocked(s, name))
+			}
+		}
+	}
+	primary := b.members[0]
+	for name := range m.reg.hosts {
+		if _, taken := d.hosts.get(name); !taken {
+			d.hosts.set(name, m.hostStateLocked(primary, name))
+		}
+	}
+	d.def = m.defaultStateLocked(primary)
+	b.disp.Store(d)
+	m.sweepLimitersLocked()
+}
+
+// hostStateLocked resolves one host of server s. The server's own
+// HostConfigs entry wins over the manager's registry.
+func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
+	cfg := s.cfg.HostConfigs[name]
+	if cfg == nil {
+		cfg = m.reg.hosts[name]
+	}
+	tenant := m.reg.tenantFor(name, cfg)
+	hs := &hostState{
+		name:   name,
+		tenant: tenant,
+		cell:   m.cellLocked(SeriesKey{Server: s.name(), Host: name, Tenant: tenant}),
+		access: s.access,
+		errLog: &m.log,
+	}
+	if r := s.router.Load(); r != nil {
+		hs.routes = r.root.subRouter(name)
+	}
+	var mw []MiddlewareFunc
+	if cfg != nil {
+		hs.files = cfg.VirtualFS
+		mw = cfg.Middleware
+		if cfg.RateLimits.active() {
+			hs.hostLim = m.limiterLocked(LimiterKey{ScopeHost, name}, *cfg.RateLimits)
+		}
+		if sec := cfg.SecurityConfig; sec != nil {
+			for k, v := range sec.Headers {
+				hs.headers = append(hs.headers, headerKV{k, v})
+			}
+		}
+	}
+	if t := m.reg.tenants[tenant]; t != nil && t.RateLimits.active() {
+		hs.tenantLim = m.limiterLocked(LimiterKey{ScopeTenant, tenant}, *t.RateLimits)
+	}
+	hs.handler = wrap(hs.core, mw)
+	return hs
+}
+
+// defaultStateLocked serves requests that matched no host: the root
+// router's own routes, without limits.
+func (m *serverManager) defaultStateLocked(s *server) *hostState {
+	hs := &hostState{
+		name:   DefaultHost,
+		cell:   m.cellLocked(SeriesKey{Server: s.name(), Host: DefaultHost}),
+		access: s.access,
+		errLog: &m.log,
+		routes: s.router.Load(),
+	}
+	hs.handler = hs.core
+	return hs
+}
+
+func (m *serverManager) cellLocked(k SeriesKey) *cell {
+	c := m.cells[k]
+	if c == nil {
+		c = &cell{key: k}
+		m.cells[k] = c
+	}
+	return c
+}
+
+// limiterLocked returns the limiter for a bucket, reusing the one that
+// exists while its limit is unchanged, so that a reload keeps its state.
+func (m *serverManager) limiterLocked(k LimiterKey, cfg RateLimitConfig) Limiter {
+	if e, ok := m.limiters[k]; ok && e.cfg == cfg {
+		return e.lim
+	}
+	l := m.newLim(k, cfg)
+	m.limiters[k] = limiterEntry{cfg: cfg, lim: l}
+	return l
+}
+
+// sweepLimitersLocked forgets limiters of hosts and tenants that are gone.
+func (m *serverManager) sweepLimitersLocked() {
+	for k := range m.limiters {
+		var live bool
+		switch k.Scope {
+		case ScopeHost:
+			c := m.reg.hosts[k.Name]
+			live = c != nil && c.RateLimits.active()
+			for _, s := range m.servers {
+				if c := s.cfg.HostConfigs[k.Name]; c != nil && c.RateLimits.active() {
+					live = true
+				}
+			}
+		case ScopeTenant:
+			t := m.reg.tenants[k.Name]
+			live = t != nil && t.RateLimits.active()
+		}
+		if !live {
+			delete(m.limiters, k)
+		}
+	}
+}
+
+func accessLogger(cfg ServerConfig) *zerolog.Logger {
+	if cfg.AccessLog == nil {
+		return nil
+	}
+	l := zerolog.New(zerolog.SyncWriter(cfg.AccessLog)).With().Timestamp().Logger()
+	return &l
+}

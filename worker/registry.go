@@ -1,0 +1,141 @@
+package worker
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// registry is the manager's host and tenant registry. It is immutable: a
+// change builds a new one under the manager's lock and publishes it.
+type registry struct {
+	hosts    map[string]*HostConfig   // canonical name -> private copy
+	tenants  map[string]*TenantConfig // id -> private copy, hosts canonical
+	tenantOf map[string]string        // host -> registered tenant id
+}
+
+func newRegistry() *registry {
+	return &registry{
+		hosts:    make(map[string]*HostConfig),
+		tenants:  make(map[string]*TenantConfig),
+		tenantOf: make(map[string]string),
+	}
+}
+
+func (r *registry) clone() *registry {
+	return &registry{
+		hosts:    maps.Clone(r.hosts),
+		tenants:  maps.Clone(r.tenants),
+		tenantOf: maps.Clone(r.tenantOf),
+	}
+}
+
+// tenantFor returns the tenant a host belongs to: the registered tenant
+// that lists it, else its HostConfig.TenantID.
+func (r *registry) tenantFor(name string, cfg *HostConfig) string {
+	if t, ok := r.tenantOf[name]; ok {
+		return t
+	}
+	if cfg != nil {
+		return cfg.TenantID
+	}
+	return ""
+}
+
+func (r *registry) withHost(hostname string, config HostConfig) (*registry, error) {
+	if err := ValidateHostname(hostname); err != nil {
+		return nil, err
+	}
+	name := CanonicalHostname(hostname)
+	if _, dup := r.hosts[name]; dup {
+		return nil, fmt.Errorf("%w: %q", ErrHostExists, name)
+	}
+	if err := validateRateLimit("host "+name, config.RateLimits); err != nil {
+		return nil, err
+	}
+	cfg := config
+	cfg.Hostname = name
+	cfg.Middleware = slices.Clone(config.Middleware)
+	if config.RateLimits != nil {
+		rl := *config.RateLimits
+		cfg.RateLimits = &rl
+	}
+	n := r.clone()
+	n.hosts[name] = &cfg
+	return n, nil
+}
+
+func (r *registry) withoutHost(hostname string) (*registry, error) {
+	name := CanonicalHostname(hostname)
+	if _, ok := r.hosts[name]; !ok {
+		return nil, fmt.Errorf("%w: %q", ErrHostNotFound, name)
+	}
+	n := r.clone()
+	delete(n.hosts, name)
+	if id, ok := n.tenantOf[name]; ok {
+		delete(n.tenantOf, name)
+		t := *n.tenants[id]
+		t.Hosts = slices.DeleteFunc(slices.Clone(t.Hosts), func(h string) bool { return h == name })
+		n.tenants[id] = &t
+	}
+	return n, nil
+}
+
+func (r *registry) withTenant(config TenantConfig) (*registry, error) {
+	id := config.ID
+	if id == "" {
+		return nil, fmt.Errorf("%w: empty", ErrInvalidTenantID)
+	}
+	if _, dup := r.tenants[id]; dup {
+		return nil, fmt.Errorf("%w: %q", ErrTenantExists, id)
+	}
+	if len(config.Hosts) == 0 {
+		return nil, fmt.Errorf("%w: tenant %q", ErrNoHosts, id)
+	}
+	if err := validateRateLimit("tenant "+id, config.RateLimits); err != nil {
+		return nil, err
+	}
+	hosts := make([]string, 0, len(config.Hosts))
+	for _, h := range config.Hosts {
+		name := CanonicalHostname(h)
+		cfg, ok := r.hosts[name]
+		if !ok {
+			return nil, fmt.Errorf("tenant %q: %w: %q", id, ErrHostNotFound, name)
+		}
+		if other, ok := r.tenantOf[name]; ok {
+			return nil, fmt.Errorf("tenant %q: %w: %q belongs to %q", id, ErrHostInTenant, name, other)
+		}
+		if cfg.TenantID != "" && cfg.TenantID != id {
+			return nil, fmt.Errorf("tenant %q: %w: %q is configured for %q", id, ErrHostInTenant, name, cfg.TenantID)
+		}
+		if slices.Contains(hosts, name) {
+			continue
+		}
+		hosts = append(hosts, name)
+	}
+	t := config
+	t.Hosts = hosts
+	if config.RateLimits != nil {
+		rl := *config.RateLimits
+		t.RateLimits = &rl
+	}
+	n := r.clone()
+	n.tenants[id] = &t
+	for _, h := range hosts {
+		n.tenantOf[h] = id
+	}
+	return n, nil
+}
+
+func (r *registry) withoutTenant(id string) (*registry, error) {
+	t, ok := r.tenants[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrTenantNotFound, id)
+	}
+	n := r.clone()
+	delete(n.tenants, id)
+	for _, h := range t.Hosts {
+		delete(n.tenantOf, h)
+	}
+	return n, nil
+}

@@ -1,0 +1,160 @@
+package worker
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+)
+
+// Server is one HTTP server: a configuration, a router, and, once started,
+// an address it listens on.
+type Server interface {
+	// SetRouter sets the router whose hosts and routes the server serves.
+	// It may be called while serving.
+	SetRouter(r *Router)
+	// Listen serves HTTP on addr and blocks until the server stops. It
+	// returns nil after Shutdown, StopAll or RemoveServer, and an error if
+	// it cannot bind. Servers of one manager that listen on the same
+	// address share one listener; a standalone listener is opened with
+	// SO_REUSEPORT, so several processes can share the port.
+	Listen(addr string) error
+	// ListenTLS is Listen over TLS with the given certificate pair (or the
+	// config's TLSConfig).
+	ListenTLS(addr, certFile, keyFile string) error
+	// IsRunning reports whether the server is listening.
+	IsRunning() bool
+	// Protocol names the newest protocol the server is configured for:
+	// "HTTP/3", "HTTP/2" or "HTTP/1.1".
+	Protocol() string
+	// Addr is the server's address: the one it was registered or is
+	// listening under, or "" if none.
+	Addr() string
+	// Shutdown stops the server gracefully: it stops accepting, lets
+	// in-flight requests finish and closes idle connections. When ctx ends
+	// first (or, without a deadline, after ShutdownTimeout) it closes the
+	// rest and returns an error wrapping context.DeadlineExceeded.
+	Shutdown(ctx context.Context) error
+	// Close stops the server at once, closing every connection.
+	Close() error
+	// Config returns the server's configuration, defaults applied.
+	Config() ServerConfig
+}
+
+type server struct {
+	m   *serverManager
+	id  int
+	cfg ServerConfig
+
+	router atomic.Pointer[Router]
+	access *zerolog.Logger // nil: no access log
+
+	// Guarded by m.mu.
+	addr     string
+	bound    *binding
+	released chan struct{} // closed when the server leaves its binding
+	exitErr  error
+}
+
+func (s *server) Config() ServerConfig { return s.cfg }
+
+func (s *server) SetRouter(r *Router) {
+	s.router.Store(r)
+	if r != nil {
+		r.watch(s.m)
+	}
+	s.m.rebuild()
+}
+
+func (s *server) Listen(addr string) error {
+	wait, err := s.m.bind(s, addr, nil)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+func (s *server) ListenTLS(addr, certFile, keyFile string) error {
+	cfg, err := s.tlsConfig(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	wait, err := s.m.bind(s, addr, cfg)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+func (s *server) tlsConfig(certFile, keyFile string) (*tls.Config, error) {
+	var cfg *tls.Config
+	if s.cfg.TLSConfig != nil {
+		cfg = s.cfg.TLSConfig.Clone()
+	} else {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("worker: load certificate %s: %w", certFile, err)
+		}
+		cfg.Certificates = append(cfg.Certificates, cert)
+	}
+	if len(cfg.Certificates) == 0 && cfg.GetCertificate == nil && cfg.GetConfigForClient == nil {
+		return nil, fmt.Errorf("worker: listen TLS: no certificate")
+	}
+	if len(cfg.NextProtos) == 0 {
+		cfg.NextProtos = []string{"http/1.1"}
+	}
+	return cfg, nil
+}
+
+func (s *server) IsRunning() bool {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	return s.bound != nil
+}
+
+func (s *server) Protocol() string {
+	switch {
+	case s.cfg.EnableQUIC:
+		return "HTTP/3"
+	case s.cfg.EnableHTTP2:
+		return "HTTP/2"
+	default:
+		return "HTTP/1.1"
+	}
+}
+
+func (s *server) Addr() string {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	return s.addr
+}
+
+// name is the server's label in metrics and errors; m.mu must be held.
+func (s *server) name() string {
+	if s.addr != "" {
+		return s.addr
+	}
+	return fmt.Sprintf("server-%d", s.id)
+}
+
+func (s *server) Shutdown(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, s.cfg.ShutdownTimeout,
+			fmt.Errorf("%w: shutdown_timeout %s passed", ErrShutdownTimeout, s.cfg.ShutdownTimeout))
+		defer cancel()
+	}
+	return s.m.unbind(s, ctx)
+}
+
+func (s *server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = s.m.unbind(s, ctx)
+	return nil
+}
