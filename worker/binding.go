@@ -29,6 +29,7 @@ type binding struct {
 	conns  map[net.Conn]struct{}
 
 	stopping atomic.Bool
+	draining atomic.Bool // responses say Connection: close
 	done     chan struct{} // closed when Serve has returned
 	serveErr error         // set before done is closed
 }
@@ -69,6 +70,11 @@ func (b *binding) start(failed func(*binding)) {
 }
 
 func (b *binding) serve(ctx *fasthttp.RequestCtx) {
+	if b.draining.Load() {
+		// Close each keep-alive connection after its next response, which
+		// says so, instead of closing it while the client may be sending.
+		ctx.SetConnectionClose()
+	}
 	b.disp.Load().lookup(ctx.Host()).serve(ctx)
 }
 
@@ -97,7 +103,10 @@ func (b *binding) shutdown(ctx context.Context) error {
 	// Serve may not have taken the listener yet; closing it ourselves makes
 	// sure it returns.
 	_ = b.ln.Close()
-	if err != nil && ctx.Err() != nil {
+	if ctx.Err() == nil {
+		err = nil // closing an already closed listener is no failure
+	}
+	if err != nil {
 		err = context.Cause(ctx)
 		if !errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = errors.Join(err, context.DeadlineExceeded)

@@ -68,6 +68,12 @@ type ServerManager interface {
 
 	// Metrics returns a snapshot of every server's, host's and tenant's counters.
 	Metrics() MetricsSnapshot
+	// Drain stops every server the way a supervisor retires a worker,
+	// without racing keep-alive clients; see drain.go.
+	Drain(ctx context.Context, linger time.Duration) error
+	// ReplaceHosts swaps the whole host and tenant registry for a new one
+	// in one step; if any entry is invalid nothing changes.
+	ReplaceHosts(hosts []HostConfig, tenants []TenantConfig) error
 	// SetLogger sets the logger for lifecycle events and errors.
 	SetLogger(l zerolog.Logger)
 	// SetLimiterFactory replaces the in-process limiters (NewLocalLimiter)
@@ -272,14 +278,15 @@ func (m *serverManager) RemoveServer(addr string) error {
 
 // bind makes s listen on addr, alone or beside the servers already there,
 // and returns a function that blocks until s stops.
-func (m *serverManager) bind(s *server, addr string, tlsCfg *tls.Config) (wait func() error, err error) {
+// A non-nil ln is used instead of opening a socket.
+func (m *serverManager) bind(s *server, addr string, tlsCfg *tls.Config, ln net.Listener) (wait func() error, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s.bound != nil {
 		return nil, fmt.Errorf("%w: %s", ErrServerRunning, s.name())
 	}
 	var b *binding
-	if !isEphemeral(addr) {
+	if !isEphemeral(addr) && ln == nil {
 		b = m.bindings[addr]
 	}
 	if b != nil {
@@ -287,9 +294,10 @@ func (m *serverManager) bind(s *server, addr string, tlsCfg *tls.Config) (wait f
 			return nil, err
 		}
 	} else {
-		ln, err := netutil.ListenReusePort("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("worker: listen %s: %w", addr, err)
+		if ln == nil {
+			if ln, err = netutil.ListenReusePort("tcp", addr); err != nil {
+				return nil, fmt.Errorf("worker: listen %s: %w", addr, err)
+			}
 		}
 		if isEphemeral(addr) {
 			// Port 0: the kernel picked a port; that is the address now.
@@ -384,7 +392,9 @@ func (m *serverManager) unbind(s *server, ctx context.Context) error {
 	released := s.released
 	last := len(b.members) == 0
 	if last {
-		delete(m.bindings, b.addr)
+		if m.bindings[b.addr] == b {
+			delete(m.bindings, b.addr)
+		}
 	} else {
 		m.rebuildBindingLocked(b)
 	}
@@ -410,7 +420,7 @@ func (m *serverManager) StartAll() error {
 	m.mu.Unlock()
 	var started []*server
 	for _, s := range todo {
-		if _, err := m.bind(s, s.Addr(), nil); err != nil {
+		if _, err := m.bind(s, s.Addr(), nil, nil); err != nil {
 			for _, st := range started {
 				_ = st.Close()
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
@@ -21,6 +22,9 @@ type Server interface {
 	// address share one listener; a standalone listener is opened with
 	// SO_REUSEPORT, so several processes can share the port.
 	Listen(addr string) error
+	// Serve is Listen on a listener the caller opened (for example one
+	// inherited from the supervisor); the server closes it when it stops.
+	Serve(ln net.Listener) error
 	// ListenTLS is Listen over TLS with the given certificate pair (or the
 	// config's TLSConfig).
 	ListenTLS(addr, certFile, keyFile string) error
@@ -69,7 +73,7 @@ func (s *server) SetRouter(r *Router) {
 }
 
 func (s *server) Listen(addr string) error {
-	wait, err := s.m.bind(s, addr, nil)
+	wait, err := s.m.bind(s, addr, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -81,7 +85,15 @@ func (s *server) ListenTLS(addr, certFile, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	wait, err := s.m.bind(s, addr, cfg)
+	wait, err := s.m.bind(s, addr, cfg, nil)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+func (s *server) Serve(ln net.Listener) error {
+	wait, err := s.m.bind(s, ln.Addr().String(), nil, ln)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,26 @@
+package worker
+
+// ReplaceHosts validates hosts and tenants as RegisterHost and
+// RegisterTenantConfig would, in order, on an empty registry, and then
+// publishes the result in one step: requests see either the old set or the
+// new one, never a mix. Limiters of unchanged limits keep their state. On
+// any error nothing changes.
+func (m *serverManager) ReplaceHosts(hosts []HostConfig, tenants []TenantConfig) error {
+	next := newRegistry()
+	var err error
+	for _, h := range hosts {
+		if next, err = next.withHost(h.Hostname, h); err != nil {
+			return err
+		}
+	}
+	for _, t := range tenants {
+		if next, err = next.withTenant(t); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	m.reg = next
+	m.rebuildLocked()
+	m.mu.Unlock()
+	return nil
+}
