@@ -29,7 +29,7 @@ type binding struct {
 	conns  map[net.Conn]struct{}
 
 	stopping atomic.Bool
-	draining atomic.Bool // responses say Connection: close
+	draining atomic.Bool   // responses say Connection: close
 	done     chan struct{} // closed when Serve has returned
 	serveErr error         // set before done is closed
 }
