@@ -7,9 +7,10 @@ const maxHostname = 253
 
 // ValidateHostname reports whether name is a valid host name for
 // registration: labels of 1 to 63 letters, digits or hyphens, not starting or
-// ending with a hyphen, at most 253 characters in all, with an optional
-// leading "*." for a one-label wildcard. A trailing dot is allowed. The error
-// wraps ErrInvalidHostname.
+// ending with a hyphen, at most 253 characters in all (a leading "*."
+// counts, a trailing dot does not), with an optional leading "*." for a
+// one-label wildcard. A trailing dot is allowed. The error wraps
+// ErrInvalidHostname.
 func ValidateHostname(name string) error {
 	if err := validateHostname(name); err != "" {
 		return fmt.Errorf("%w %q: %s", ErrInvalidHostname, name, err)
@@ -18,17 +19,19 @@ func ValidateHostname(name string) error {
 }
 
 func validateHostname(name string) string {
-	if len(name) > 2 && name[0] == '*' && name[1] == '.' {
-		name = name[2:]
-	}
 	if len(name) > 0 && name[len(name)-1] == '.' {
 		name = name[:len(name)-1]
 	}
-	if name == "" {
-		return "empty"
-	}
+	// The 253 count "in all" includes a leading "*.": no name it matches
+	// could be longer than DNS allows.
 	if len(name) > maxHostname {
 		return "longer than 253 characters"
+	}
+	if len(name) > 2 && name[0] == '*' && name[1] == '.' {
+		name = name[2:]
+	}
+	if name == "" {
+		return "empty"
 	}
 	label := 0
 	for i := 0; i <= len(name); i++ {
