@@ -49,7 +49,10 @@ type localLimiter struct {
 }
 
 func (l *localLimiter) Allow(now time.Time) (bool, time.Duration) {
-	return GCRAAllow(&l.tat, int64(now.Sub(l.base)), l.interval, l.tolerance)
+	// A request timed before the limiter existed (read just before a reload
+	// made this one) counts as arriving at its creation: GCRAAllow needs a
+	// positive now, and a negative one refused a fresh bucket's first request.
+	return GCRAAllow(&l.tat, max(int64(now.Sub(l.base)), 1), l.interval, l.tolerance)
 }
 
 // GCRAParams returns the emission interval and the tolerance, in
