@@ -162,8 +162,10 @@ func errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.As(err, &small):
 		ctx.Error("Request Header Fields Too Large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+		lingerOnClose(ctx)
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		ctx.Error("Request Entity Too Large", fasthttp.StatusRequestEntityTooLarge)
+		lingerOnClose(ctx)
 	case errors.As(err, &netErr) && netErr.Timeout():
 		ctx.Error("Request Timeout", fasthttp.StatusRequestTimeout)
 	default:

@@ -307,6 +307,7 @@ func (m *serverManager) bind(s *server, addr string, tlsCfg *tls.Config, ln net.
 			}
 			addr = ln.Addr().String()
 		}
+		ln = lingerListener{ln} // under TLS, so that ctx.IsTLS still sees a *tls.Conn
 		if tlsCfg != nil {
 			ln = tlsListener(ln, tlsCfg)
 		}
