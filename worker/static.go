@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -49,7 +50,12 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS) bool {
 	if info.IsDir() {
 		f.Close()
 		if !strings.HasSuffix(urlPath, "/") {
-			ctx.Redirect(urlPath+"/", fasthttp.StatusMovedPermanently)
+			// A relative Location, as net/http's FileServer sends: an
+			// absolute one would name the scheme and port this server
+			// sees, which are wrong behind a TLS-terminating proxy.
+			loc := url.URL{Path: "/" + strings.TrimLeft(urlPath, "/") + "/", RawQuery: string(ctx.URI().QueryString())}
+			ctx.Response.Header.Set(fasthttp.HeaderLocation, loc.String())
+			ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
 			return true
 		}
 		name = path.Join(name, "index.html")
