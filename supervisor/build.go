@@ -1,0 +1,167 @@
+package supervisor
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/rockstar-dev/rockstar/supervisor/config"
+	"github.com/rockstar-dev/rockstar/worker"
+)
+
+// roots keeps the static-file roots a worker has open, by directory, so a
+// config push reuses them and closes the ones no host uses any more.
+type roots struct {
+	open map[string]*os.Root
+}
+
+// hostConfigs turns the config's hosts and tenants into the worker
+// package's, opening static roots with os.OpenRoot so that no path (or
+// symlink) leads outside them.
+func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.TenantConfig, error) {
+	used := make(map[string]*os.Root)
+	var hosts []worker.HostConfig
+	for _, h := range cfg.Hosts {
+		hc := worker.HostConfig{Hostname: h.Hostname, TenantID: h.Tenant}
+		if h.Root != "" {
+			root, ok := used[h.Root]
+			if !ok {
+				if root, ok = r.open[h.Root]; !ok {
+					var err error
+					if root, err = os.OpenRoot(h.Root); err != nil {
+						r.closeUnused(used, true)
+						return nil, nil, fmt.Errorf("supervisor: host %s: root: %w", h.Hostname, err)
+					}
+				}
+				used[h.Root] = root
+			}
+			hc.VirtualFS = root.FS()
+		}
+		if h.Respond != "" {
+			hc.Middleware = []worker.MiddlewareFunc{respond(h.RespondStatus, h.ContentType, h.Respond)}
+		}
+		if h.RateLimit != nil {
+			hc.RateLimits = h.RateLimit.Worker()
+		}
+		if len(h.Headers) > 0 {
+			hc.SecurityConfig = &worker.ServerSecurityConfig{Headers: h.Headers}
+		}
+		hosts = append(hosts, hc)
+	}
+	var tenants []worker.TenantConfig
+	for _, t := range cfg.Tenants {
+		tc := worker.TenantConfig{ID: t.ID, Hosts: t.Hosts}
+		if t.RateLimit != nil {
+			tc.RateLimits = t.RateLimit.Worker()
+		}
+		tenants = append(tenants, tc)
+	}
+	r.closeUnused(used, false)
+	r.open = used
+	return hosts, tenants, nil
+}
+
+// closeUnused closes the open roots that used does not hold; on failure
+// (discard) it closes the ones that were opened for the failed config.
+func (r *roots) closeUnused(used map[string]*os.Root, discard bool) {
+	if discard {
+		for dir, root := range used {
+			if r.open[dir] != root {
+				root.Close()
+			}
+		}
+		return
+	}
+	for dir, root := range r.open {
+		if used[dir] != root {
+			root.Close()
+		}
+	}
+}
+
+// respond answers every request with a fixed status and body, like nginx's
+// return directive.
+func respond(status int, contentType, body string) worker.MiddlewareFunc {
+	if status == 0 {
+		status = config.DefaultRespondStatus
+	}
+	if contentType == "" {
+		contentType = config.DefaultContentType
+	}
+	b := []byte(body)
+	return func(fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			ctx.SetStatusCode(status)
+			ctx.SetContentType(contentType)
+			ctx.SetBody(b)
+		}
+	}
+}
+
+// serverConfig maps a [[server]] to the worker package's config.
+func serverConfig(s config.Server, accessLog io.Writer) worker.ServerConfig {
+	return worker.ServerConfig{
+		ReadTimeout:    s.ReadTimeout,
+		WriteTimeout:   s.WriteTimeout,
+		IdleTimeout:    s.IdleTimeout,
+		MaxHeaderBytes: s.MaxHeaderBytes,
+		MaxConnections: s.MaxConnections,
+		MaxRequestSize: s.MaxRequestSize,
+		EnableHTTP1:    true,
+		EnableHTTP2:    s.Serves("http2"),
+		EnableQUIC:     s.Serves("http3"),
+		AccessLog:      accessLog,
+	}
+}
+
+// tlsWrap wraps an inherited listener in TLS when the server has a certificate.
+func tlsWrap(ln net.Listener, s config.Server) (net.Listener, error) {
+	if !s.TLS() {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("supervisor: server %s: certificate: %w", s.Listen, err)
+	}
+	return tls.NewListener(ln, &tls.Config{
+		MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"},
+	}), nil
+}
+
+// reopenableFile is an access log that USR1 can reopen after rotation.
+type reopenableFile struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+}
+
+func openLog(path string) (*reopenableFile, error) {
+	r := &reopenableFile{path: path}
+	return r, r.Reopen()
+}
+
+func (r *reopenableFile) Reopen() error {
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("supervisor: access log: %w", err)
+	}
+	r.mu.Lock()
+	old := r.f
+	r.f = f
+	r.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+func (r *reopenableFile) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.f.Write(p)
+}

@@ -1,0 +1,348 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rockstar-dev/rockstar/netutil"
+	"github.com/rockstar-dev/rockstar/supervisor/config"
+	"github.com/rockstar-dev/rockstar/worker"
+)
+
+// IsWorker reports whether this process was started by a master as one of
+// its workers; main should then call RunWorker and nothing else.
+func IsWorker() bool { return os.Getenv(envRole) == roleWorker }
+
+// orphanCheck is how often a worker checks that its master still lives.
+const orphanCheck = 100 * time.Millisecond
+
+// childWorker is the state of a worker process.
+type childWorker struct {
+	log     zerolog.Logger
+	conn    net.Conn
+	sendMu  sync.Mutex
+	sm      worker.ServerManager
+	roots   roots
+	access  *reopenableFile
+	started time.Time
+	state   string
+	serving sync.WaitGroup
+}
+
+// RunWorker runs this process as a worker: it takes its sockets and control
+// channel from the master, serves until told to drain or stop, and exits
+// as soon as the master is gone. It returns the process exit code.
+func RunWorker(out io.Writer) int {
+	// The parent-death signal belongs to the thread that sets it: keep
+	// this one for good.
+	runtime.LockOSThread()
+	_ = netutil.SetParentDeathSignal(syscall.SIGKILL)
+	masterPID, _ := strconv.Atoi(os.Getenv(envMasterPID))
+	if masterPID != 0 && !netutil.ParentAlive(masterPID) {
+		return 1 // the master died before we could watch it
+	}
+	slot := os.Getenv(envSlot)
+	if os.Getenv(envLogFormat) == "console" {
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
+	}
+	log := zerolog.New(out).With().Timestamp().Str("role", "worker").Str("slot", slot).
+		Int("pid", os.Getpid()).Str("generation", os.Getenv(envGeneration)).Logger()
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1,
+		syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE)
+
+	w := &childWorker{log: log, started: time.Now(), state: StateStarting}
+	if err := w.run(masterPID); err != nil {
+		log.Error().Err(err).Msg("worker failed")
+		return 1
+	}
+	return 0
+}
+
+func (w *childWorker) run(masterPID int) error {
+	specs, err := netutil.DecodeFDs(os.Getenv(envFDs))
+	if err != nil {
+		return err
+	}
+	var listeners []listenerSpec
+	for _, s := range specs {
+		switch s.Kind {
+		case "ctl":
+			f := os.NewFile(uintptr(s.FD), "control")
+			if f == nil {
+				return errors.New("supervisor: no control fd")
+			}
+			if w.conn, err = netutil.FileConn(f); err != nil {
+				return err
+			}
+			f.Close()
+		case "tcp":
+			ln, err := netutil.FileListener(uintptr(s.FD), s.Addr)
+			if err != nil {
+				return err
+			}
+			listeners = append(listeners, listenerSpec{addr: s.Addr, ln: ln})
+		}
+	}
+	if w.conn == nil {
+		return errors.New("supervisor: no control channel")
+	}
+	r := bufio.NewReader(w.conn)
+
+	// Exit with the master: SIGTERM stops at once, and so does a parent change.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	orphaned := make(chan struct{})
+	go func() { // ends with the process
+		for range time.Tick(orphanCheck) {
+			if masterPID != 0 && !netutil.ParentAlive(masterPID) {
+				close(orphaned)
+				return
+			}
+		}
+	}()
+
+	first, err := netutil.ReadMessage(r)
+	if err != nil || first.Type != msgConfig {
+		return fmt.Errorf("supervisor: expected the config first: %v", err)
+	}
+	var cfg config.Config
+	if err := json.Unmarshal(first.Body, &cfg); err != nil {
+		return fmt.Errorf("supervisor: config: %w", err)
+	}
+	if err := w.start(&cfg, listeners); err != nil {
+		return err
+	}
+
+	msgs := make(chan *netutil.Message)
+	readErr := make(chan error, 1)
+	go func() { // ends when the channel closes, at the latest when the master exits
+		for {
+			m, err := netutil.ReadMessage(r)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			msgs <- m
+		}
+	}()
+	for {
+		select {
+		case m := <-msgs:
+			if done := w.handle(m); done {
+				return nil
+			}
+		case <-readErr:
+			w.log.Warn().Msg("control channel closed: the master is gone; stopping")
+			w.stopNow()
+			return nil
+		case <-orphaned:
+			w.log.Warn().Msg("the master is gone; stopping")
+			w.stopNow()
+			return nil
+		case <-term:
+			w.stopNow()
+			return nil
+		}
+	}
+}
+
+type listenerSpec struct {
+	addr string
+	ln   net.Listener
+}
+
+// start builds the servers from cfg on the inherited listeners and reports
+// ready once all of them accept.
+func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error {
+	w.sm = worker.NewServerManager()
+	w.sm.SetLogger(w.log)
+	w.log = w.log.Level(logLevel(cfg.Log.Level))
+	w.sm.SetLogger(w.log)
+	var access io.Writer
+	switch cfg.Log.AccessLog {
+	case "":
+	case config.AccessLogStderr:
+		access = zerolog.SyncWriter(os.Stderr)
+	default:
+		var err error
+		if w.access, err = openLog(cfg.Log.AccessLog); err != nil {
+			return err
+		}
+		access = w.access
+	}
+	hosts, tenants, err := w.roots.hostConfigs(cfg)
+	if err != nil {
+		return err
+	}
+	if err := w.sm.ReplaceHosts(hosts, tenants); err != nil {
+		return err
+	}
+	router := worker.NewRouter()
+	var servers []worker.Server
+	for _, l := range listeners {
+		sc, ok := findServer(cfg, l.addr)
+		if !ok {
+			l.ln.Close()
+			continue
+		}
+		ln, err := tlsWrap(l.ln, sc)
+		if err != nil {
+			return err
+		}
+		srv := w.sm.NewServer(serverConfig(sc, access))
+		srv.SetRouter(router)
+		servers = append(servers, srv)
+		w.serving.Go(func() {
+			if err := srv.Serve(ln); err != nil {
+				w.log.Error().Err(err).Str("listen", l.addr).Msg("serve")
+			}
+		})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, s := range servers {
+		for !s.IsRunning() {
+			if time.Now().After(deadline) {
+				return errors.New("supervisor: servers did not start")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	w.state = StateReady
+	w.log.Debug().Int("listeners", len(servers)).Msg("worker ready")
+	return w.send(&netutil.Message{Type: msgReady})
+}
+
+func findServer(cfg *config.Config, addr string) (config.Server, bool) {
+	for _, s := range cfg.Servers {
+		if s.Listen == addr {
+			return s, true
+		}
+	}
+	return config.Server{}, false
+}
+
+func (w *childWorker) send(m *netutil.Message) error {
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
+	_ = w.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return netutil.WriteMessage(w.conn, m)
+}
+
+func (w *childWorker) reply(req *netutil.Message, body any, err error) {
+	r := &netutil.Message{ID: req.ID, Type: req.Type}
+	if err != nil {
+		r.Err = err.Error()
+	} else if body != nil {
+		r.Body, _ = json.Marshal(body)
+	}
+	if err := w.send(r); err != nil {
+		w.log.Warn().Err(err).Str("type", req.Type).Msg("reply to master")
+	}
+}
+
+// handle answers one message from the master; it reports whether the
+// worker is done.
+func (w *childWorker) handle(m *netutil.Message) bool {
+	switch m.Type {
+	case msgHealth:
+		snap := w.sm.Metrics()
+		h := Health{State: w.state, Uptime: time.Since(w.started).Seconds()}
+		for _, s := range snap.Servers {
+			h.Requests += s.Requests
+			h.Active += s.Active
+		}
+		w.reply(m, h, nil)
+	case msgMetrics:
+		w.reply(m, wireFromSnapshot(w.sm.Metrics()), nil)
+	case msgConfig:
+		var cfg config.Config
+		err := json.Unmarshal(m.Body, &cfg)
+		if err == nil {
+			var hosts []worker.HostConfig
+			var tenants []worker.TenantConfig
+			if hosts, tenants, err = w.roots.hostConfigs(&cfg); err == nil {
+				err = w.sm.ReplaceHosts(hosts, tenants)
+			}
+		}
+		w.reply(m, nil, err)
+	case msgReopen:
+		var err error
+		if w.access != nil {
+			err = w.access.Reopen()
+		}
+		w.reply(m, nil, err)
+	case msgDrain:
+		var d drainBody
+		_ = json.Unmarshal(m.Body, &d)
+		w.state = StateDraining
+		w.reply(m, nil, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(d.TimeoutMS)*time.Millisecond)
+		err := w.sm.Drain(ctx, time.Duration(d.LingerMS)*time.Millisecond)
+		cancel()
+		w.serving.Wait()
+		if err != nil {
+			w.log.Warn().Err(err).Msg("drain: closed connections at the deadline")
+		}
+		return true
+	case msgStop:
+		w.reply(m, nil, nil)
+		w.stopNow()
+		return true
+	default:
+		w.reply(m, nil, fmt.Errorf("unknown message %q", m.Type))
+	}
+	return false
+}
+
+func (w *childWorker) stopNow() {
+	if w.sm != nil {
+		_ = w.sm.StopAll()
+	}
+	w.serving.Wait()
+}
+
+// wireMetrics is a worker's metrics snapshot on the control channel (JSON
+// has no struct map keys).
+type wireMetrics struct {
+	Series  []wireSeries     `json:"series"`
+	Servers map[string]int64 `json:"active_connections"`
+}
+
+type wireSeries struct {
+	worker.SeriesKey
+	worker.Stats
+}
+
+func wireFromSnapshot(s worker.MetricsSnapshot) wireMetrics {
+	w := wireMetrics{Servers: make(map[string]int64)}
+	for k, v := range s.Series {
+		w.Series = append(w.Series, wireSeries{k, v})
+	}
+	for name, st := range s.Servers {
+		w.Servers[name] = st.Active
+	}
+	return w
+}
+
+// logLevel parses a config log level; unknown levels mean info.
+func logLevel(s string) zerolog.Level {
+	l, err := zerolog.ParseLevel(s)
+	if err != nil || s == "" {
+		return zerolog.InfoLevel
+	}
+	return l
+}
