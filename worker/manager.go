@@ -139,9 +139,13 @@ func (m *serverManager) trackLocked(config ServerConfig) *server {
 	s.access = accessLogger(s.cfg)
 	s.cfg.HostConfigs = canonicalHostConfigs(config.HostConfigs)
 	m.servers = append(m.servers, s)
+	// A server with an address is started by StartAll, even when another
+	// server has the same address (they share the port, as Listen does);
+	// GetServer finds the first. A port-0 address is registered once the
+	// kernel has picked the port.
 	if config.Addr != "" {
-		if _, taken := m.byAddr[config.Addr]; !taken {
-			s.addr = config.Addr
+		s.addr = config.Addr
+		if _, taken := m.byAddr[config.Addr]; !taken && !isEphemeral(config.Addr) {
 			m.byAddr[config.Addr] = s
 		}
 	}
@@ -302,7 +306,9 @@ func (m *serverManager) bind(s *server, addr string, tlsCfg *tls.Config, ln net.
 		if isEphemeral(addr) {
 			// Port 0: the kernel picked a port; that is the address now.
 			if s.addr == addr {
-				delete(m.byAddr, addr)
+				if m.byAddr[addr] == s {
+					delete(m.byAddr, addr)
+				}
 				s.addr = ""
 			}
 			addr = ln.Addr().String()
