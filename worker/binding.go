@@ -64,6 +64,10 @@ func (b *binding) start(failed func(*binding)) {
 		if b.stopping.Load() {
 			return
 		}
+		if err == nil {
+			// fasthttp returns nil when the listener is closed under it.
+			err = net.ErrClosed
+		}
 		b.serveErr = err
 		failed(b)
 	}()
