@@ -57,7 +57,9 @@ type ServerManager interface {
 	GetServerCount() int
 	// AddServer registers s under addr; StartAll will listen there.
 	AddServer(addr string, s Server) error
-	// RemoveServer stops the server registered under addr and forgets it.
+	// RemoveServer stops the server registered under addr (gracefully, up
+	// to its ShutdownTimeout) and forgets it. If other servers have the
+	// same address, the next of them is then registered under it.
 	RemoveServer(addr string) error
 
 	// HealthCheck connects to every server; it returns nil only if all are
@@ -274,6 +276,11 @@ func (m *serverManager) RemoveServer(addr string) error {
 	}
 	delete(m.byAddr, addr)
 	m.servers = slices.DeleteFunc(m.servers, func(x *server) bool { return x == s })
+	// Another server with the same address (one sharing the port) now
+	// answers to it.
+	if i := slices.IndexFunc(m.servers, func(x *server) bool { return x.addr == addr }); i >= 0 {
+		m.byAddr[addr] = m.servers[i]
+	}
 	m.mu.Unlock()
 	return s.Shutdown(context.Background())
 }
