@@ -39,7 +39,7 @@ func newBinding(addr string, ln net.Listener, cfg ServerConfig, log zerolog.Logg
 	b := &binding{addr: addr, ln: ln, conns: make(map[net.Conn]struct{}), done: make(chan struct{})}
 	b.srv = &fasthttp.Server{
 		Handler:                      b.serve,
-		ErrorHandler:                 errorHandler,
+		ErrorHandler:                 b.refuse,
 		Name:                         "rockstar",
 		ReadTimeout:                  cfg.ReadTimeout,
 		WriteTimeout:                 cfg.WriteTimeout,
@@ -157,6 +157,27 @@ func (b *binding) dialAddr() string {
 		}
 	}
 	return net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
+}
+
+// refuse answers a request fasthttp could not read (413, 431, 400, 408)
+// and counts it, and logs it when the access log is on, under its host if
+// its headers were read, else under the default host.
+func (b *binding) refuse(ctx *fasthttp.RequestCtx, err error) {
+	errorHandler(ctx, err)
+	d := b.disp.Load()
+	if d == nil {
+		return
+	}
+	hs := d.lookup(ctx.Host())
+	var took time.Duration
+	if t := ctx.Time(); !t.IsZero() {
+		took = time.Since(t)
+	}
+	status, out := ctx.Response.StatusCode(), len(ctx.Response.Body())
+	hs.cell.record(status, len(ctx.Request.Header.RawHeaders()), out, took)
+	if hs.access != nil {
+		hs.logAccess(ctx, status, out, took)
+	}
 }
 
 // errorHandler answers requests fasthttp could not read.
