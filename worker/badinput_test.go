@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -215,4 +216,47 @@ func TestSlowClientsCutOff(t *testing.T) {
 		}
 		stillServes(t, addr, tt.name)
 	}
+}
+
+// A client that stops reading its response is cut off at WriteTimeout.
+func TestSlowReaderCutOff(t *testing.T) {
+	const writeTimeout = 300 * time.Millisecond
+	gaveUp := make(chan time.Duration, 1)
+	sm := quietManager(t)
+	r := NewRouter()
+	r.GET("/", text("ok"))
+	r.GET("/endless", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			chunk := []byte(strings.Repeat("z", 64<<10))
+			begin := time.Now()
+			for time.Since(begin) < 20*time.Second {
+				if _, err := w.Write(chunk); err != nil {
+					break
+				}
+				if err := w.Flush(); err != nil {
+					break
+				}
+			}
+			gaveUp <- time.Since(begin)
+		})
+	})
+	_, addr := start(t, sm, ServerConfig{WriteTimeout: writeTimeout}, r)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /endless HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Read nothing.
+	select {
+	case d := <-gaveUp:
+		if d > 5*time.Second {
+			t.Errorf("the server wrote to a client that reads nothing for %s", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server never gave up on a client that reads nothing")
+	}
+	stillServes(t, addr, "a slow reader")
 }
