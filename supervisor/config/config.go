@@ -1,0 +1,292 @@
+package config
+
+import (
+	"slices"
+	"time"
+
+	"github.com/rockstar-dev/rockstar/worker"
+)
+
+// Defaults for fields left out of the file. Paths are relative to the
+// directory of the config file.
+const (
+	// DefaultControlSocket is where the master listens for the CLI. It
+	// lives next to the config so that a non-root user can run the bundled
+	// example on a fresh clone; the supervisor creates its directory with
+	// mode 0700.
+	DefaultControlSocket = "run/rockstar.sock"
+	// DefaultPIDFile is where the master that is serving writes its pid.
+	DefaultPIDFile = "run/rockstar.pid"
+	// DefaultShutdownTimeout bounds a graceful stop or the drain of an old
+	// generation of workers.
+	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultLogLevel is the log level.
+	DefaultLogLevel = "info"
+	// DefaultAdminListen is where the admin endpoint listens: loopback only.
+	DefaultAdminListen = "127.0.0.1:9090"
+	// DefaultRespondStatus is the status of a respond host.
+	DefaultRespondStatus = 200
+	// DefaultContentType is the Content-Type of a respond host.
+	DefaultContentType = "text/plain; charset=utf-8"
+	// DefaultClientTableSize is the number of clients a per-client rate
+	// limit tracks before it evicts the least recently used.
+	DefaultClientTableSize = 10000
+	// MaxClientTableSize bounds rate_limit.size, so that a typo cannot
+	// make the master map gigabytes of shared memory.
+	MaxClientTableSize = 1 << 24
+	// MaxWorkers bounds supervisor.workers, so that a typo cannot fork-bomb
+	// the machine.
+	MaxWorkers = 1024
+	// MaxUnixSocketPath is the longest control socket path Linux accepts
+	// (sun_path holds 108 bytes with the terminating NUL).
+	MaxUnixSocketPath = 107
+
+	// DefaultProxyStrategy is the load-balancing strategy of a proxy host.
+	DefaultProxyStrategy = StrategyRoundRobin
+	// DefaultHealthInterval is the pause between active health checks.
+	DefaultHealthInterval = 10 * time.Second
+	// DefaultFailTimeout is the window in which MaxFails errors mark an
+	// upstream down, and how long it then stays down.
+	DefaultFailTimeout = 10 * time.Second
+	// DefaultMaxFails is the number of errors that mark an upstream down.
+	DefaultMaxFails = 1
+	// DefaultProxyTimeout bounds one upstream request.
+	DefaultProxyTimeout = 60 * time.Second
+	// DefaultRetries is the number of other upstreams an idempotent request
+	// that failed to connect is retried on.
+	DefaultRetries = 1
+)
+
+// Protocols a [[server]] may serve.
+const (
+	ProtocolHTTP1 = "http1"
+	ProtocolHTTP2 = "http2" // needs TLS
+	ProtocolHTTP3 = "http3" // needs TLS; served on the UDP port of the same address
+)
+
+// Log formats; "" picks console on a terminal and json otherwise.
+const (
+	LogFormatConsole = "console"
+	LogFormatJSON    = "json"
+)
+
+// AccessLogStderr is Log.AccessLog's value for standard error ("-" in the
+// file is stored as this).
+const AccessLogStderr = "stderr"
+
+// KeyClientIP is the rate_limit.key that limits each client IP separately.
+const KeyClientIP = "client_ip"
+
+// Proxy load-balancing strategies.
+const (
+	StrategyRoundRobin = "round_robin"
+	StrategyLeastConn  = "least_conn"
+	StrategyIPHash     = "ip_hash"
+	StrategyRandomTwo  = "random_two" // power of two random choices
+)
+
+// Config is a loaded, validated and resolved config file.
+type Config struct {
+	// Path is the absolute path of the file it was loaded from.
+	Path string
+	// Supervisor is the [supervisor] section.
+	Supervisor Supervisor
+	// Log is the [log] section.
+	Log Log
+	// Admin is the [admin] section.
+	Admin Admin
+	// Servers are the [[server]] sections, in file order; at least one.
+	Servers []Server
+	// Hosts are the [[host]] sections, in file order.
+	Hosts []Host
+	// Tenants are the [[tenant]] sections, in file order.
+	Tenants []Tenant
+
+	name string // the path as given, for errors
+	pos  positions
+}
+
+// Supervisor configures the master process.
+type Supervisor struct {
+	// Workers is the number of worker processes, 1 to MaxWorkers. Default
+	// "auto": runtime.NumCPU(), resolved at load time.
+	Workers int
+	// WorkersAuto is set when Workers came from "auto" (or the default).
+	WorkersAuto bool
+	// ControlSocket is the absolute path of the CLI's Unix socket, at most
+	// MaxUnixSocketPath bytes. Default DefaultControlSocket.
+	ControlSocket string
+	// PIDFile is the absolute path of the pid file. Default DefaultPIDFile;
+	// an explicit "" writes none.
+	PIDFile string
+	// ShutdownTimeout bounds graceful stops and drains. Default
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// User and Group are what workers run as when the master starts as
+	// root: names or numeric ids. Default "": the master's own.
+	User, Group string
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is one of trace, debug, info, warn, error. Default
+	// DefaultLogLevel.
+	Level string
+	// Format is LogFormatConsole, LogFormatJSON, or "" (the default) for
+	// console on a terminal and json otherwise.
+	Format string
+	// AccessLog is the absolute path of the access log, AccessLogStderr
+	// ("-" or "stderr" in the file), or "" (the default) for none.
+	AccessLog string
+}
+
+// Admin configures the admin HTTP endpoint (/healthz, /readyz, /metrics,
+// /status).
+type Admin struct {
+	// Listen is the endpoint's address. Default DefaultAdminListen; an
+	// explicit "" disables the endpoint.
+	Listen string
+}
+
+// Server is one listening address.
+type Server struct {
+	// Listen is the address, "host:port" or ":port"; required. Port 0 picks
+	// a free port.
+	Listen string
+	// Protocols are some of ProtocolHTTP1, ProtocolHTTP2, ProtocolHTTP3, in
+	// file order, without repeats. Default [ProtocolHTTP1].
+	Protocols []string
+	// ReadTimeout bounds reading one request. Default worker.DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one response. Default worker.DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds the wait for the next keep-alive request. Default
+	// worker.DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes limits the request line and headers, at most
+	// worker.MaxHeaderBufferBytes. Default worker.DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// MaxConnections limits open connections per worker. Default
+	// worker.DefaultMaxConnections.
+	MaxConnections int
+	// MaxRequestSize limits a request body in bytes. Default
+	// worker.DefaultMaxRequestSize.
+	MaxRequestSize int64
+	// TLSCert and TLSKey are the absolute paths of the listener's default
+	// certificate pair; both or neither. Default "": plain TCP. HTTP/2 and
+	// HTTP/3 need them. Hosts' own pairs are picked by SNI on top.
+	TLSCert, TLSKey string
+}
+
+// TLS reports whether the server terminates TLS.
+func (s *Server) TLS() bool { return s.TLSCert != "" }
+
+// Serves reports whether the server serves protocol p.
+func (s *Server) Serves(p string) bool { return slices.Contains(s.Protocols, p) }
+
+// Host is one virtual host. It serves at most one of Root, Respond and
+// Proxy; with none of them it has only the routes registered in code.
+type Host struct {
+	// Hostname is the host's name in canonical form (lower case, no
+	// trailing dot), "*.example.com" for a one-label wildcard; required and
+	// unique.
+	Hostname string
+	// Tenant is the ID of the host's tenant, whether the host names it or
+	// the tenant lists the host; "" for none.
+	Tenant string
+	// Root is the absolute path of the directory of static files. Default "".
+	Root string
+	// Respond is a fixed body answered to every request. Default "": none.
+	Respond string
+	// RespondStatus is the status of Respond's answers, 100 to 599.
+	// Default DefaultRespondStatus.
+	RespondStatus int
+	// ContentType is the Content-Type of Respond's answers. Default
+	// DefaultContentType.
+	ContentType string
+	// Headers are set on every response of the host. Default none.
+	Headers map[string]string
+	// RateLimit limits the host's requests. Default nil: unlimited.
+	RateLimit *RateLimit
+	// TLSCert and TLSKey are the absolute paths of the host's certificate
+	// pair, picked by SNI; both or neither. Default "".
+	TLSCert, TLSKey string
+	// Proxy forwards the host's requests to upstream servers. Default nil.
+	Proxy *Proxy
+}
+
+// Tenant groups hosts under one ID and one shared budget.
+type Tenant struct {
+	// ID is the tenant's unique name: 1 to 64 letters, digits, '.', '_' or
+	// '-'; required.
+	ID string
+	// Hosts are the canonical names of the tenant's hosts: those the
+	// tenant lists, in its order, then those that name the tenant without
+	// being listed, in file order. At least one.
+	Hosts []string
+	// RateLimit is one budget for all the tenant's hosts together. Default
+	// nil: unlimited.
+	RateLimit *RateLimit
+}
+
+// RateLimit is a GCRA limit: RequestsPerSecond on average, Burst at once.
+type RateLimit struct {
+	// RequestsPerSecond is the sustained rate, > 0; required.
+	RequestsPerSecond float64
+	// Burst is how many requests may pass at once, >= 0; 0 (the default)
+	// means 1.
+	Burst int
+	// Key is "" (the default) for one bucket for the whole host or tenant,
+	// or KeyClientIP for one bucket per client IP.
+	Key string
+	// Size is the number of clients tracked with KeyClientIP, 1 to
+	// MaxClientTableSize. Default DefaultClientTableSize; 0 when Key is "".
+	Size int
+}
+
+// Worker returns the limit in the worker package's form.
+func (r *RateLimit) Worker() *worker.RateLimitConfig {
+	if r == nil {
+		return nil
+	}
+	return &worker.RateLimitConfig{Enabled: true, RequestsPerSecond: r.RequestsPerSecond, BurstSize: r.Burst}
+}
+
+// Proxy forwards a host's requests to a pool of upstream servers.
+type Proxy struct {
+	// Upstreams are "host:port" addresses, unique; at least one.
+	Upstreams []string
+	// Strategy is StrategyRoundRobin, StrategyLeastConn, StrategyIPHash or
+	// StrategyRandomTwo. Default DefaultProxyStrategy.
+	Strategy string
+	// HealthPath is the path that active health checks request, starting
+	// with "/". Default "": no active checks.
+	HealthPath string
+	// HealthInterval is the pause between active checks; only with
+	// HealthPath. Default DefaultHealthInterval.
+	HealthInterval time.Duration
+	// FailTimeout is the window for MaxFails, and how long a failed
+	// upstream stays out. Default DefaultFailTimeout.
+	FailTimeout time.Duration
+	// MaxFails is the number of errors within FailTimeout that mark an
+	// upstream down, >= 0; 0 turns passive marking off. Default
+	// DefaultMaxFails.
+	MaxFails int
+	// Timeout bounds one upstream request. Default DefaultProxyTimeout.
+	Timeout time.Duration
+	// Retries is how many other upstreams an idempotent request that
+	// failed to connect is tried on, 0 to 100. Default DefaultRetries.
+	Retries int
+}
+
+// Line returns the line where field (a path like "host[1].root") is
+// defined, or the line of its closest enclosing table, or 0. The
+// supervisor uses it to report problems found later, such as an address
+// that will not bind, at their place in the file.
+func (c *Config) Line(field string) int { return c.pos.line(field) }
+
+// FieldError returns an *Error for field, at its line in c's file.
+// sentinel (or an error wrapping one) becomes Err.
+func (c *Config) FieldError(field string, sentinel error, problem string) *Error {
+	return &Error{File: c.name, Line: c.Line(field), Field: field, Problem: problem, Err: sentinel}
+}

@@ -1,0 +1,288 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/rockstar-dev/rockstar/worker"
+)
+
+func TestParseMinimalDefaults(t *testing.T) {
+	c := mustParse(t, "[[server]]\nlisten = \":8080\"\n")
+	want := &Config{
+		Path: "/etc/rockstar/rockstar.toml",
+		Supervisor: Supervisor{
+			Workers:         runtime.NumCPU(),
+			WorkersAuto:     true,
+			ControlSocket:   "/etc/rockstar/run/rockstar.sock",
+			PIDFile:         "/etc/rockstar/run/rockstar.pid",
+			ShutdownTimeout: 30 * time.Second,
+		},
+		Log:   Log{Level: "info"},
+		Admin: Admin{Listen: "127.0.0.1:9090"},
+		Servers: []Server{{
+			Listen:         ":8080",
+			Protocols:      []string{"http1"},
+			ReadTimeout:    worker.DefaultReadTimeout,
+			WriteTimeout:   worker.DefaultWriteTimeout,
+			IdleTimeout:    worker.DefaultIdleTimeout,
+			MaxHeaderBytes: worker.DefaultMaxHeaderBytes,
+			MaxConnections: worker.DefaultMaxConnections,
+			MaxRequestSize: worker.DefaultMaxRequestSize,
+		}},
+		name: c.name,
+		pos:  c.pos,
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+const fullDoc = `[supervisor]
+workers = 4
+control_socket = "/run/rockstar/ctl.sock"
+pid_file = ""
+shutdown_timeout = "1m30s"
+user = "nobody"
+group = "1000"
+
+[log]
+level = "debug"
+format = "json"
+access_log = "-"
+
+[admin]
+listen = ""
+
+[[server]]
+listen = "127.0.0.1:8443"
+protocols = ["http1", "http2", "http3"]
+read_timeout = "5s"
+write_timeout = "6s"
+idle_timeout = "7s"
+max_header_bytes = 16384
+max_connections = 1000
+max_request_size = 1048576
+tls_cert = "certs/default.pem"
+tls_key = "certs/default.key"
+
+[[host]]
+hostname = "App.Example.COM."
+root = "sites/app"
+headers = { X-Frame-Options = "DENY", "Strict-Transport-Security" = "max-age=60" }
+rate_limit = { requests_per_second = 2.5, burst = 5, key = "client_ip" }
+tls_cert = "/certs/app.pem"
+tls_key = "/certs/app.key"
+
+[[host]]
+hostname = "*.example.com"
+tenant = "t1"
+respond = "ok"
+respond_status = 204
+content_type = "application/json"
+
+[[host]]
+hostname = "api.example.com"
+proxy = { upstreams = ["127.0.0.1:9001", "127.0.0.1:9002"], strategy = "least_conn", health_path = "/healthz", health_interval = "2s", max_fails = 0, retries = 0 }
+
+[[host]]
+hostname = "bare.example.com"
+
+[[tenant]]
+id = "t1"
+hosts = ["app.example.com"]
+rate_limit = { requests_per_second = 100, burst = 20 }
+`
+
+func TestParseFull(t *testing.T) {
+	c := mustParse(t, fullDoc)
+	sup := Supervisor{Workers: 4, ControlSocket: "/run/rockstar/ctl.sock", ShutdownTimeout: 90 * time.Second, User: "nobody", Group: "1000"}
+	if c.Supervisor != sup {
+		t.Errorf("Supervisor = %+v, want %+v", c.Supervisor, sup)
+	}
+	if want := (Log{Level: "debug", Format: "json", AccessLog: AccessLogStderr}); c.Log != want {
+		t.Errorf("Log = %+v, want %+v", c.Log, want)
+	}
+	if c.Admin.Listen != "" {
+		t.Errorf("Admin.Listen = %q, want disabled", c.Admin.Listen)
+	}
+	servers := []Server{{
+		Listen: "127.0.0.1:8443", Protocols: []string{"http1", "http2", "http3"},
+		ReadTimeout: 5 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second,
+		MaxHeaderBytes: 16384, MaxConnections: 1000, MaxRequestSize: 1 << 20,
+		TLSCert: "/etc/rockstar/certs/default.pem", TLSKey: "/etc/rockstar/certs/default.key",
+	}}
+	if !reflect.DeepEqual(c.Servers, servers) {
+		t.Errorf("Servers = %+v\nwant %+v", c.Servers, servers)
+	}
+	hosts := []Host{{
+		Hostname: "app.example.com", Tenant: "t1", Root: "/etc/rockstar/sites/app",
+		RespondStatus: 200, ContentType: DefaultContentType,
+		Headers:   map[string]string{"X-Frame-Options": "DENY", "Strict-Transport-Security": "max-age=60"},
+		RateLimit: &RateLimit{RequestsPerSecond: 2.5, Burst: 5, Key: KeyClientIP, Size: DefaultClientTableSize},
+		TLSCert:   "/certs/app.pem", TLSKey: "/certs/app.key",
+	}, {
+		Hostname: "*.example.com", Tenant: "t1", Respond: "ok", RespondStatus: 204, ContentType: "application/json",
+	}, {
+		Hostname: "api.example.com", RespondStatus: 200, ContentType: DefaultContentType,
+		Proxy: &Proxy{
+			Upstreams: []string{"127.0.0.1:9001", "127.0.0.1:9002"}, Strategy: StrategyLeastConn,
+			HealthPath: "/healthz", HealthInterval: 2 * time.Second, FailTimeout: DefaultFailTimeout,
+			MaxFails: 0, Timeout: DefaultProxyTimeout, Retries: 0,
+		},
+	}, {
+		Hostname: "bare.example.com", RespondStatus: 200, ContentType: DefaultContentType,
+	}}
+	if !reflect.DeepEqual(c.Hosts, hosts) {
+		t.Errorf("Hosts = %+v\nwant %+v", c.Hosts, hosts)
+	}
+	// The tenant gains the wildcard host, which names it without being listed.
+	tenants := []Tenant{{
+		ID: "t1", Hosts: []string{"app.example.com", "*.example.com"},
+		RateLimit: &RateLimit{RequestsPerSecond: 100, Burst: 20},
+	}}
+	if !reflect.DeepEqual(c.Tenants, tenants) {
+		t.Errorf("Tenants = %+v\nwant %+v", c.Tenants, tenants)
+	}
+}
+
+func TestProxyDefaults(t *testing.T) {
+	c := mustParse(t, `[[server]]
+listen = ":80"
+[[host]]
+hostname = "a.test"
+proxy = { upstreams = ["backend:80"] }
+`)
+	want := &Proxy{
+		Upstreams: []string{"backend:80"}, Strategy: DefaultProxyStrategy,
+		HealthInterval: DefaultHealthInterval, FailTimeout: DefaultFailTimeout,
+		MaxFails: DefaultMaxFails, Timeout: DefaultProxyTimeout, Retries: DefaultRetries,
+	}
+	if got := c.Hosts[0].Proxy; !reflect.DeepEqual(got, want) {
+		t.Errorf("Proxy = %+v, want %+v", got, want)
+	}
+}
+
+func TestPathResolution(t *testing.T) {
+	doc := `[supervisor]
+control_socket = "../sock/r.sock"
+pid_file = "r.pid"
+[log]
+access_log = "logs/access.log"
+[[server]]
+listen = ":443"
+tls_cert = "./c.pem"
+tls_key = "/abs/k.pem"
+[[host]]
+hostname = "a.test"
+root = "sites/../www/a"
+`
+	for _, tc := range []struct {
+		file, dir string
+	}{
+		{"/etc/rockstar/rockstar.toml", "/etc/rockstar"},
+		{"/srv/x/y/conf.toml", "/srv/x/y"},
+	} {
+		c, err := Parse(tc.file, []byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []string{c.Path, c.Supervisor.ControlSocket, c.Supervisor.PIDFile, c.Log.AccessLog,
+			c.Servers[0].TLSCert, c.Servers[0].TLSKey, c.Hosts[0].Root}
+		want := []string{tc.file, filepath.Dir(tc.dir) + "/sock/r.sock", tc.dir + "/r.pid", tc.dir + "/logs/access.log",
+			tc.dir + "/c.pem", "/abs/k.pem", tc.dir + "/www/a"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.file, got, want)
+		}
+	}
+}
+
+func TestRelativeConfigPathResolvesAgainstWorkingDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("conf/rockstar.toml", []byte("[[server]]\nlisten = \":1\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := dir + "/conf/rockstar.toml"; c.Path != want {
+		t.Errorf("Path = %q, want %q", c.Path, want)
+	}
+	if want := dir + "/conf/run/rockstar.sock"; c.Supervisor.ControlSocket != want {
+		t.Errorf("ControlSocket = %q, want %q", c.Supervisor.ControlSocket, want)
+	}
+}
+
+func TestHostTenantNormalization(t *testing.T) {
+	c := mustParse(t, `[[server]]
+listen = ":80"
+[[host]]
+hostname = "a.test"
+[[host]]
+hostname = "b.test"
+tenant = "t"
+[[host]]
+hostname = "C.test"
+tenant = "t"
+[[tenant]]
+id = "t"
+hosts = ["c.TEST", "a.test"]
+`)
+	var tenants []string
+	for _, h := range c.Hosts {
+		tenants = append(tenants, h.Tenant)
+	}
+	if want := []string{"t", "t", "t"}; !reflect.DeepEqual(tenants, want) {
+		t.Errorf("host tenants = %q, want %q", tenants, want)
+	}
+	if want := []string{"c.test", "a.test", "b.test"}; !reflect.DeepEqual(c.Tenants[0].Hosts, want) {
+		t.Errorf("tenant hosts = %q, want %q", c.Tenants[0].Hosts, want)
+	}
+}
+
+func TestWorkersAuto(t *testing.T) {
+	for _, tc := range []struct {
+		doc  string
+		n    int
+		auto bool
+	}{
+		{"", runtime.NumCPU(), true},
+		{"[supervisor]\nworkers = \"auto\"\n", runtime.NumCPU(), true},
+		{"[supervisor]\nworkers = 3\n", 3, false},
+	} {
+		c := mustParse(t, tc.doc+"[[server]]\nlisten = \":80\"\n")
+		if c.Supervisor.Workers != tc.n || c.Supervisor.WorkersAuto != tc.auto {
+			t.Errorf("%q: Workers %d auto %v, want %d %v", tc.doc, c.Supervisor.Workers, c.Supervisor.WorkersAuto, tc.n, tc.auto)
+		}
+	}
+}
+
+func TestLineAndFieldError(t *testing.T) {
+	c := mustParse(t, fullDoc)
+	for field, want := range map[string]int{
+		"server[0].listen":                   18,
+		"server[0]":                          17,
+		"host[0].rate_limit.key":             33,
+		"host[1]":                            37,
+		"host[1].missing":                    37,
+		"host[2].proxy.upstreams[1]":         46,
+		"tenant[0].hosts[0]":                 53,
+		"host[0].headers.X-Frame-Options":    32,
+		`host[0].headers."no such".whatever`: 32,
+		"nothing":                            0,
+	} {
+		if got := c.Line(field); got != want {
+			t.Errorf("Line(%q) = %d, want %d", field, got, want)
+		}
+	}
+	e := c.FieldError("server[0].listen", ErrInvalid, "address in use")
+	if e.File != "/etc/rockstar/rockstar.toml" || e.Line != 18 || e.Field != "server[0].listen" || e.Err != ErrInvalid {
+		t.Errorf("FieldError = %+v", e)
+	}
+}

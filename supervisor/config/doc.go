@@ -1,0 +1,33 @@
+// Package config loads and validates Rockstar's TOML configuration file.
+//
+// Load reads a file and Parse checks bytes already read; both return a
+// *Config whose every field is resolved: defaults filled in, "auto" worker
+// counts turned into numbers, relative paths made absolute against the
+// directory of the config file, host names in canonical form, and the two
+// sides of the host–tenant relation made to agree.
+//
+// Every problem is reported as an *Error that names the file, the line and
+// the field, in the form
+//
+//	rockstar.toml:12: host[1].rate_limit.burst: must be >= 0
+//
+// Field paths follow the TOML structure: "supervisor.workers",
+// "server[0].listen", "host[2].rate_limit.key", "tenant[0].hosts[1]", with
+// zero-based indexes into the [[server]], [[host]] and [[tenant]] arrays.
+// When a document has several problems, all of them are returned at once,
+// joined with errors.Join and sorted by line. Check the kind of a problem
+// with errors.Is against the sentinels (ErrSyntax, ErrUnknownKey, ErrType,
+// ErrInvalid, ...) and read its position with errors.As:
+//
+//	cfg, err := config.Load("rockstar.toml")
+//	var ce *config.Error
+//	if errors.As(err, &ce) && errors.Is(ce, config.ErrUnknownKey) { ... }
+//
+// Parse checks the document alone and touches nothing on disk. Load also
+// checks the document against the machine (CheckSystem): static roots must
+// be directories, TLS pairs must load, the user and group must exist.
+//
+// Diff compares two configs and tells the supervisor, on a reload, whether
+// the change can be pushed to the running workers in place or needs a new
+// generation of workers.
+package config

@@ -1,0 +1,90 @@
+package config
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+var strategies = []string{StrategyRoundRobin, StrategyLeastConn, StrategyIPHash, StrategyRandomTwo}
+
+// proxy reads a host's proxy table. Issue 7 builds the forwarding; the
+// config is reserved and validated here so that files written for it load.
+func (d *decoder) proxy(t *table) *Proxy {
+	p := &Proxy{
+		Strategy:       DefaultProxyStrategy,
+		HealthInterval: DefaultHealthInterval,
+		FailTimeout:    DefaultFailTimeout,
+		MaxFails:       DefaultMaxFails,
+		Timeout:        DefaultProxyTimeout,
+		Retries:        DefaultRetries,
+	}
+	if !t.has("upstreams") {
+		t.missing("upstreams")
+	}
+	if v, ok := t.strings("upstreams"); ok {
+		field := t.field("upstreams")
+		if len(v) == 0 {
+			d.errorf(field, ErrInvalid, "must list at least one upstream")
+		}
+		seen := map[string]bool{}
+		for i, u := range v {
+			switch {
+			case upstreamProblem(u) != "":
+				d.errorf(indexPath(field, i), ErrInvalid, "%s", upstreamProblem(u))
+			case seen[u]:
+				d.errorf(indexPath(field, i), ErrDuplicate, "%q is listed twice", u)
+			}
+			seen[u] = true
+		}
+		p.Upstreams = v
+	}
+	if v, ok := t.str("strategy", false); ok {
+		if !slices.Contains(strategies, v) {
+			t.errorf("strategy", ErrInvalid, "must be one of %s", strings.Join(strategies, ", "))
+		}
+		p.Strategy = v
+	}
+	if v, ok := t.str("health_path", false); ok {
+		if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " \t\r\n") {
+			t.errorf("health_path", ErrInvalid, "must be a path starting with \"/\", without spaces")
+		}
+		p.HealthPath = v
+	}
+	if v, ok := t.duration("health_interval"); ok {
+		if p.HealthPath == "" {
+			t.errorf("health_interval", ErrConflict, "applies only with health_path")
+		}
+		p.HealthInterval = v
+	}
+	if v, ok := t.duration("fail_timeout"); ok {
+		p.FailTimeout = v
+	}
+	if v, ok := t.integer("max_fails", 0, 1<<20); ok {
+		p.MaxFails = int(v)
+	}
+	if v, ok := t.duration("timeout"); ok {
+		p.Timeout = v
+	}
+	if v, ok := t.integer("retries", 0, 100); ok {
+		p.Retries = int(v)
+	}
+	t.finish()
+	return p
+}
+
+// upstreamProblem says what is wrong with an upstream address, or "".
+func upstreamProblem(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "must be a host:port address: " + err.Error()
+	}
+	if host == "" {
+		return "must name a host, like \"127.0.0.1:9001\""
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "port must be a number from 1 to 65535"
+	}
+	return ""
+}

@@ -1,0 +1,412 @@
+package config
+
+import (
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/rockstar-dev/rockstar/worker"
+)
+
+// decode fills c from the generic TOML tree, section by section.
+func (d *decoder) decode(c *Config, doc map[string]any) {
+	root := &table{d: d, m: doc}
+	c.Supervisor = d.supervisor(root)
+	c.Log = d.log(root)
+	c.Admin = d.admin(root)
+	servers, ok := root.tables("server")
+	d.serversBad = !ok
+	for _, t := range servers {
+		d.serverPaths = append(d.serverPaths, t.path)
+		c.Servers = append(c.Servers, d.server(t))
+	}
+	hosts, _ := root.tables("host")
+	for _, t := range hosts {
+		d.hostPaths = append(d.hostPaths, t.path)
+		c.Hosts = append(c.Hosts, d.host(t))
+	}
+	tenants, _ := root.tables("tenant")
+	for _, t := range tenants {
+		d.tenantPaths = append(d.tenantPaths, t.path)
+		c.Tenants = append(c.Tenants, d.tenant(t))
+	}
+	root.finish()
+}
+
+func (d *decoder) supervisor(root *table) Supervisor {
+	s := Supervisor{
+		Workers:         runtime.NumCPU(),
+		WorkersAuto:     true,
+		ControlSocket:   d.resolve(DefaultControlSocket),
+		PIDFile:         d.resolve(DefaultPIDFile),
+		ShutdownTimeout: DefaultShutdownTimeout,
+	}
+	t, ok := root.sub("supervisor")
+	if !ok {
+		t = &table{d: d, path: "supervisor", m: map[string]any{}}
+	}
+	if v, ok := t.get("workers"); ok {
+		switch w := v.(type) {
+		case string:
+			if w != "auto" {
+				t.errorf("workers", ErrInvalid, "must be \"auto\" or a number from 1 to %d", MaxWorkers)
+			}
+		case int64:
+			if checkRange(t, "workers", w, 1, MaxWorkers) {
+				s.Workers, s.WorkersAuto = int(w), false
+			}
+		default:
+			t.errorf("workers", ErrType, "must be \"auto\" or an integer, not %s", typeName(v))
+		}
+	}
+	if v, ok := t.str("control_socket", false); ok {
+		if v == "" {
+			t.errorf("control_socket", ErrInvalid, "must not be empty")
+		} else {
+			s.ControlSocket = d.resolve(v)
+		}
+	}
+	if len(s.ControlSocket) > MaxUnixSocketPath {
+		t.errorf("control_socket", ErrInvalid, "%q is %d bytes long, more than a Unix socket path may be (%d): set a shorter control_socket",
+			s.ControlSocket, len(s.ControlSocket), MaxUnixSocketPath)
+	}
+	if v, ok := t.str("pid_file", false); ok {
+		s.PIDFile = d.resolve(v)
+	}
+	if v, ok := t.duration("shutdown_timeout"); ok {
+		s.ShutdownTimeout = v
+	}
+	if v, ok := t.str("user", false); ok {
+		s.User = v
+	}
+	if v, ok := t.str("group", false); ok {
+		s.Group = v
+	}
+	t.finish()
+	return s
+}
+
+var logLevels = []string{"trace", "debug", "info", "warn", "error"}
+
+func (d *decoder) log(root *table) Log {
+	l := Log{Level: DefaultLogLevel}
+	t, ok := root.sub("log")
+	if !ok {
+		return l
+	}
+	if v, ok := t.str("level", false); ok {
+		if slices.Contains(logLevels, v) {
+			l.Level = v
+		} else {
+			t.errorf("level", ErrInvalid, "must be one of %s", strings.Join(logLevels, ", "))
+		}
+	}
+	if v, ok := t.str("format", false); ok {
+		switch v {
+		case "", LogFormatConsole, LogFormatJSON:
+			l.Format = v
+		default:
+			t.errorf("format", ErrInvalid, "must be %q, %q, or \"\" for console on a terminal and json otherwise", LogFormatConsole, LogFormatJSON)
+		}
+	}
+	if v, ok := t.str("access_log", false); ok {
+		switch v {
+		case "-", AccessLogStderr:
+			l.AccessLog = AccessLogStderr
+		default:
+			l.AccessLog = d.resolve(v)
+		}
+	}
+	t.finish()
+	return l
+}
+
+func (d *decoder) admin(root *table) Admin {
+	a := Admin{Listen: DefaultAdminListen}
+	t, ok := root.sub("admin")
+	if !ok {
+		return a
+	}
+	if v, ok := t.str("listen", false); ok {
+		a.Listen = v
+		if v != "" {
+			if p := listenProblem(v); p != "" {
+				t.errorf("listen", ErrInvalid, "%s", p)
+			}
+		}
+	}
+	t.finish()
+	return a
+}
+
+func (d *decoder) server(t *table) Server {
+	s := Server{
+		Protocols:      []string{ProtocolHTTP1},
+		ReadTimeout:    worker.DefaultReadTimeout,
+		WriteTimeout:   worker.DefaultWriteTimeout,
+		IdleTimeout:    worker.DefaultIdleTimeout,
+		MaxHeaderBytes: worker.DefaultMaxHeaderBytes,
+		MaxConnections: worker.DefaultMaxConnections,
+		MaxRequestSize: worker.DefaultMaxRequestSize,
+	}
+	if v, ok := t.str("listen", true); ok {
+		s.Listen = v
+		if p := listenProblem(v); p != "" {
+			t.errorf("listen", ErrInvalid, "%s", p)
+		}
+	}
+	if v, ok := t.strings("protocols"); ok {
+		s.Protocols = d.protocols(t.field("protocols"), v)
+	}
+	if v, ok := t.duration("read_timeout"); ok {
+		s.ReadTimeout = v
+	}
+	if v, ok := t.duration("write_timeout"); ok {
+		s.WriteTimeout = v
+	}
+	if v, ok := t.duration("idle_timeout"); ok {
+		s.IdleTimeout = v
+	}
+	if v, ok := t.integer("max_header_bytes", 1, worker.MaxHeaderBufferBytes); ok {
+		s.MaxHeaderBytes = int(v)
+	}
+	if v, ok := t.integer("max_connections", 1, math.MaxInt32); ok {
+		s.MaxConnections = int(v)
+	}
+	if v, ok := t.integer("max_request_size", 1, math.MaxInt64); ok {
+		s.MaxRequestSize = v
+	}
+	s.TLSCert, s.TLSKey = d.tlsPair(t)
+	if !s.TLS() {
+		for i, p := range s.Protocols {
+			if p == ProtocolHTTP2 || p == ProtocolHTTP3 {
+				d.errorf(indexPath(t.field("protocols"), i), ErrConflict, "%s needs tls_cert and tls_key", p)
+			}
+		}
+	}
+	t.finish()
+	return s
+}
+
+var protocolNames = []string{ProtocolHTTP1, ProtocolHTTP2, ProtocolHTTP3}
+
+// protocols checks a protocols list; field is its path.
+func (d *decoder) protocols(field string, v []string) []string {
+	if len(v) == 0 {
+		d.errorf(field, ErrInvalid, "must name at least one of %s", strings.Join(protocolNames, ", "))
+		return nil
+	}
+	seen := map[string]bool{}
+	for i, p := range v {
+		switch {
+		case !slices.Contains(protocolNames, p):
+			d.errorf(indexPath(field, i), ErrInvalid, "%q is not one of %s", p, strings.Join(protocolNames, ", "))
+		case seen[p]:
+			d.errorf(indexPath(field, i), ErrDuplicate, "%q is listed twice", p)
+		}
+		seen[p] = true
+	}
+	return slices.Compact(slices.Clone(v))
+}
+
+// tlsPair reads tls_cert and tls_key, which come together.
+func (d *decoder) tlsPair(t *table) (cert, key string) {
+	cert, _ = t.str("tls_cert", false)
+	key, _ = t.str("tls_key", false)
+	switch {
+	case cert != "" && key == "":
+		t.errorf("tls_key", ErrMissing, "is required with tls_cert")
+	case cert == "" && key != "":
+		t.errorf("tls_cert", ErrMissing, "is required with tls_key")
+	}
+	return d.resolve(cert), d.resolve(key)
+}
+
+func (d *decoder) host(t *table) Host {
+	h := Host{RespondStatus: DefaultRespondStatus, ContentType: DefaultContentType}
+	if v, ok := t.str("hostname", true); ok {
+		if err := worker.ValidateHostname(v); err != nil {
+			t.errorf("hostname", ErrInvalid, "%v", err)
+		}
+		h.Hostname = worker.CanonicalHostname(v)
+	}
+	if v, ok := t.str("tenant", false); ok {
+		h.Tenant = v
+	}
+	if v, ok := t.str("root", false); ok {
+		h.Root = d.resolve(v)
+	}
+	if v, ok := t.str("respond", false); ok {
+		h.Respond = v
+	}
+	if v, ok := t.integer("respond_status", 100, 599); ok {
+		h.RespondStatus = int(v)
+	}
+	if v, ok := t.str("content_type", false); ok {
+		if v == "" || !validHeaderValue(v) {
+			t.errorf("content_type", ErrInvalid, "must be a non-empty header value without control characters")
+		}
+		h.ContentType = v
+	}
+	if h.Respond == "" {
+		for _, k := range []string{"respond_status", "content_type"} {
+			if t.has(k) {
+				t.errorf(k, ErrConflict, "applies only with a non-empty respond")
+			}
+		}
+	}
+	if ht, ok := t.sub("headers"); ok {
+		h.Headers = d.headers(ht)
+	}
+	if rt, ok := t.sub("rate_limit"); ok {
+		h.RateLimit = d.rateLimit(rt)
+	}
+	h.TLSCert, h.TLSKey = d.tlsPair(t)
+	if pt, ok := t.sub("proxy"); ok {
+		h.Proxy = d.proxy(pt)
+	}
+	var serves []string
+	if h.Root != "" {
+		serves = append(serves, "root")
+	}
+	if h.Respond != "" {
+		serves = append(serves, "respond")
+	}
+	if h.Proxy != nil {
+		serves = append(serves, "proxy")
+	}
+	for _, k := range serves[min(1, len(serves)):] {
+		t.errorf(k, ErrConflict, "cannot be used with %s: a host serves one of root, respond and proxy", serves[0])
+	}
+	t.finish()
+	return h
+}
+
+// headers reads a table of response headers: any name, string values.
+func (d *decoder) headers(t *table) map[string]string {
+	keys := make([]string, 0, len(t.m))
+	for k := range t.m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make(map[string]string, len(keys))
+	seen := make(map[string]string, len(keys))
+	for _, k := range keys {
+		v, ok := t.str(k, false)
+		if !ok {
+			continue
+		}
+		switch lk := strings.ToLower(k); {
+		case !validHeaderName(k):
+			t.errorf(k, ErrInvalid, "is not a valid header name")
+		case !validHeaderValue(v):
+			t.errorf(k, ErrInvalid, "header value must not contain control characters")
+		case seen[lk] != "":
+			t.errorf(k, ErrDuplicate, "is the same header as %q", seen[lk])
+		default:
+			seen[lk] = k
+		}
+		out[k] = v
+	}
+	t.finish()
+	return out
+}
+
+func (d *decoder) rateLimit(t *table) *RateLimit {
+	r := &RateLimit{}
+	if !t.has("requests_per_second") {
+		t.missing("requests_per_second")
+	}
+	if v, ok := t.number("requests_per_second"); ok {
+		switch {
+		case v <= 0:
+			t.errorf("requests_per_second", ErrInvalid, "must be > 0")
+		case v < 0.001 || v > 1e9:
+			t.errorf("requests_per_second", ErrInvalid, "must be from 0.001 to 1e9")
+		}
+		r.RequestsPerSecond = v
+	}
+	if v, ok := t.integer("burst", 0, math.MaxInt32); ok {
+		r.Burst = int(v)
+	}
+	if v, ok := t.str("key", false); ok {
+		if v != "" && v != KeyClientIP {
+			t.errorf("key", ErrInvalid, "must be \"\" (one bucket) or %q (one per client)", KeyClientIP)
+		}
+		r.Key = v
+	}
+	if v, ok := t.integer("size", 1, MaxClientTableSize); ok {
+		r.Size = int(v)
+	}
+	switch {
+	case r.Key != KeyClientIP && t.has("size"):
+		t.errorf("size", ErrConflict, "applies only with key = %q", KeyClientIP)
+	case r.Key == KeyClientIP && r.Size == 0:
+		r.Size = DefaultClientTableSize
+	}
+	t.finish()
+	return r
+}
+
+func (d *decoder) tenant(t *table) Tenant {
+	var tn Tenant
+	if v, ok := t.str("id", true); ok {
+		if !validTenantID(v) {
+			t.errorf("id", ErrInvalid, "must be 1 to 64 letters, digits, '.', '_' or '-'")
+		}
+		tn.ID = v
+	}
+	if v, ok := t.strings("hosts"); ok {
+		tn.Hosts = make([]string, len(v))
+		for i, name := range v {
+			if err := worker.ValidateHostname(name); err != nil {
+				d.errorf(indexPath(t.field("hosts"), i), ErrInvalid, "%v", err)
+				continue // "" leaves it out of the reference checks
+			}
+			tn.Hosts[i] = worker.CanonicalHostname(name)
+		}
+	}
+	if rt, ok := t.sub("rate_limit"); ok {
+		tn.RateLimit = d.rateLimit(rt)
+	}
+	t.finish()
+	return tn
+}
+
+func validTenantID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110 5.6.2).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s has no control characters but tab.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
