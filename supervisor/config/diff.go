@@ -1,0 +1,48 @@
+package config
+
+import "reflect"
+
+// Change says which parts of the config differ between two loads, so
+// that the supervisor can pick what a reload does.
+type Change struct {
+	// Listeners: the [[server]] sections differ (addresses, protocols,
+	// timeouts, limits, TLS files). Needs a new generation of workers.
+	Listeners bool
+	// Workers: the worker count, user or group differ. Needs a new
+	// generation of workers.
+	Workers bool
+	// Hosts: the hosts or tenants differ (names, roots, responses,
+	// headers, rate limits, TLS files, proxies). Can be pushed to the
+	// running workers in place.
+	Hosts bool
+	// Log: the [log] section differs. The master applies it and pushes it
+	// to the workers in place.
+	Log bool
+	// Master: settings only the master uses differ: the admin address,
+	// the control socket, the pid file, the shutdown timeout. The master
+	// applies them itself.
+	Master bool
+}
+
+// NewGeneration reports whether the change needs a new generation of
+// workers rather than a push in place.
+func (c Change) NewGeneration() bool { return c.Listeners || c.Workers }
+
+// Any reports whether anything changed.
+func (c Change) Any() bool { return c.Listeners || c.Workers || c.Hosts || c.Log || c.Master }
+
+// Diff compares the config in use with a newly loaded one. It compares
+// the configs only: a certificate renewed under the same file name is not
+// a change here, so the supervisor re-reads TLS files on every reload.
+// Order matters: the same hosts in another order count as a change.
+func Diff(old, new *Config) Change {
+	o, n := old.Supervisor, new.Supervisor
+	return Change{
+		Listeners: !reflect.DeepEqual(old.Servers, new.Servers),
+		Workers:   o.Workers != n.Workers || o.User != n.User || o.Group != n.Group,
+		Hosts:     !reflect.DeepEqual(old.Hosts, new.Hosts) || !reflect.DeepEqual(old.Tenants, new.Tenants),
+		Log:       old.Log != new.Log,
+		Master: old.Admin != new.Admin || o.ControlSocket != n.ControlSocket ||
+			o.PIDFile != n.PIDFile || o.ShutdownTimeout != n.ShutdownTimeout,
+	}
+}
