@@ -28,6 +28,9 @@ var (
 
 	// ErrServerExists: another server is already registered under that address.
 	ErrServerExists = errors.New("worker: server address already in use")
+	// ErrForeignServer: AddServer was given a server that this manager's
+	// NewServer did not make (nil, another manager's, another type).
+	ErrForeignServer = errors.New("worker: server not made by this manager")
 	// ErrServerNotFound: no server is registered under that address.
 	ErrServerNotFound = errors.New("worker: server not found")
 	// ErrNoAddress: the server has no address to listen on.

@@ -140,6 +140,10 @@ func TestServerRegistry(t *testing.T) {
 		{"AddServer again, same addr", func() error { return sm.AddServer("127.0.0.1:7002", b) }, nil, 2},
 		{"AddServer on a taken addr", func() error { return sm.AddServer("127.0.0.1:7001", b) }, ErrServerExists, 2},
 		{"AddServer without addr", func() error { return sm.AddServer("", b) }, ErrNoAddress, 2},
+		{"AddServer of nil", func() error { return sm.AddServer("127.0.0.1:7003", nil) }, ErrForeignServer, 2},
+		{"AddServer of another manager's", func() error {
+			return sm.AddServer("127.0.0.1:7003", NewServerManager().NewServer(ServerConfig{}))
+		}, ErrForeignServer, 2},
 		{"RemoveServer unknown", func() error { return sm.RemoveServer("127.0.0.1:7999") }, ErrServerNotFound, 2},
 		{"RemoveServer", func() error { return sm.RemoveServer("127.0.0.1:7001") }, nil, 1},
 		{"RemoveServer again", func() error { return sm.RemoveServer("127.0.0.1:7001") }, ErrServerNotFound, 1},

@@ -249,12 +249,12 @@ func (m *serverManager) AddServer(addr string, srv Server) error {
 	}
 	s, ok := srv.(*server)
 	if !ok || s == nil {
-		return fmt.Errorf("worker: add server %s: not a server made by NewServer", addr)
+		return fmt.Errorf("%w: add server %s: not made by NewServer", ErrForeignServer, addr)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s.m != m {
-		return fmt.Errorf("worker: add server %s: the server belongs to another manager", addr)
+		return fmt.Errorf("%w: add server %s: it belongs to another manager", ErrForeignServer, addr)
 	}
 	if other, taken := m.byAddr[addr]; taken && other != s {
 		return fmt.Errorf("%w: %s", ErrServerExists, addr)
