@@ -1,7 +1,24 @@
 // Package netutil holds the small OS-level pieces that both the master and
-// the workers use: SO_REUSEPORT listeners and, later, fd passing and the
-// control-message framing.
+// the workers use:
 //
-// Everything here is a thin, tested wrapper over a system call; nothing keeps
-// global state.
+//   - reuseport.go: SO_REUSEPORT TCP listeners and UDP sockets
+//     (ListenReusePort, ListenPacketReusePort), one per worker slot.
+//   - control.go: the control-message framing between master and workers and
+//     between the CLI and the master: versioned, length-prefixed JSON
+//     (Message, WriteMessage, ReadMessage) and Conn for request and reply.
+//   - fds.go: passing sockets to a child through exec.Cmd.ExtraFiles
+//     (ListenerFile, PacketConnFile), taking them up in the child
+//     (FileListener, FilePacketConn), and the environment encoding of which
+//     inherited fd is what (FDSpec, EncodeFDs, DecodeFDs).
+//   - socketpair.go: the master-worker control channel (SocketPair, FileConn).
+//   - notify.go: sd_notify readiness and status (Notify).
+//   - peercred.go: the peer's pid, uid and gid on a Unix socket (PeerCred),
+//     for the control socket's permission check.
+//   - pdeathsig.go: no orphaned workers (SetParentDeathSignal, ParentAlive).
+//
+// Everything here is a thin, tested wrapper over a system call or a wire
+// format; nothing keeps global state. Errors are wrapped "netutil: ..."
+// sentinels (or the system's errors), to be checked with errors.Is.
+// The master and the workers run on Linux; on other systems SocketPair,
+// PeerCred and SetParentDeathSignal return errors.ErrUnsupported.
 package netutil
