@@ -85,10 +85,9 @@ func (w *childWorker) run(masterPID int) error {
 			if f == nil {
 				return errors.New("supervisor: no control fd")
 			}
-			if w.conn, err = netutil.FileConn(f); err != nil {
+			if w.conn, err = netutil.FileConn(f); err != nil { // closes f
 				return err
 			}
-			f.Close()
 		case "tcp":
 			ln, err := netutil.FileListener(uintptr(s.FD), s.Addr)
 			if err != nil {

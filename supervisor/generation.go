@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -188,8 +189,7 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 		return nil, err
 	}
 	defer child.Close()
-	conn, err := netutil.FileConn(parent)
-	parent.Close()
+	conn, err := netutil.FileConn(parent) // closes parent
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +208,7 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 	m.mu.Unlock()
 
 	cmd := exec.Command(m.opts.WorkerExe, m.opts.WorkerArgs...)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(workerEnviron(),
 		envRole+"="+roleWorker,
 		envSlot+"="+strconv.Itoa(i),
 		envGeneration+"="+strconv.Itoa(g.id),
@@ -329,4 +329,17 @@ func stopOrKill(p *proc, d time.Duration) bool {
 		<-p.exited
 		return false
 	}
+}
+
+// workerEnviron is the master's environment without what belongs to the
+// master alone: systemd's notify socket and an upgrade's handover.
+func workerEnviron() []string {
+	var env []string
+	for _, e := range os.Environ() {
+		if strings.HasPrefix(e, "NOTIFY_SOCKET=") || strings.HasPrefix(e, "ROCKSTAR_") {
+			continue
+		}
+		env = append(env, e)
+	}
+	return env
 }

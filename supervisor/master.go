@@ -315,14 +315,18 @@ func (m *Master) credential(cfg *config.Config) (*syscall.Credential, error) {
 	}
 	u, err := user.Lookup(cfg.Supervisor.User)
 	if err != nil {
-		return nil, fmt.Errorf("supervisor: user %q: %w", cfg.Supervisor.User, err)
+		if u, err = user.LookupId(cfg.Supervisor.User); err != nil {
+			return nil, fmt.Errorf("supervisor: user %q: %w", cfg.Supervisor.User, err)
+		}
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	if cfg.Supervisor.Group != "" {
 		g, err := user.LookupGroup(cfg.Supervisor.Group)
 		if err != nil {
-			return nil, fmt.Errorf("supervisor: group %q: %w", cfg.Supervisor.Group, err)
+			if g, err = user.LookupGroupId(cfg.Supervisor.Group); err != nil {
+				return nil, fmt.Errorf("supervisor: group %q: %w", cfg.Supervisor.Group, err)
+			}
 		}
 		gid, _ = strconv.Atoi(g.Gid)
 	}

@@ -33,7 +33,10 @@ func listenFile(addr string) (*os.File, error) {
 		return nil, err
 	}
 	defer ln.Close() // the dup'ed file keeps the socket open
-	return ln.(*net.TCPListener).File()
+	// Not (*TCPListener).File: passing such a file to a child switches the
+	// shared socket to blocking mode, and a worker still accepting on it
+	// would hang in accept(2).
+	return netutil.ListenerFile(ln)
 }
 
 // ensure makes sure addr has at least n slots, opening sockets as needed.

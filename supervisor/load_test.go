@@ -1,0 +1,84 @@
+package supervisor_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// loadResult counts what the clients of a load loop saw.
+type loadResult struct {
+	OK, Non2xx, ConnectErrs, OtherErrs atomic.Int64
+	firstErr                           atomic.Value
+}
+
+func (r *loadResult) failures() int64 {
+	return r.Non2xx.Load() + r.ConnectErrs.Load() + r.OtherErrs.Load()
+}
+
+func (r *loadResult) String() string {
+	s := ""
+	if e, ok := r.firstErr.Load().(string); ok {
+		s = " first error: " + e
+	}
+	return "ok=" + itoa(r.OK.Load()) + " non2xx=" + itoa(r.Non2xx.Load()) +
+		" connect=" + itoa(r.ConnectErrs.Load()) + " other=" + itoa(r.OtherErrs.Load()) + s
+}
+
+func itoa(n int64) string { return formatInt(n) }
+
+// load keeps conns keep-alive clients busy against addr until stop is
+// called, which waits for them and returns the counts. Requests go to
+// 127.0.0.1 only and stop by themselves after max.
+func load(t testing.TB, addr, host string, conns int, max time.Duration) (stop func() *loadResult) {
+	t.Helper()
+	res := &loadResult{}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(max)
+	for i := 0; i < conns; i++ {
+		wg.Go(func() {
+			tr := &http.Transport{MaxIdleConnsPerHost: 1, DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			for time.Now().Before(deadline) {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+				req.Host = host
+				resp, err := c.Do(req)
+				if err != nil {
+					var op *net.OpError
+					if errors.As(err, &op) && op.Op == "dial" {
+						res.ConnectErrs.Add(1)
+					} else {
+						res.OtherErrs.Add(1)
+					}
+					res.firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode/100 == 2 {
+					res.OK.Add(1)
+				} else {
+					res.Non2xx.Add(1)
+					res.firstErr.CompareAndSwap(nil, resp.Status)
+				}
+			}
+		})
+	}
+	return func() *loadResult {
+		close(done)
+		wg.Wait()
+		return res
+	}
+}
