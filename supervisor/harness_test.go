@@ -52,7 +52,7 @@ type master struct {
 	sock    string
 	exited  chan struct{}
 	copied  chan struct{} // the log copier is done
-	pids    sync.Map // every pid seen, killed at cleanup
+	pids    sync.Map      // every pid seen, killed at cleanup
 }
 
 // baseConfig is a config on ephemeral ports; %d is the worker count.
