@@ -89,6 +89,13 @@ func configText(workers int, body string) string {
 // startMaster writes cfg into a temp dir and runs the binary on it until ready.
 func startMaster(t testing.TB, cfg string) *master {
 	t.Helper()
+	return startMasterWith(t, cfg, nil)
+}
+
+// startMasterWith is startMaster with a hook that may change the command
+// (its binary, its environment) before it starts.
+func startMasterWith(t testing.TB, cfg string, setup func(*exec.Cmd)) *master {
+	t.Helper()
 	dir := t.TempDir()
 	m := &master{t: t, dir: dir, cfgPath: filepath.Join(dir, "rockstar.toml"), logs: newLogLines(), exited: make(chan struct{})}
 	m.writeConfig(cfg)
@@ -100,6 +107,9 @@ func startMaster(t testing.TB, cfg string) *master {
 		t.Fatal(err)
 	}
 	m.cmd.Stdout, m.cmd.Stderr = pw, pw
+	if setup != nil {
+		setup(m.cmd)
+	}
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
