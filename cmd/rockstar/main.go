@@ -15,10 +15,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/mattn/go-isatty"
+	"github.com/pelletier/go-toml/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/rockstar-dev/rockstar/supervisor"
@@ -107,9 +109,10 @@ func orDefault(path string) string {
 }
 
 // printConfigError prints each problem as file:line: field: problem.
+// Only a top-level join is split: errors.As would also find the join inside
+// one *config.Error (ErrSystem wraps its cause) and lose its file and line.
 func printConfigError(w io.Writer, err error) {
-	var joined interface{ Unwrap() []error }
-	if errors.As(err, &joined) {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range joined.Unwrap() {
 			fmt.Fprintln(w, e)
 		}
@@ -122,11 +125,46 @@ func controlSocket(socket, cfgPath string) (string, error) {
 	if socket != "" {
 		return socket, nil
 	}
-	cfg, err := config.Load(orDefault(cfgPath))
+	path := orDefault(cfgPath)
+	cfg, err := config.Load(path)
 	if err != nil {
+		// A config that no longer validates (say, edited before a reload
+		// that is to report the mistake) still names the socket.
+		if sock, ok := rawControlSocket(path); ok {
+			return sock, nil
+		}
 		return "", fmt.Errorf("find the control socket: %w", err)
 	}
 	return cfg.Supervisor.ControlSocket, nil
+}
+
+// rawControlSocket reads [supervisor] control_socket from the TOML file at
+// path without validating the rest, resolved as config.Load resolves it.
+func rawControlSocket(path string) (string, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	var doc struct {
+		Supervisor struct {
+			ControlSocket string `toml:"control_socket"`
+		} `toml:"supervisor"`
+	}
+	if toml.Unmarshal(data, &doc) != nil {
+		return "", false
+	}
+	sock := doc.Supervisor.ControlSocket
+	if sock == "" {
+		sock = config.DefaultControlSocket
+	}
+	if !filepath.IsAbs(sock) {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return "", false
+		}
+		sock = filepath.Join(filepath.Dir(abs), sock)
+	}
+	return filepath.Clean(sock), true
 }
 
 func runMaster(cfgPath, format string, stderr io.Writer) int {
@@ -143,8 +181,8 @@ func runMaster(cfgPath, format string, stderr io.Writer) int {
 	log := zerolog.New(out).With().Timestamp().Logger()
 	m := supervisor.New(supervisor.Options{ConfigPath: cfgPath, Log: &log, LogFormat: format, WorkerOutput: stderr})
 	if err := m.Run(); err != nil {
-		var joined interface{ Unwrap() []error }
-		if errors.As(err, &joined) {
+		var cerr *config.Error
+		if _, joined := err.(interface{ Unwrap() []error }); joined || errors.As(err, &cerr) {
 			printConfigError(stderr, err)
 		} else {
 			log.Error().Err(err).Msg("rockstar run")
