@@ -170,6 +170,8 @@ func (m *Master) Scale(delta int) error {
 			m.log.Error().Err(err).Msg("cannot remove a worker")
 		}
 		return err
+	case delta < 0:
+		m.log.Warn().Int("workers", n).Msg("not removing the last worker")
 	}
 	return nil
 }
