@@ -1,0 +1,29 @@
+//go:build !linux
+
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// Create needs Linux's memfd_create; elsewhere it returns errors.ErrUnsupported.
+func Create(name string, size int) (*Region, error) {
+	return nil, fmt.Errorf("shm: create %s: %w", name, errors.ErrUnsupported)
+}
+
+// Open needs Linux; elsewhere it closes fd and returns errors.ErrUnsupported.
+func Open(fd uintptr) (*Region, error) {
+	if f := os.NewFile(fd, "shm"); f != nil {
+		f.Close()
+	}
+	return nil, fmt.Errorf("shm: open fd %d: %w", fd, errors.ErrUnsupported)
+}
+
+func unmap([]byte) error { return nil }
+
+func punchHole(*os.File, int, int) error { return errors.ErrUnsupported }
+
+// Alive reports true: without a region there is no other process to ask about.
+func Alive(pid uint64) bool { return pid != 0 }
