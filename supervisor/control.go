@@ -165,6 +165,12 @@ func Request(ctx context.Context, socket, verb string, body any) (*netutil.Messa
 		}
 	}
 	if err := netutil.WriteMessage(c, m); err != nil {
+		// A master that refuses this peer answers at once and hangs up
+		// without reading, which can fail the write: its answer says why.
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		if r, rerr := netutil.ReadMessage(bufio.NewReader(c)); rerr == nil && r.Err != "" {
+			return r, &RemoteError{Verb: verb, Msg: r.Err}
+		}
 		return nil, fmt.Errorf("supervisor: send %s: %w", verb, err)
 	}
 	r, err := netutil.ReadMessage(bufio.NewReader(c))
