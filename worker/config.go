@@ -144,6 +144,13 @@ type RateLimitConfig struct {
 	RequestsPerSecond float64
 	// BurstSize is how many requests may pass at once; 0 means 1.
 	BurstSize int
+	// Key is "" for one bucket for the whole host or tenant, or
+	// KeyClientIP for one bucket per client IP address. Default "".
+	Key string
+	// Size is how many clients a KeyClientIP limit tracks; past that it
+	// forgets the least recently seen (see KeyedLimiter). Default
+	// DefaultClientTableSize.
+	Size int
 }
 
 func (c *RateLimitConfig) active() bool {

@@ -19,6 +19,8 @@ type hostState struct {
 	cell         *cell
 	hostLim      Limiter
 	tenantLim    Limiter
+	hostKeyed    KeyedLimiter // per-client limits; nil if none
+	tenantKeyed  KeyedLimiter
 	handler      fasthttp.RequestHandler // middleware around core
 	routes       *Router                 // may be nil
 	files        fs.FS                   // may be nil
@@ -71,7 +73,7 @@ func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// admit applies the host's limit, then the tenant's; a refusal answers 429.
+// admit applies the host's limits, then the tenant's; a refusal answers 429.
 func (h *hostState) admit(ctx *fasthttp.RequestCtx, now time.Time) bool {
 	if h.hostLim != nil {
 		if ok, wait := h.hostLim.Allow(now); !ok {
@@ -79,11 +81,17 @@ func (h *hostState) admit(ctx *fasthttp.RequestCtx, now time.Time) bool {
 			return false
 		}
 	}
+	if h.hostKeyed != nil && !h.allowKeyed(h.hostKeyed, ctx, now) {
+		return false
+	}
 	if h.tenantLim != nil {
 		if ok, wait := h.tenantLim.Allow(now); !ok {
 			h.refuse(ctx, wait)
 			return false
 		}
+	}
+	if h.tenantKeyed != nil && !h.allowKeyed(h.tenantKeyed, ctx, now) {
+		return false
 	}
 	return true
 }

@@ -36,8 +36,12 @@ const (
 type LimiterFactory func(key LimiterKey, cfg RateLimitConfig) Limiter
 
 // NewLocalLimiter returns an in-process GCRA limiter for cfg: one int64
-// updated by compare-and-swap.
+// updated by compare-and-swap, or for a cfg with a Key, a table of them by
+// client that also implements KeyedLimiter (NewLocalKeyedLimiter).
 func NewLocalLimiter(cfg RateLimitConfig) Limiter {
+	if cfg.Key != "" {
+		return NewLocalKeyedLimiter(cfg).(Limiter)
+	}
 	interval, tolerance := GCRAParams(cfg)
 	return &localLimiter{base: time.Now(), interval: interval, tolerance: tolerance}
 }
@@ -93,6 +97,9 @@ func validateRateLimit(what string, c *RateLimitConfig) error {
 	}
 	if c.RequestsPerSecond <= 0 || math.IsNaN(c.RequestsPerSecond) || math.IsInf(c.RequestsPerSecond, 0) || c.BurstSize < 0 {
 		return fmt.Errorf("%w for %s: requests_per_second %v, burst %d", ErrInvalidRateLimit, what, c.RequestsPerSecond, c.BurstSize)
+	}
+	if (c.Key != "" && c.Key != KeyClientIP) || c.Size < 0 || c.Size > MaxClientTableSize {
+		return fmt.Errorf("%w for %s: key %q, size %d", ErrInvalidRateLimit, what, c.Key, c.Size)
 	}
 	return nil
 }

@@ -82,6 +82,9 @@ type ServerManager interface {
 	// for limits created from now on; the supervisor sets one whose
 	// buckets are shared by all workers.
 	SetLimiterFactory(f LimiterFactory)
+	// SetCounterAllocator makes the manager take each series' counters
+	// from f, such as memory shared with a supervisor; see counters.go.
+	SetCounterAllocator(f CounterAllocator)
 }
 
 // NewServerManager returns an empty manager that logs to stderr.
@@ -108,6 +111,8 @@ type serverManager struct {
 	limiters map[LimiterKey]limiterEntry
 	newLim   LimiterFactory
 	log      zerolog.Logger
+
+	newCounters CounterAllocator // nil: cells on the heap
 }
 
 type limiterEntry struct {

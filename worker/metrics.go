@@ -22,7 +22,6 @@ const NumBuckets = len(LatencyBounds) + 1
 // request touches exactly one cell, with atomic adds only. Cells live as long
 // as their manager, so counters never go down.
 type cell struct {
-	key      SeriesKey
 	status   [6]atomic.Uint64 // 1xx..5xx, and anything else
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64

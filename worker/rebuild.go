@@ -68,7 +68,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 		hs.files = cfg.VirtualFS
 		mw = cfg.Middleware
 		if cfg.RateLimits.active() {
-			hs.hostLim = m.limiterLocked(LimiterKey{ScopeHost, name}, *cfg.RateLimits)
+			hs.hostLim, hs.hostKeyed = m.limitersLocked(LimiterKey{ScopeHost, name}, *cfg.RateLimits)
 		}
 		if sec := cfg.SecurityConfig; sec != nil {
 			for k, v := range sec.Headers {
@@ -77,7 +77,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 		}
 	}
 	if t := m.reg.tenants[tenant]; t != nil && t.RateLimits.active() {
-		hs.tenantLim = m.limiterLocked(LimiterKey{ScopeTenant, tenant}, *t.RateLimits)
+		hs.tenantLim, hs.tenantKeyed = m.limitersLocked(LimiterKey{ScopeTenant, tenant}, *t.RateLimits)
 	}
 	hs.handler = wrap(hs.core, mw)
 	return hs
@@ -100,7 +100,7 @@ func (m *serverManager) defaultStateLocked(s *server) *hostState {
 func (m *serverManager) cellLocked(k SeriesKey) *cell {
 	c := m.cells[k]
 	if c == nil {
-		c = &cell{key: k}
+		c = m.newCellLocked(k)
 		m.cells[k] = c
 	}
 	return c

@@ -1,0 +1,101 @@
+package worker
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/rockstar-dev/rockstar/netutil/shm"
+)
+
+// KeyClientIP is the RateLimitConfig.Key that gives every client IP address
+// its own bucket.
+const KeyClientIP = "client_ip"
+
+// Sizes of a per-client limit's table.
+const (
+	// DefaultClientTableSize is the number of clients tracked when
+	// RateLimitConfig.Size is 0.
+	DefaultClientTableSize = 10000
+	// MaxClientTableSize bounds RateLimitConfig.Size.
+	MaxClientTableSize = 1 << 24
+)
+
+// KeyedLimiter is a limiter with one bucket per key, such as a client's IP
+// address. A LimiterFactory returns one (as a Limiter that also implements
+// KeyedLimiter) for a RateLimitConfig with a Key; the request path then
+// calls AllowKey with the client's address: 4 bytes for IPv4, 16 for IPv6.
+// Implementations must be safe for concurrent use and should not allocate.
+type KeyedLimiter interface {
+	// AllowKey reports whether a request from key arriving at now may pass;
+	// if not, retryAfter says how long until one would. key is only read
+	// during the call.
+	AllowKey(key []byte, now time.Time) (ok bool, retryAfter time.Duration)
+}
+
+// NewLocalKeyedLimiter returns an in-process per-client GCRA limiter for
+// cfg: a fixed table of cfg.Size clients (DefaultClientTableSize if 0) in
+// sets of 8, which, when a new client finds its set full, forgets the least
+// recently seen client of that set, as nginx's limit_req_zone does. It is
+// the shm.Table that the supervisor puts in memory shared by its workers,
+// here in this process's memory. It also implements Limiter, with one
+// bucket for the empty key.
+func NewLocalKeyedLimiter(cfg RateLimitConfig) KeyedLimiter {
+	interval, tolerance := GCRAParams(cfg)
+	size := cfg.Size
+	if size <= 0 {
+		size = DefaultClientTableSize
+	}
+	return &localKeyedLimiter{t: shm.NewTable(make([]uint64, shm.TableWords(size)), shm.TableConfig{
+		Seed: rand.Uint64(), Interval: interval, Tolerance: tolerance,
+	})}
+}
+
+type localKeyedLimiter struct{ t *shm.Table }
+
+func (l *localKeyedLimiter) AllowKey(key []byte, now time.Time) (bool, time.Duration) {
+	ok, wait := l.t.Allow(key, shm.Mono(now))
+	return ok, time.Duration(wait)
+}
+
+func (l *localKeyedLimiter) Allow(now time.Time) (bool, time.Duration) {
+	return l.AllowKey(nil, now)
+}
+
+// clientKey is the client's IP address as the key of a per-client limit:
+// 4 bytes for IPv4 (also when it reached an IPv6 socket), else 16. It does
+// not allocate.
+func clientKey(ctx *fasthttp.RequestCtx) []byte {
+	ip := ctx.RemoteIP()
+	if v4 := ip.To4(); v4 != nil {
+		return v4
+	}
+	return ip
+}
+
+// allowKeyed applies a per-client limit to ctx; a refusal answers 429.
+func (h *hostState) allowKeyed(l KeyedLimiter, ctx *fasthttp.RequestCtx, now time.Time) bool {
+	if ok, wait := l.AllowKey(clientKey(ctx), now); !ok {
+		h.refuse(ctx, wait)
+		return false
+	}
+	return true
+}
+
+// limitersLocked returns the limiter of a bucket: a plain Limiter, or for a
+// limit with a Key, a KeyedLimiter. A factory that ignores keys gets an
+// in-process keyed limiter in its place, since one shared bucket for all
+// clients is not what was asked for.
+func (m *serverManager) limitersLocked(k LimiterKey, cfg RateLimitConfig) (Limiter, KeyedLimiter) {
+	l := m.limiterLocked(k, cfg)
+	if cfg.Key == "" {
+		return l, nil
+	}
+	if kl, ok := l.(KeyedLimiter); ok {
+		return nil, kl
+	}
+	kl := NewLocalKeyedLimiter(cfg)
+	m.limiters[k] = limiterEntry{cfg: cfg, lim: kl.(Limiter)}
+	return nil, kl
+}
