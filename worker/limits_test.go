@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -221,5 +222,29 @@ func TestLocalLimiterRequestFromBeforeItsCreation(t *testing.T) {
 	}
 	if ok, _ := lim.Allow(time.Now()); ok {
 		t.Fatal("second request within the burst of 1 passed")
+	}
+}
+
+// A server whose HostConfigs hold an invalid limit does not start, instead
+// of refusing every request of that host.
+func TestServerHostConfigBadRateLimit(t *testing.T) {
+	sm := quietManager(t)
+	bad := map[string]*HostConfig{"x.test": {RateLimits: &RateLimitConfig{Enabled: true}}}
+	s := sm.NewServer(ServerConfig{HostConfigs: bad})
+	errc := make(chan error, 1)
+	go func() { errc <- s.Listen("127.0.0.1:0") }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrInvalidRateLimit) {
+			t.Errorf("Listen = %v, want ErrInvalidRateLimit", err)
+		}
+	case <-time.After(5 * time.Second):
+		_ = s.Close()
+		<-errc
+		t.Error("Listen started a server with an invalid limit")
+	}
+	sm.NewServer(ServerConfig{Addr: "127.0.0.1:0", HostConfigs: bad})
+	if err := sm.StartAll(); !errors.Is(err, ErrInvalidRateLimit) {
+		t.Errorf("StartAll = %v, want ErrInvalidRateLimit", err)
 	}
 }

@@ -301,6 +301,14 @@ func (m *serverManager) bind(s *server, addr string, tlsCfg *tls.Config, ln net.
 	if s.bound != nil {
 		return nil, fmt.Errorf("%w: %s", ErrServerRunning, s.name())
 	}
+	// RegisterHost checks a host's limit; a server's own HostConfigs are
+	// checked here, so that a bad one fails Listen instead of refusing
+	// every request of its host.
+	for name, c := range s.cfg.HostConfigs {
+		if err := validateRateLimit("host "+name, c.RateLimits); err != nil {
+			return nil, err
+		}
+	}
 	var b *binding
 	if !isEphemeral(addr) && ln == nil {
 		b = m.bindings[addr]
