@@ -27,6 +27,9 @@ type binding struct {
 	active atomic.Int64
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
+	// connsClosed: closeConns has run, so a connection that Serve accepted
+	// just before its listener closed is closed as soon as it shows up.
+	connsClosed bool // guarded by connMu
 
 	stopping atomic.Bool
 	draining atomic.Bool   // responses say Connection: close
@@ -88,7 +91,11 @@ func (b *binding) connState(c net.Conn, st fasthttp.ConnState) {
 		b.active.Add(1)
 		b.connMu.Lock()
 		b.conns[c] = struct{}{}
+		late := b.connsClosed
 		b.connMu.Unlock()
+		if late {
+			_ = c.Close()
+		}
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
 		b.active.Add(-1)
 		b.connMu.Lock()
@@ -132,6 +139,7 @@ func (b *binding) close() {
 // second, for their goroutines to notice.
 func (b *binding) closeConns() {
 	b.connMu.Lock()
+	b.connsClosed = true
 	for c := range b.conns {
 		_ = c.Close()
 	}

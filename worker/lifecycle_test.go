@@ -328,3 +328,30 @@ func TestGracefulShutdownDeadline(t *testing.T) {
 		t.Error("the connection in flight was not closed")
 	}
 }
+
+// Connections that arrive while StopAll runs are closed too, not left to
+// a server that no longer exists: dial and stop at once, many times.
+func TestStopAllClosesConnectionsArrivingMeanwhile(t *testing.T) {
+	for range 20 {
+		sm := quietManager(t)
+		_, addr := start(t, sm, ServerConfig{}, NewRouter())
+		var conns []net.Conn
+		for range 5 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conns = append(conns, c)
+		}
+		if err := sm.StopAll(); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range conns {
+			_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
+				t.Fatalf("connection %d after StopAll: %v, want closed", i, err)
+			}
+		}
+	}
+}
