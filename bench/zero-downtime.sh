@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# bench/zero-downtime.sh: the zero-downtime cases of the prefork supervisor,
+# under a steady wrk load on 127.0.0.1, with each case's error counts.
+#
+#   bench/zero-downtime.sh            # from anywhere in the repository
+#   DURATION=10s CONNS=64 bench/zero-downtime.sh
+#
+# It builds the binary once; then, for each case, it starts a fresh
+# `rockstar run` (2 workers, ephemeral ports on 127.0.0.1), runs
+# `wrk -t1 -c32 -d6s`, does the thing a second into the run, and reads wrk's
+# "Socket errors" and "Non-2xx or 3xx responses" lines. Every case but kill -9 must have no errors at all;
+# a kill -9 of one worker may only fail requests in flight on it (read
+# errors, at most one per connection), never a connect.
+# It exits 1 if a case failed, 2 if it could not run.
+set -euo pipefail
+
+DURATION=${DURATION:-6s}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-1}
+ACT_AFTER=${ACT_AFTER:-1} # seconds into the load
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+if ! command -v wrk >/dev/null 2>&1; then
+	echo "zero-downtime.sh: wrk is missing: apt-get install wrk" >&2
+	exit 2
+fi
+if ! command -v go >/dev/null 2>&1; then
+	echo "zero-downtime.sh: go is missing" >&2
+	exit 2
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/zero-downtime.XXXXXX")
+BIN=$WORK/rockstar
+STARTED=() # every process this script started or learned of, by pid
+
+# ours reports whether pid is a live process of ours: one we started (wrk)
+# or one running our rockstar binary (a master or a worker).
+ours() {
+	local pid=$1 exe
+	[[ -e /proc/$pid ]] || return 1
+	exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+	[[ $exe == "$BIN" || $exe == "$(command -v wrk)" ]]
+}
+
+cleanup() {
+	local pid deadline
+	trap - EXIT INT TERM
+	for pid in "${STARTED[@]}"; do
+		ours "$pid" && kill -TERM "$pid" 2>/dev/null || true
+	done
+	deadline=$((SECONDS + 5))
+	for pid in "${STARTED[@]}"; do
+		while ours "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
+		ours "$pid" && kill -KILL "$pid" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "building rockstar..." >&2
+(cd "$ROOT" && go build -o "$BIN" ./cmd/rockstar)
+
+# config WORKERS BODY: the config text, on ephemeral ports.
+config() {
+	cat <<EOF
+[supervisor]
+workers = $1
+control_socket = "run/ctl.sock"
+pid_file = "run/rockstar.pid"
+shutdown_timeout = "5s"
+
+[log]
+level = "info"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[[server]]
+listen = "127.0.0.1:0"
+
+[[host]]
+hostname = "hello.test"
+tenant = "demo"
+respond = "$2"
+
+[[tenant]]
+id = "demo"
+hosts = ["hello.test"]
+EOF
+}
+
+# count FILE MSG: how many log lines of FILE have message MSG.
+count() {
+	local n
+	n=$(grep -c "\"message\":\"$2\"" "$1" 2>/dev/null) || true
+	echo "${n:-0}"
+}
+
+# wait_log FILE MSG N TIMEOUT: wait for the N-th line with message MSG.
+wait_log() {
+	local deadline=$((SECONDS + $4))
+	while (($(count "$1" "$2") < $3)); do
+		if ((SECONDS >= deadline)); then
+			echo "zero-downtime.sh: timed out waiting for \"$2\" #$3 in $1" >&2
+			tail -20 "$1" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# remember_pids: the serving master and its workers, for cleanup.
+remember_pids() {
+	local pid
+	[[ -f $DIR/run/rockstar.pid ]] && STARTED+=("$(cat "$DIR/run/rockstar.pid")")
+	for pid in $(worker_pids); do STARTED+=("$pid"); done
+}
+
+# worker_pids: the current workers' pids, from `rockstar status`.
+worker_pids() {
+	"$BIN" status -s "$DIR/run/ctl.sock" 2>/dev/null |
+		awk 'h && NF { print $2 } /^SLOT/ { h = 1 }'
+}
+
+# start CASE: a fresh master with 2 workers; sets DIR, LOG, MASTER, ADDR.
+start() {
+	DIR=$WORK/$1
+	LOG=$DIR/master.log
+	mkdir -p "$DIR"
+	config 2 hello >"$DIR/rockstar.toml"
+	: >"$LOG" # before the master starts: a background job opens it later
+	"$BIN" run -c "$DIR/rockstar.toml" --log-format json >>"$LOG" 2>&1 &
+	MASTER=$!
+	STARTED+=("$MASTER")
+	wait_log "$LOG" ready 1 30
+	ADDR=$(grep '"message":"ready"' "$LOG" | head -1 |
+		grep -o '"listeners":\["[^"]*' | sed 's/.*\["//; s/ (.*//')
+	remember_pids
+}
+
+# stop: stops the master serving now (after USR2, the new one) and waits.
+stop() {
+	local pid deadline
+	pid=$(cat "$DIR/run/rockstar.pid" 2>/dev/null || echo "$MASTER")
+	ours "$pid" && kill -TERM "$pid" 2>/dev/null || true
+	deadline=$((SECONDS + 10))
+	while ours "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
+	ours "$pid" && kill -KILL "$pid" 2>/dev/null || true
+	wait "$MASTER" 2>/dev/null || true
+}
+
+# The actions, run a second into the load; each waits for its result.
+act_hup_in_place() {
+	config 2 changed >"$DIR/rockstar.toml.tmp" && mv "$DIR/rockstar.toml.tmp" "$DIR/rockstar.toml"
+	kill -HUP "$MASTER"
+	wait_log "$LOG" reloaded 1 20
+}
+act_hup_new_generation() {
+	config 3 hello >"$DIR/rockstar.toml.tmp" && mv "$DIR/rockstar.toml.tmp" "$DIR/rockstar.toml"
+	kill -HUP "$MASTER"
+	wait_log "$LOG" "old generation drained" 1 20
+}
+act_ttin() {
+	kill -TTIN "$MASTER"
+	wait_log "$LOG" "added a worker" 1 20
+}
+act_ttou() {
+	kill -TTOU "$MASTER"
+	wait_log "$LOG" "old generation drained" 1 20
+}
+act_usr2() {
+	kill -USR2 "$MASTER"
+	wait_log "$LOG" ready 2 30
+	wait "$MASTER" 2>/dev/null || true # the old master drains and exits
+}
+act_kill_worker() {
+	local victim
+	victim=$(worker_pids | head -1)
+	kill -KILL "$victim"
+	wait_log "$LOG" "worker exited unexpectedly; restarting" 1 20
+}
+
+CASES=(hup_in_place hup_new_generation ttin ttou usr2 kill_worker)
+FAILED=0
+ROWS=()
+for c in "${CASES[@]}"; do
+	echo "case ${c//_/-}..." >&2
+	start "$c"
+	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -H "Host: hello.test" "http://$ADDR/" >"$DIR/wrk.out" 2>&1 &
+	WRK=$!
+	STARTED+=("$WRK")
+	sleep "$ACT_AFTER"
+	"act_$c"
+	remember_pids
+	wait "$WRK" || true
+	stop
+
+	out=$DIR/wrk.out
+	reqs=$(awk '/requests in/ { print $1 }' "$out")
+	read -r connect read write timeout < <(
+		sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' "$out" |
+			grep . || echo 0 0 0 0
+	)
+	non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: \([0-9]*\).*/\1/p' "$out")
+	non2xx=${non2xx:-0}
+	verdict=ok
+	if [[ -z $reqs || $reqs == 0 ]]; then
+		verdict="FAIL (no requests)"
+	elif [[ $c == kill_worker ]]; then
+		if ((connect + non2xx + timeout > 0 || read + write > CONNS)); then verdict=FAIL; fi
+	elif ((connect + read + write + timeout + non2xx > 0)); then
+		verdict=FAIL
+	fi
+	[[ $verdict == ok ]] || FAILED=1
+	ROWS+=("$(printf '%-20s %10s %8s %6s %6s %8s %8s  %s' "${c//_/-}" "${reqs:-0}" "$connect" "$read" "$write" "$timeout" "$non2xx" "$verdict")")
+done
+
+echo
+echo "wrk -t$THREADS -c$CONNS -d$DURATION against 127.0.0.1, 2 workers, action ${ACT_AFTER}s in"
+printf '%-20s %10s %8s %6s %6s %8s %8s  %s\n' case requests connect read write timeout non-2xx verdict
+for r in "${ROWS[@]}"; do echo "$r"; done
+exit "$FAILED"
