@@ -1,6 +1,9 @@
 package worker
 
-import "strings"
+import (
+	"maps"
+	"strings"
+)
 
 // hostMap finds the value for a Host header: an exact name first, then a
 // one-label wildcard ("*.example.com" matches "a.example.com" only).
@@ -21,6 +24,14 @@ func (m hostMap[T]) set(name string, v T) {
 		return
 	}
 	m.exact[name] = v
+}
+
+// with returns a copy of m with v stored under name, leaving m as it is:
+// one map copy per change, instead of re-inserting every name.
+func (m hostMap[T]) with(name string, v T) hostMap[T] {
+	n := hostMap[T]{exact: maps.Clone(m.exact), wild: maps.Clone(m.wild)}
+	n.set(name, v)
+	return n
 }
 
 // get returns the value stored under exactly this canonical name.

@@ -92,10 +92,7 @@ func (r *Router) Host(hostname string) *Router {
 		sub = &Router{root: root, host: name, mu: root.mu}
 		sub.table.Store(&routeTable{})
 		root.subs[name] = sub
-		m := newHostMap[*Router]()
-		for n, s := range root.subs {
-			m.set(n, s)
-		}
+		m := root.hosts.Load().with(name, sub)
 		root.hosts.Store(&m)
 	}
 	watchers := root.watcherList()
