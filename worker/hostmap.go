@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"encoding/binary"
 	"maps"
 	"strings"
 )
@@ -49,14 +50,28 @@ func (m hostMap[T]) len() int { return len(m.exact) + len(m.wild) }
 // lookup resolves a raw Host header value (any case, maybe with a port or a
 // trailing dot).
 func (m hostMap[T]) lookup(host []byte) (T, bool) {
-	var zero T
 	if len(host) == 0 || len(host) > maxHostname+8 {
+		var zero T
 		return zero, false
 	}
-	var buf [maxHostname + 8]byte
-	name := normalizeHost(buf[:0], host, true)
+	// Clients send host names in lower case: try the name as it is first.
+	// A name with a capital letter cannot match, as every key is lower case.
+	name := trimHost(host)
 	if v, ok := m.exact[string(name)]; ok {
 		return v, true
+	}
+	return m.lookupSlow(name)
+}
+
+// lookupSlow is lookup after the name as sent missed: lower it, then try
+// the wildcards.
+func (m hostMap[T]) lookupSlow(name []byte) (T, bool) {
+	var buf [maxHostname + 8]byte
+	if hasUpper(name) {
+		name = lowerASCII(buf[:len(name)], b2s(name))
+		if v, ok := m.exact[string(name)]; ok {
+			return v, true
+		}
 	}
 	if len(m.wild) > 0 {
 		if parent := parentDomain(name); len(parent) > 0 {
@@ -65,5 +80,56 @@ func (m hostMap[T]) lookup(host []byte) (T, bool) {
 			}
 		}
 	}
+	var zero T
 	return zero, false
+}
+
+// trimHost returns a Host header value without its ":port" and its
+// trailing dot, as normalizeHost(dst, host, true) does, but without copying
+// or lowering it.
+func trimHost(host []byte) []byte {
+	n := len(host)
+	for i := n - 1; i >= 0; i-- {
+		c := host[i]
+		if c == ':' {
+			n = i
+			break
+		}
+		if c < '0' || c > '9' {
+			break
+		}
+	}
+	if n > 0 && host[n-1] == '.' {
+		n--
+	}
+	return host[:n]
+}
+
+// hasUpper reports whether b holds an ASCII capital letter. It tests eight
+// bytes at a time: a byte x is in 'A'..'Z' when 'A'-1 < x < 'Z'+1, and the
+// expression below sets the high bit of exactly those bytes of a word
+// (bytes of 0x80 and above are masked out by &^w), without carries between
+// bytes.
+func hasUpper(b []byte) bool {
+	const (
+		ones  = 0x0101010101010101
+		low7  = ones * 0x7f
+		highs = ones * 0x80
+		lo    = 'A' - 1
+		hi    = 'Z' + 1
+	)
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		x := w & low7
+		if (ones*(127+hi)-x)&^w&(x+ones*(127-lo))&highs != 0 {
+			return true
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
