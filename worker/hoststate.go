@@ -15,17 +15,19 @@ import (
 // the host's limiters, its metrics cell, and its handler already wrapped in
 // its middleware.
 type hostState struct {
+	// What every request reads comes first, to share its cache lines.
+	cell        *cell
+	hostLim     Limiter
+	tenantLim   Limiter
+	hostKeyed   KeyedLimiter // per-client limits; nil if none
+	tenantKeyed KeyedLimiter
+	handler     fasthttp.RequestHandler // middleware around core
+	access      *zerolog.Logger         // nil: no access log
+	routes      *Router                 // may be nil
+	headers     []headerKV
+
 	name, tenant string
-	cell         *cell
-	hostLim      Limiter
-	tenantLim    Limiter
-	hostKeyed    KeyedLimiter // per-client limits; nil if none
-	tenantKeyed  KeyedLimiter
-	handler      fasthttp.RequestHandler // middleware around core
-	routes       *Router                 // may be nil
-	files        fs.FS                   // may be nil
-	headers      []headerKV
-	access       *zerolog.Logger // nil: no access log
+	files        fs.FS // may be nil
 	errLog       *zerolog.Logger
 }
 
@@ -49,7 +51,7 @@ func (d *dispatch) lookup(host []byte) *hostState {
 // middleware and handler, security headers, metrics and the access log.
 func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
 	c := h.cell
-	c.inFlight.Add(1)
+	c.begin()
 	start := ctx.Time()
 	if start.IsZero() {
 		start = time.Now()
@@ -66,8 +68,7 @@ func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
 		out = len(ctx.Response.Body())
 	}
 	d := time.Since(start)
-	c.record(status, in, out, d)
-	c.inFlight.Add(-1)
+	c.end(status, in, out, d)
 	if h.access != nil {
 		h.logAccess(ctx, status, out, d)
 	}
