@@ -323,7 +323,7 @@ func (r *Router) Handler() fasthttp.RequestHandler {
 
 // notFound answers 405 with Allow when another method has the path, else 404.
 func (r *Router) notFound(ctx *fasthttp.RequestCtx) {
-	if allow := r.allowed(string(ctx.Path())); allow != "" {
+	if allow := r.allowed(b2s(ctx.Path())); allow != "" {
 		ctx.Error(fasthttp.StatusMessage(fasthttp.StatusMethodNotAllowed), fasthttp.StatusMethodNotAllowed)
 		ctx.Response.Header.Set(fasthttp.HeaderAllow, allow) // after Error, which resets headers
 		return
