@@ -99,7 +99,7 @@ func TestHostRateLimitRefills(t *testing.T) {
 	r := NewRouter()
 	r.Host("fast.test").GET("/", text("ok"))
 	if err := sm.RegisterHost("fast.test", HostConfig{
-		RateLimits: &RateLimitConfig{Enabled: true, RequestsPerSecond: 10, BurstSize: 1},
+		RateLimits: &RateLimitConfig{Enabled: true, RequestsPerSecond: 2, BurstSize: 1},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +110,9 @@ func TestHostRateLimitRefills(t *testing.T) {
 		sawLimit = sawLimit || code == 429
 	}
 	if !sawLimit {
-		t.Fatal("20 back-to-back requests at 10/s with burst 1 were never limited")
+		t.Fatal("20 back-to-back requests at 2/s with burst 1 were never limited")
 	}
-	// At 10 per second the bucket refills well within the bound.
+	// At 2 per second the bucket refills well within the bound.
 	waitFor(t, "the bucket to refill", 5*time.Second, func() bool {
 		code, _ := get(t, addr, "fast.test", "/")
 		return code == 200
