@@ -21,6 +21,7 @@ type binding struct {
 	addr    string
 	ln      net.Listener
 	srv     *fasthttp.Server
+	body    bodyLimit // MaxRequestSize, for streamed bodies
 	members []*server // guarded by the manager's lock; [0] serves unknown hosts
 	disp    atomic.Pointer[dispatch]
 
@@ -40,6 +41,7 @@ type binding struct {
 // newBinding prepares the fasthttp server for ln with cfg's limits.
 func newBinding(addr string, ln net.Listener, cfg ServerConfig, log zerolog.Logger) *binding {
 	b := &binding{addr: addr, ln: ln, conns: make(map[net.Conn]struct{}), done: make(chan struct{})}
+	b.body.max = cfg.MaxRequestSize
 	b.srv = &fasthttp.Server{
 		Handler:                      b.serve,
 		ErrorHandler:                 b.refuse,
@@ -49,6 +51,8 @@ func newBinding(addr string, ln net.Listener, cfg ServerConfig, log zerolog.Logg
 		IdleTimeout:                  cfg.IdleTimeout,
 		ReadBufferSize:               cfg.MaxHeaderBytes,
 		MaxRequestBodySize:           int(cfg.MaxRequestSize),
+		StreamRequestBody:            true, // limits: b.body
+		HeaderReceived:               b.body.headerReceived,
 		Concurrency:                  cfg.MaxConnections,
 		CloseOnShutdown:              true,
 		DisablePreParseMultipartForm: true,
@@ -82,7 +86,11 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 		// says so, instead of closing it while the client may be sending.
 		ctx.SetConnectionClose()
 	}
-	b.disp.Load().lookup(ctx.Host()).serve(ctx)
+	hs := b.disp.Load().lookup(ctx.Host())
+	if !b.admitBody(ctx, hs) {
+		return
+	}
+	hs.serve(ctx)
 }
 
 func (b *binding) connState(c net.Conn, st fasthttp.ConnState) {

@@ -134,6 +134,10 @@ type HostConfig struct {
 	RateLimits *RateLimitConfig
 	// SecurityConfig adds per-host response headers. Default nil.
 	SecurityConfig *ServerSecurityConfig
+	// StreamRequestBody: the host's handlers read chunked request bodies
+	// as they arrive (ctx.RequestBodyStream), as a proxy does, instead of
+	// the server reading them whole first. Default false.
+	StreamRequestBody bool
 }
 
 // RateLimitConfig is a token bucket: RequestsPerSecond refill, BurstSize capacity.

@@ -29,6 +29,7 @@ type hostState struct {
 	name, tenant string
 	files        fs.FS // may be nil
 	errLog       *zerolog.Logger
+	streamBody   bool // HostConfig.StreamRequestBody
 }
 
 type headerKV struct{ k, v string }
@@ -60,7 +61,7 @@ func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
 		h.run(ctx)
 	}
 	status := ctx.Response.StatusCode()
-	in := len(ctx.Request.Header.RawHeaders()) + len(ctx.Request.Body())
+	in := len(ctx.Request.Header.RawHeaders()) + requestBodyLen(&ctx.Request)
 	var out int
 	if ctx.Response.IsBodyStream() {
 		out = max(ctx.Response.Header.ContentLength(), 0)

@@ -66,6 +66,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 	var mw []MiddlewareFunc
 	if cfg != nil {
 		hs.files = cfg.VirtualFS
+		hs.streamBody = cfg.StreamRequestBody
 		mw = cfg.Middleware
 		if cfg.RateLimits.active() {
 			hs.hostLim, hs.hostKeyed = m.limitersLocked(LimiterKey{ScopeHost, name}, *cfg.RateLimits)
