@@ -1,0 +1,69 @@
+// Package worker runs many virtual hosts and tenants in one process on
+// fasthttp: a ServerManager owns Servers, a host and tenant registry, rate
+// limits and metrics; a Router picks a host's sub-router by the Host header,
+// then a route by method and path.
+//
+// A production main registers its hosts, routes them, listens, and shuts
+// down gracefully on a signal:
+//
+//	sm := worker.NewServerManager()
+//	if err := sm.RegisterHost("app.example.com", worker.HostConfig{
+//		TenantID:   "acme",
+//		VirtualFS:  os.DirFS("sites/app"), // static files after the routes
+//		RateLimits: &worker.RateLimitConfig{Enabled: true, RequestsPerSecond: 100, BurstSize: 20},
+//	}); err != nil {
+//		log.Fatal(err)
+//	}
+//	if err := sm.RegisterTenant("acme", []string{"app.example.com"}); err != nil {
+//		log.Fatal(err)
+//	}
+//
+//	r := worker.NewRouter()
+//	r.GET("/healthz", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") }) // any other host
+//	app := r.Host("app.example.com")
+//	app.GET("/users/:id", func(ctx *fasthttp.RequestCtx) {
+//		fmt.Fprintf(ctx, "user %s", ctx.UserValue("id"))
+//	})
+//
+//	srv := sm.NewServer(worker.ServerConfig{Addr: ":8080", ReadTimeout: 10 * time.Second})
+//	srv.SetRouter(r)
+//	if err := sm.StartAll(); err != nil { // returns once every server accepts
+//		log.Fatal(err)
+//	}
+//	stop := make(chan os.Signal, 1)
+//	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+//	<-stop
+//	if err := sm.GracefulShutdown(30 * time.Second); err != nil {
+//		log.Print(err)
+//	}
+//
+// # Hosts
+//
+// Host names match case-insensitively, without a port or a trailing dot:
+// exact names first, then one-label wildcards ("*.example.com"), then the
+// root router's own routes. Within a host come its routes, then its
+// VirtualFS, then 404 (or 405 with Allow when another method has the path).
+// A host never falls through to another host's routes or files.
+//
+// Registering and unregistering hosts and tenants, and adding routes, takes
+// effect on running servers at once: each change publishes a new immutable
+// table, and a request only loads a pointer.
+//
+// # Limits, middleware and metrics
+//
+// HostConfig.Middleware wraps one host's handlers, element 0 outermost. A
+// host's RateLimits and its tenant's (RegisterTenantConfig) are token
+// buckets; a refused request gets 429 with Retry-After. Limiter is an
+// interface, so that SetLimiterFactory can swap in buckets shared between
+// processes. Metrics returns counters per server, host and tenant; snapshots
+// add up with MetricsSnapshot.Add.
+//
+// # Servers
+//
+// Servers of one manager that listen on the same address share one
+// listener, and each request goes to the server that owns its host.
+// Standalone listeners are opened with SO_REUSEPORT. Handlers are plain
+// fasthttp.RequestHandlers. Serving a static route, limits and metrics
+// included, allocates nothing; a route with parameters allocates once per
+// parameter value (see bench_test.go and alloc_test.go).
+package worker
