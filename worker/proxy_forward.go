@@ -1,0 +1,393 @@
+package worker
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// viaValue is what the proxy adds to Via, both ways.
+const viaValue = "1.1 rockstar"
+
+// bufferLimit: a response body of known length up to this size is read
+// whole before the response is sent, so that the upstream connection goes
+// back to the pool at once and a broken body can still be retried; larger
+// or unknown-length bodies stream.
+const bufferLimit = 64 << 10
+
+// proxyCall is the state of one proxied request, pooled.
+type proxyCall struct {
+	req   fasthttp.Request
+	body  countingBody
+	tried [8]*upstream
+}
+
+var callPool = sync.Pool{New: func() any { return new(proxyCall) }}
+
+// countingBody passes the client's request body to the upstream and
+// counts what it read, so that a failed try knows whether the body is
+// spent.
+type countingBody struct {
+	r io.Reader
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// bufPool holds buffers for whole small response bodies.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufferLimit); return &b }}
+
+// serve is the proxy's request handler.
+func (p *ProxyHandler) serve(ctx *fasthttp.RequestCtx) {
+	pool := p.pool.Load()
+	if isUpgrade(&ctx.Request.Header) {
+		p.serveUpgrade(ctx, pool)
+		return
+	}
+	c := callPool.Get().(*proxyCall)
+	defer func() {
+		c.req.Reset()
+		c.body = countingBody{}
+		clear(c.tried[:])
+		callPool.Put(c)
+	}()
+	req := &c.req
+	forwardRequestHeader(ctx, &req.Header)
+	if ctx.Request.IsBodyStream() {
+		if cl := ctx.Request.Header.ContentLength(); cl != 0 {
+			c.body.r = ctx.RequestBodyStream()
+			req.SetBodyStream(&c.body, cl)
+		}
+	} else if b := ctx.Request.Body(); len(b) > 0 {
+		req.SetBodyRaw(b)
+	}
+	idempotent := isIdempotentMethod(ctx.Method())
+	cfg := &pool.cfg
+	tried := c.tried[:0]
+	var lastErr error
+	for {
+		u := pool.pick(ctx, tried)
+		if u == nil {
+			break
+		}
+		tried = append(tried, u)
+		err := p.try(ctx, pool, u, req)
+		if err == nil {
+			return
+		}
+		lastErr = err
+		if !retryable(err, idempotent, c.body.n) || len(tried) > cfg.Retries || len(tried) == len(c.tried) {
+			break
+		}
+	}
+	p.fail(ctx, pool, lastErr)
+}
+
+// try sends req to u and, when u answers, copies the answer to ctx. An
+// error means nothing was written to ctx yet.
+func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstream, req *fasthttp.Request) error {
+	resp := fasthttp.AcquireResponse()
+	resp.Header.SetNoDefaultContentType(true)
+	u.begin()
+	start := time.Now()
+	err := u.hc.Do(req, resp)
+	if err == nil {
+		u.cell.observe(time.Since(start))
+		err = p.answer(ctx, u, resp)
+		if err == nil {
+			return nil
+		}
+	}
+	fasthttp.ReleaseResponse(resp)
+	u.end()
+	u.cell.count(failStatus(err))
+	if u.failed(&pool.cfg, pool.single) {
+		p.logState(u, false, "errors")
+	}
+	return err
+}
+
+// answer copies u's response to ctx: a small body whole, a large one as a
+// stream that gives the connection back (and ends u's request) when the
+// client has it. On an error (a small body that broke) ctx is untouched
+// and resp still belongs to the caller.
+func (p *ProxyHandler) answer(ctx *fasthttp.RequestCtx, u *upstream, resp *fasthttp.Response) error {
+	stream := resp.BodyStream()
+	cl := resp.Header.ContentLength()
+	if stream != nil && cl >= 0 && cl <= bufferLimit {
+		bp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(bp)
+		buf := (*bp)[:cl]
+		if _, err := io.ReadFull(stream, buf); err != nil {
+			if rc, ok := stream.(fasthttp.ReadCloserWithError); ok {
+				_ = rc.CloseWithError(err)
+			}
+			return err
+		}
+		_ = resp.CloseBodyStream()
+		stream = nil
+		u.succeeded()
+		u.cell.count(resp.StatusCode())
+		forwardResponseHeader(resp, &ctx.Response)
+		ctx.Response.SetBody(buf)
+		fasthttp.ReleaseResponse(resp)
+		u.end()
+		return nil
+	}
+	u.succeeded()
+	u.cell.count(resp.StatusCode())
+	forwardResponseHeader(resp, &ctx.Response)
+	if stream == nil {
+		ctx.Response.SetBody(resp.Body())
+		if ctx.IsHead() && cl >= 0 {
+			ctx.Response.Header.SetContentLength(cl)
+		}
+		fasthttp.ReleaseResponse(resp)
+		u.end()
+		return nil
+	}
+	if cl < 0 {
+		cl = -1
+		// An answer of unknown length may trickle (server-sent events):
+		// let the client see the headers at once.
+		ctx.Response.ImmediateHeaderFlush = true
+	}
+	ctx.Response.SetBodyStream(&upstreamBody{resp: resp, r: stream, u: u}, cl)
+	return nil
+}
+
+// upstreamBody streams an upstream's response body to the client; the
+// server closes it when the body is written or the write failed, which
+// gives the upstream connection back (or drops it) and ends the request
+// on the upstream.
+type upstreamBody struct {
+	resp   *fasthttp.Response
+	r      io.Reader
+	u      *upstream
+	closed bool
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *upstreamBody) Close() error { return b.CloseWithError(nil) }
+
+// CloseWithError ends the stream; err, the reason the writer stopped,
+// makes the upstream connection be dropped rather than drained.
+func (b *upstreamBody) CloseWithError(err error) error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if rc, ok := b.r.(fasthttp.ReadCloserWithError); ok {
+		_ = rc.CloseWithError(err)
+	} else {
+		_ = b.resp.CloseBodyStream()
+	}
+	fasthttp.ReleaseResponse(b.resp)
+	b.u.end()
+	return nil
+}
+
+// fail answers a request that no upstream answered.
+func (p *ProxyHandler) fail(ctx *fasthttp.RequestCtx, pool *proxyPool, err error) {
+	name := pool.cfg.Name
+	var code int
+	var msg string
+	switch {
+	case err == nil:
+		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: every upstream of "+name+" is down\n"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		code, msg = fasthttp.StatusRequestEntityTooLarge, "Request Entity Too Large\n"
+	case isTimeout(err):
+		code, msg = fasthttp.StatusGatewayTimeout, "Gateway Timeout: the upstream of "+name+
+			" did not answer within "+pool.cfg.Timeout.String()+"\n"
+	case errors.Is(err, errUpstreamConnect):
+		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: cannot connect to any upstream of "+name+"\n"
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: every connection to the upstreams of "+name+" is busy\n"
+	default:
+		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: the upstream of "+name+" failed before answering\n"
+	}
+	ctx.Response.Reset()
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(msg)
+	if code == fasthttp.StatusRequestEntityTooLarge {
+		ctx.SetConnectionClose() // the client may still be sending
+	}
+}
+
+// failStatus is the status a failed try counts as in the metrics.
+func failStatus(err error) int {
+	if isTimeout(err) {
+		return fasthttp.StatusGatewayTimeout
+	}
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		return fasthttp.StatusRequestEntityTooLarge
+	}
+	return fasthttp.StatusBadGateway
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// retryable reports whether a request whose try failed with err may go to
+// another upstream: if nothing was sent (no connection), or, for an
+// idempotent request, if the failure came before the answer began and
+// the body is not spent; never after a timeout waiting for the answer.
+func retryable(err error, idempotent bool, bodyRead int64) bool {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		return false
+	}
+	if errors.Is(err, errUpstreamConnect) {
+		return true
+	}
+	return idempotent && bodyRead == 0 && !isTimeout(err)
+}
+
+func isIdempotentMethod(m []byte) bool {
+	switch string(m) {
+	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodOptions, fasthttp.MethodTrace,
+		fasthttp.MethodPut, fasthttp.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// hopByHop reports whether a header belongs to one connection and must not
+// be forwarded (RFC 9110, section 7.6.1).
+func hopByHop(k []byte) bool {
+	switch len(k) {
+	case 2:
+		return bytes.EqualFold(k, []byte("TE"))
+	case 7:
+		return bytes.EqualFold(k, []byte("Trailer")) || bytes.EqualFold(k, []byte("Upgrade"))
+	case 10:
+		return bytes.EqualFold(k, []byte("Connection")) || bytes.EqualFold(k, []byte("Keep-Alive"))
+	case 16:
+		return bytes.EqualFold(k, []byte("Proxy-Connection"))
+	case 17:
+		return bytes.EqualFold(k, []byte("Transfer-Encoding"))
+	case 18:
+		return bytes.EqualFold(k, []byte("Proxy-Authenticate"))
+	case 19:
+		return bytes.EqualFold(k, []byte("Proxy-Authorization"))
+	}
+	return false
+}
+
+// connectionListed reports whether the Connection header value names k, a
+// header that is then hop-by-hop too.
+func connectionListed(conn, k []byte) bool {
+	for len(conn) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(conn, ','); i >= 0 {
+			tok, conn = conn[:i], conn[i+1:]
+		} else {
+			tok, conn = conn, nil
+		}
+		if bytes.EqualFold(bytes.TrimSpace(tok), k) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardRequestHeader writes into dst the request header to send to an
+// upstream: the client's, without hop-by-hop headers and Expect, with
+// X-Forwarded-For (the client's address appended), X-Forwarded-Proto,
+// X-Forwarded-Host and Via. The Host header is the client's.
+func forwardRequestHeader(ctx *fasthttp.RequestCtx, dst *fasthttp.RequestHeader) {
+	src := &ctx.Request.Header
+	conn := src.Peek(fasthttp.HeaderConnection)
+	var xff, via []byte
+	for k, v := range src.All() {
+		switch {
+		case hopByHop(k), bytes.EqualFold(k, []byte(fasthttp.HeaderContentLength)),
+			bytes.EqualFold(k, []byte(fasthttp.HeaderExpect)):
+			continue
+		case bytes.EqualFold(k, []byte(fasthttp.HeaderXForwardedFor)):
+			xff = v
+			continue
+		case bytes.EqualFold(k, []byte(fasthttp.HeaderVia)):
+			via = v
+			continue
+		case bytes.EqualFold(k, []byte(fasthttp.HeaderXForwardedProto)),
+			bytes.EqualFold(k, []byte(fasthttp.HeaderXForwardedHost)):
+			continue
+		case len(conn) > 0 && connectionListed(conn, k):
+			continue
+		}
+		dst.AddBytesKV(k, v)
+	}
+	dst.SetMethodBytes(src.Method())
+	dst.SetRequestURIBytes(src.RequestURI())
+	var buf [128]byte
+	b := buf[:0]
+	if len(xff) > 0 {
+		b = append(append(b, xff...), ", "...)
+	}
+	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
+		b = ip.Unmap().AppendTo(b)
+	}
+	dst.SetBytesV(fasthttp.HeaderXForwardedFor, b)
+	if ctx.IsTLS() {
+		dst.Set(fasthttp.HeaderXForwardedProto, "https")
+	} else {
+		dst.Set(fasthttp.HeaderXForwardedProto, "http")
+	}
+	dst.SetBytesV(fasthttp.HeaderXForwardedHost, src.Host())
+	if len(via) > 0 {
+		dst.SetBytesV(fasthttp.HeaderVia, append(append(append(buf[:0], via...), ", "...), viaValue...))
+	} else {
+		dst.Set(fasthttp.HeaderVia, viaValue)
+	}
+}
+
+// forwardResponseHeader copies an upstream's status and headers to dst,
+// without hop-by-hop headers, and with Via; Date and Server are the
+// proxy's own, and the body's length is set with the body.
+func forwardResponseHeader(src *fasthttp.Response, dst *fasthttp.Response) {
+	dst.SetStatusCode(src.StatusCode())
+	if msg := src.Header.StatusMessage(); len(msg) > 0 {
+		dst.Header.SetStatusMessage(msg)
+	}
+	dst.Header.SetNoDefaultContentType(true)
+	conn := src.Header.Peek(fasthttp.HeaderConnection)
+	var via []byte
+	for k, v := range src.Header.All() {
+		switch {
+		case hopByHop(k), bytes.EqualFold(k, []byte(fasthttp.HeaderContentLength)),
+			bytes.EqualFold(k, []byte(fasthttp.HeaderDate)), bytes.EqualFold(k, []byte(fasthttp.HeaderServer)):
+			continue
+		case bytes.EqualFold(k, []byte(fasthttp.HeaderVia)):
+			via = v
+			continue
+		case len(conn) > 0 && connectionListed(conn, k):
+			continue
+		}
+		dst.Header.AddBytesKV(k, v)
+	}
+	if len(via) > 0 {
+		var buf [128]byte
+		dst.Header.SetBytesV(fasthttp.HeaderVia, append(append(append(buf[:0], via...), ", "...), viaValue...))
+	} else {
+		dst.Header.Set(fasthttp.HeaderVia, viaValue)
+	}
+}

@@ -1,0 +1,172 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// errUpstreamConnect wraps a failure to connect to an upstream: nothing
+// was sent, so any request may go to another upstream.
+var errUpstreamConnect = errors.New("worker: cannot connect to upstream")
+
+// upstreamSettings are what an upstream's client and counters were made
+// with; an Update keeps an upstream only while they stay the same.
+type upstreamSettings struct {
+	name           string
+	metrics        *UpstreamMetrics
+	timeout        time.Duration
+	connectTimeout time.Duration
+	maxConns       int
+}
+
+func settingsOf(c ProxyConfig) upstreamSettings {
+	return upstreamSettings{
+		name: c.Name, metrics: c.Metrics, timeout: c.Timeout,
+		connectTimeout: c.ConnectTimeout, maxConns: c.MaxConnsPerUpstream,
+	}
+}
+
+// upstream is one server of a pool: its pooled connections, its load and
+// its health.
+type upstream struct {
+	// What every request touches comes first.
+	hc       *fasthttp.HostClient
+	inflight atomic.Int64
+	// downUntil is when a passive marking ends (unix nanoseconds); 0: none.
+	downUntil  atomic.Int64
+	activeDown atomic.Bool // an active health check failed
+	failCount  atomic.Int32
+	cell       *upstreamCell
+
+	addr     string
+	key      uint64 // for ip_hash
+	settings upstreamSettings
+	retired  atomic.Bool
+
+	failMu    sync.Mutex
+	failStart time.Time
+}
+
+var hashSeed = maphash.MakeSeed()
+
+func newUpstream(addr string, set upstreamSettings, cell *upstreamCell) *upstream {
+	u := &upstream{addr: addr, settings: set, cell: cell, key: maphash.String(hashSeed, addr)}
+	dialer := &net.Dialer{Timeout: set.connectTimeout, KeepAlive: 30 * time.Second}
+	timeout := set.timeout
+	u.hc = &fasthttp.HostClient{
+		Addr: addr,
+		DialTimeout: func(addr string, _ time.Duration) (net.Conn, error) {
+			c, err := dialer.Dial("tcp", addr)
+			if err != nil {
+				return nil, fmt.Errorf("%w %s: %w", errUpstreamConnect, addr, err)
+			}
+			return &deadlineConn{Conn: c, timeout: timeout}, nil
+		},
+		MaxConns:           set.maxConns,
+		MaxConnWaitTimeout: timeout,
+		// One more try on a fresh connection when a pooled one turns out
+		// closed (the upstream dropped an idle keep-alive connection); a
+		// request with a body stream is never retried by the client.
+		MaxIdemponentCallAttempts: 2,
+		ReadBufferSize:            16 << 10,
+		WriteBufferSize:           16 << 10,
+		NoDefaultUserAgentHeader:  true,
+		DisablePathNormalizing:    true,
+		ConnPoolStrategy:          fasthttp.LIFO,
+		StreamResponseBody:        true,
+	}
+	return u
+}
+
+// available reports whether the upstream is in rotation.
+func (u *upstream) available() bool {
+	if u.activeDown.Load() {
+		return false
+	}
+	d := u.downUntil.Load()
+	return d == 0 || time.Now().UnixNano() >= d
+}
+
+// failed counts an error; the MaxFails-th within FailTimeout takes the
+// upstream out of rotation for FailTimeout. It reports whether it did.
+func (u *upstream) failed(cfg *ProxyConfig, single bool) bool {
+	if cfg.MaxFails <= 0 || single {
+		return false
+	}
+	now := time.Now()
+	u.failMu.Lock()
+	defer u.failMu.Unlock()
+	if u.failCount.Load() == 0 || now.Sub(u.failStart) > cfg.FailTimeout {
+		u.failStart = now
+		u.failCount.Store(0)
+	}
+	if int(u.failCount.Add(1)) < cfg.MaxFails {
+		return false
+	}
+	u.failCount.Store(0)
+	was := u.downUntil.Load()
+	u.downUntil.Store(now.Add(cfg.FailTimeout).UnixNano())
+	return was == 0 || now.UnixNano() >= was
+}
+
+// succeeded ends a run of errors.
+func (u *upstream) succeeded() {
+	if u.failCount.Load() != 0 || u.downUntil.Load() != 0 {
+		u.clearFails()
+	}
+}
+
+func (u *upstream) clearFails() {
+	u.failMu.Lock()
+	u.failCount.Store(0)
+	u.downUntil.Store(0)
+	u.failMu.Unlock()
+}
+
+// begin and end bracket a request on the upstream, its response body
+// included.
+func (u *upstream) begin() { u.inflight.Add(1) }
+
+func (u *upstream) end() {
+	if u.inflight.Add(-1) == 0 && u.retired.Load() {
+		u.hc.CloseIdleConnections()
+	}
+}
+
+// retire closes the upstream's idle connections now, and each connection
+// in use when its request ends.
+func (u *upstream) retire() {
+	u.retired.Store(true)
+	if u.inflight.Load() == 0 {
+		u.hc.CloseIdleConnections()
+	}
+}
+
+// deadlineConn bounds each read and each write on an upstream connection
+// by the proxy's timeout, so that a stalled upstream answers 504 while a
+// long transfer that keeps moving is never cut off.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *deadlineConn) Read(b []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *deadlineConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
