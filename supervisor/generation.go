@@ -216,6 +216,7 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 		envMasterPID+"="+strconv.Itoa(os.Getpid()),
 		envLogFormat+"="+m.opts.LogFormat,
 	)
+	cmd.Env = append(cmd.Env, workerRuntimeEnv(g.n)...)
 	cmd.ExtraFiles = files
 	cmd.Stdout = m.opts.WorkerOutput
 	cmd.Stderr = m.opts.WorkerOutput
