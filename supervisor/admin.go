@@ -68,4 +68,5 @@ func (m *Master) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	for _, r := range []string{"success", "failure"} {
 		fmt.Fprintf(w, "rockstar_config_reloads_total{result=%q} %d\n", r, st.Reloads[r])
 	}
+	m.writeUpstreamMetrics(w)
 }

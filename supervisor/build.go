@@ -18,6 +18,8 @@ import (
 // config push reuses them and closes the ones no host uses any more.
 type roots struct {
 	open map[string]*os.Root
+	// proxies are the proxy hosts' proxies (proxies.go).
+	proxies proxySet
 }
 
 // hostConfigs turns the config's hosts and tenants into the worker
@@ -51,6 +53,10 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 		if len(h.Headers) > 0 {
 			hc.SecurityConfig = &worker.ServerSecurityConfig{Headers: h.Headers}
 		}
+		if err := r.proxies.attach(&hc, &h); err != nil {
+			r.closeUnused(used, true)
+			return nil, nil, fmt.Errorf("supervisor: host %s: proxy: %w", h.Hostname, err)
+		}
 		hosts = append(hosts, hc)
 	}
 	var tenants []worker.TenantConfig
@@ -61,6 +67,7 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 		}
 		tenants = append(tenants, tc)
 	}
+	r.proxies.sweep(cfg)
 	r.closeUnused(used, false)
 	r.open = used
 	return hosts, tenants, nil

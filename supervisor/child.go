@@ -171,6 +171,7 @@ func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error 
 	w.sm.SetLogger(w.log)
 	w.log = w.log.Level(logLevel(cfg.Log.Level))
 	w.sm.SetLogger(w.log)
+	w.roots.proxies.log = w.log
 	var access io.Writer
 	switch cfg.Log.AccessLog {
 	case "":
@@ -278,6 +279,10 @@ func (w *childWorker) handle(m *netutil.Message) bool {
 			}
 		}
 		w.reply(m, nil, err)
+	case msgUpstreams: // pushed by the master (upstreams.go); no reply
+		w.roots.proxies.setStates(m.Body)
+	case msgUpstreamMetrics:
+		w.reply(m, upstreamWire(), nil)
 	case msgReopen:
 		var err error
 		if w.access != nil {

@@ -245,6 +245,7 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 		<-p.exited
 		return nil, fmt.Errorf("supervisor: send config to worker %d: %w", i, err)
 	}
+	m.upstreams.sendTo(p) // the proxy hosts' upstream health (upstreams.go)
 	m.log.Debug().Int("slot", i).Int("pid", p.pid).Int("generation", g.id).Msg("worker started")
 	return p, nil
 }

@@ -58,6 +58,8 @@ type Master struct {
 	sockets  *socketPool // guarded by mu
 	restarts atomic.Int64
 
+	upstreams *upstreamMonitor // the proxy hosts' health checks (upstreams.go)
+
 	opMu sync.Mutex // serializes reload, scaling, upgrade and stop
 
 	mu       sync.Mutex
@@ -123,6 +125,8 @@ func (m *Master) Run() error {
 	}
 	m.cfg = cfg
 	m.log = m.log.Level(logLevel(cfg.Log.Level))
+	m.upstreams = m.startUpstreams(cfg)
+	defer m.upstreams.close() // after the workers are gone
 
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,

@@ -53,6 +53,7 @@ func (m *Master) Reload() (err error) {
 	m.mu.Lock()
 	m.cfg = next
 	m.mu.Unlock()
+	m.upstreams.update(next)
 	m.log.Info().Bool("new_generation", change.Listeners || change.Workers).Bool("hosts", change.Hosts).Msg("reloaded")
 	return nil
 }
