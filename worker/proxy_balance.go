@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"hash/maphash"
 	"math/rand/v2"
 	"slices"
 
@@ -104,9 +103,24 @@ func (p *proxyPool) pick(ctx *fasthttp.RequestCtx, tried []*upstream) *upstream 
 }
 
 // clientHash hashes the client's IP address (not X-Forwarded-For, which
-// the client writes).
+// the client writes). The hashes are the same in every process, so that
+// the workers of a supervisor send a client to the same upstream.
 func clientHash(ctx *fasthttp.RequestCtx) uint64 {
-	return maphash.Bytes(hashSeed, ctx.RemoteIP())
+	ip := ctx.RemoteIP()
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	return fnv64a(ip)
+}
+
+// fnv64a is FNV-1a, 64 bits.
+func fnv64a(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
 }
 
 // mix64 is splitmix64's finalizer: it spreads h ^ key so that the highest

@@ -539,3 +539,34 @@ func TestProxyHead(t *testing.T) {
 		t.Errorf("GET after HEAD: %d %q %v", code, body, err)
 	}
 }
+
+// ip_hash picks the same upstream for a client in every process (each
+// worker of a supervisor has its own proxy), whatever the list's order.
+func TestProxyIPHashSameInEveryProcess(t *testing.T) {
+	ups := []string{"127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"}
+	p1, err := NewProxy(ProxyConfig{Upstreams: ups, Strategy: ProxyIPHash, Metrics: NewUpstreamMetrics()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p1.Close()
+	p2, err := NewProxy(ProxyConfig{Upstreams: []string{ups[2], ups[0], ups[1]}, Strategy: ProxyIPHash, Metrics: NewUpstreamMetrics()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	used := map[string]int{}
+	for i := range 300 {
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(10, 0, byte(i/256), byte(i))}, nil)
+		a, b := p1.pool.Load().pick(&ctx, nil), p2.pool.Load().pick(&ctx, nil)
+		if a.addr != b.addr {
+			t.Fatalf("client %d: %s in one process, %s in another", i, a.addr, b.addr)
+		}
+		used[a.addr]++
+	}
+	for _, u := range ups {
+		if used[u] < 60 {
+			t.Errorf("300 clients: %v, want each upstream near 100", used)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package worker
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -54,10 +53,8 @@ type upstream struct {
 	failStart time.Time
 }
 
-var hashSeed = maphash.MakeSeed()
-
 func newUpstream(addr string, set upstreamSettings, cell *upstreamCell) *upstream {
-	u := &upstream{addr: addr, settings: set, cell: cell, key: maphash.String(hashSeed, addr)}
+	u := &upstream{addr: addr, settings: set, cell: cell, key: fnv64a([]byte(addr))}
 	dialer := &net.Dialer{Timeout: set.connectTimeout, KeepAlive: 30 * time.Second}
 	timeout := set.timeout
 	u.hc = &fasthttp.HostClient{

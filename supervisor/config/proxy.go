@@ -9,8 +9,8 @@ import (
 
 var strategies = []string{StrategyRoundRobin, StrategyLeastConn, StrategyIPHash, StrategyRandomTwo}
 
-// proxy reads a host's proxy table. Issue 7 builds the forwarding; the
-// config is reserved and validated here so that files written for it load.
+// proxy reads a host's proxy table; the workers forward with
+// worker.ProxyHandler, and the master runs the health checks.
 func (d *decoder) proxy(t *table) *Proxy {
 	p := &Proxy{
 		Strategy:       DefaultProxyStrategy,
