@@ -32,7 +32,7 @@ func (l lingerListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &lingerConn{Conn: c}, nil
+	return &lingerConn{Conn: newLazyDeadlineConn(c)}, nil
 }
 
 // lingerConn is a connection that can be told to linger when closed.
