@@ -144,9 +144,10 @@ func checkSocket(f *os.File, sotype int, listening bool) error {
 }
 
 // FDSpec says what one inherited descriptor is: Kind "tcp" (a listener),
-// "udp" (a packet conn) or "ctl" (the control socket), the address it serves
-// (empty for "ctl"), the worker slot it belongs to, and its number in the
-// child (3 for ExtraFiles[0]).
+// "udp" (a packet conn), "ctl" (the control socket) or "shm" (the memory
+// region shared with the master, package shm), the address it serves
+// (empty for "ctl" and "shm"), the worker slot it belongs to, and its number
+// in the child (3 for ExtraFiles[0]).
 type FDSpec struct {
 	Kind string
 	Addr string
@@ -206,7 +207,7 @@ func DecodeFDs(s string) ([]FDSpec, error) {
 		}
 		kind := parts[0]
 		switch kind {
-		case "tcp", "udp", "ctl":
+		case "tcp", "udp", "ctl", "shm":
 		default:
 			return nil, fmt.Errorf("%w: entry %d: unknown kind %q", ErrBadFDSpec, i, kind)
 		}
