@@ -249,7 +249,7 @@ func (r *RateLimit) Worker() *worker.RateLimitConfig {
 	if r == nil {
 		return nil
 	}
-	return &worker.RateLimitConfig{Enabled: true, RequestsPerSecond: r.RequestsPerSecond, BurstSize: r.Burst}
+	return &worker.RateLimitConfig{Enabled: true, RequestsPerSecond: r.RequestsPerSecond, BurstSize: r.Burst, Key: r.Key, Size: r.Size}
 }
 
 // Proxy forwards a host's requests to a pool of upstream servers.
