@@ -41,6 +41,9 @@ type childWorker struct {
 	started time.Time
 	state   string
 	serving sync.WaitGroup
+	shared  *workerShared // nil without a region from the master
+	// baseRequests were counted in the shared area before this worker.
+	baseRequests uint64
 }
 
 // RunWorker runs this process as a worker: it takes its sockets and control
@@ -88,6 +91,10 @@ func (w *childWorker) run(masterPID int) error {
 			if w.conn, err = netutil.FileConn(f); err != nil { // closes f
 				return err
 			}
+		case "shm":
+			if err := w.openShared(s.FD); err != nil {
+				return err
+			}
 		case "tcp":
 			ln, err := netutil.FileListener(uintptr(s.FD), s.Addr)
 			if err != nil {
@@ -121,6 +128,9 @@ func (w *childWorker) run(masterPID int) error {
 	var cfg config.Config
 	if err := json.Unmarshal(first.Body, &cfg); err != nil {
 		return fmt.Errorf("supervisor: config: %w", err)
+	}
+	if err := w.readLimits(r); err != nil {
+		return err
 	}
 	if err := w.start(&cfg, listeners); err != nil {
 		return err
@@ -168,6 +178,7 @@ type listenerSpec struct {
 // ready once all of them accept.
 func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error {
 	w.sm = worker.NewServerManager()
+	w.useShared()
 	w.sm.SetLogger(w.log)
 	w.log = w.log.Level(logLevel(cfg.Log.Level))
 	w.sm.SetLogger(w.log)
@@ -265,6 +276,7 @@ func (w *childWorker) handle(m *netutil.Message) bool {
 			h.Requests += s.Requests
 			h.Active += s.Active
 		}
+		w.sharedHealth(&h, snap)
 		w.reply(m, h, nil)
 	case msgMetrics:
 		w.reply(m, wireFromSnapshot(w.sm.Metrics()), nil)
@@ -283,6 +295,8 @@ func (w *childWorker) handle(m *netutil.Message) bool {
 		w.roots.proxies.setStates(m.Body)
 	case msgUpstreamMetrics:
 		w.reply(m, upstreamWire(), nil)
+	case msgLimits:
+		w.reply(m, nil, w.setLimits(m.Body))
 	case msgReopen:
 		var err error
 		if w.access != nil {

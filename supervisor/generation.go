@@ -50,6 +50,11 @@ type generation struct {
 
 	mu    sync.Mutex
 	slots []*slot
+	// limits is where the config's limits keep their state in the shared
+	// region, sent to every worker started; limitSets are all the
+	// assignments its workers may be using (more than one during a push).
+	limits    []limitSlot
+	limitSets [][]limitSlot
 }
 
 // slot runs one worker of a generation and restarts it when it crashes.
@@ -92,6 +97,9 @@ func (m *Master) startGeneration(cfg *config.Config, n int) (*generation, error)
 	m.nextGen++
 	g := &generation{id: m.nextGen, cfg: cfg, n: n}
 	m.mu.Unlock()
+	if err := m.assignLimits(g, cfg); err != nil {
+		return nil, err
+	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	for i := 0; i < n; i++ {
 		m.addSlot(g, i)
@@ -206,6 +214,7 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 		}
 	}
 	m.mu.Unlock()
+	area, files, specs := m.shareRegion(files, specs)
 
 	cmd := exec.Command(m.opts.WorkerExe, m.opts.WorkerArgs...)
 	cmd.Env = append(workerEnviron(),
@@ -215,6 +224,7 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 		envFDs+"="+netutil.EncodeFDs(specs),
 		envMasterPID+"="+strconv.Itoa(os.Getpid()),
 		envLogFormat+"="+m.opts.LogFormat,
+		envShmArea+"="+strconv.Itoa(area),
 	)
 	cmd.Env = append(cmd.Env, workerRuntimeEnv(g.n)...)
 	cmd.ExtraFiles = files
@@ -228,17 +238,23 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 	}
 	if cred, err := m.credential(cfg); err != nil {
 		conn.Close()
+		m.releaseArea(area)
 		return nil, err
 	} else if cred != nil {
 		cmd.SysProcAttr.Credential = cred
 	}
 	p, err := startProc(cmd, conn, i, g.id)
 	if err != nil {
+		m.releaseArea(area)
 		return nil, err
 	}
+	m.releaseAreaOnExit(p, area)
 	body, err := json.Marshal(cfg)
 	if err == nil {
 		err = p.send(&netutil.Message{Type: msgConfig, Body: body})
+	}
+	if err == nil {
+		err = m.sendLimits(p, g)
 	}
 	if err != nil {
 		p.kill()
@@ -316,6 +332,7 @@ const (
 	msgDrain   = "drain"
 	msgStop    = "stop"
 	msgReopen  = "reopen"
+	msgLimits  = "limits" // where the limits keep their state in the shared region
 )
 
 // stopOrKill waits for p to exit, and kills it after d. It reports whether p

@@ -57,6 +57,7 @@ type Master struct {
 	started  time.Time
 	sockets  *socketPool // guarded by mu
 	restarts atomic.Int64
+	shared   *sharedMem // limits and counters shared with the workers
 
 	upstreams *upstreamMonitor // the proxy hosts' health checks (upstreams.go)
 
@@ -125,6 +126,10 @@ func (m *Master) Run() error {
 	}
 	m.cfg = cfg
 	m.log = m.log.Level(logLevel(cfg.Log.Level))
+	if m.shared, err = newSharedMem(cfg); err != nil {
+		return err
+	}
+	defer m.shared.close() // after every worker is gone
 	m.upstreams = m.startUpstreams(cfg)
 	defer m.upstreams.close() // after the workers are gone
 

@@ -61,6 +61,8 @@ type Health struct {
 	Uptime   float64 `json:"uptime_seconds"`
 	Requests uint64  `json:"requests"`
 	Active   int64   `json:"active_connections"`
+	// Servers are the open connections by server (listen address).
+	Servers map[string]int64 `json:"servers,omitempty"`
 }
 
 // start runs cmd with its control channel and begins reading from it.

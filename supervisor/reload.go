@@ -64,6 +64,10 @@ func (m *Master) push(g *generation, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	lim, err := m.pushingLimits(g, cfg)
+	if err != nil {
+		return err
+	}
 	g.mu.Lock()
 	g.cfg = cfg // workers restarted from now on get the new config
 	g.mu.Unlock()
@@ -74,7 +78,9 @@ func (m *Master) push(g *generation, cfg *config.Config) error {
 	var wg sync.WaitGroup
 	for i, p := range procs {
 		wg.Go(func() {
-			_, errs[i] = p.request(ctx, msgConfig, json.RawMessage(body))
+			if errs[i] = m.pushLimits(ctx, p, lim); errs[i] == nil {
+				_, errs[i] = p.request(ctx, msgConfig, json.RawMessage(body))
+			}
 			if errors.Is(errs[i], errWorkerGone) {
 				errs[i] = nil // it restarts with the new config
 			}
@@ -84,6 +90,7 @@ func (m *Master) push(g *generation, cfg *config.Config) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("supervisor: push config: %w", err)
 	}
+	m.limitsApplied(g, lim)
 	return nil
 }
 
@@ -102,6 +109,7 @@ func (m *Master) replaceGeneration(cfg *config.Config, n int) error {
 	cancel()
 	if err != nil {
 		m.retire(g2, false, 2*time.Second)
+		m.collectLimits()
 		return err
 	}
 	m.mu.Lock()
@@ -129,6 +137,7 @@ func (m *Master) replaceGeneration(cfg *config.Config, n int) error {
 			m.sockets.closeExcept(keep)
 		}
 		m.mu.Unlock()
+		m.collectLimits()
 		m.log.Info().Int("generation", old.id).Msg("old generation drained")
 	})
 	return nil

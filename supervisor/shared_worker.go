@@ -1,0 +1,185 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rockstar-dev/rockstar/netutil/shm"
+	"github.com/rockstar-dev/rockstar/worker"
+)
+
+// Environment of a worker that shares the master's region.
+const envShmArea = "ROCKSTAR_SHM_AREA" // the index of its counters area
+
+// workerShared is a worker's side of the shared region: the limiter
+// factory and the counter allocator it gives its worker.ServerManager.
+type workerShared struct {
+	r    *shm.Region
+	lay  shmLayout
+	seed uint64
+	area int
+	pid  uint64
+	log  zerolog.Logger
+
+	mu     sync.Mutex
+	limits map[limitID]limitSlot
+	series map[worker.SeriesKey]int // directory records read so far
+	read   int
+	full   bool // the directory is full: logged once
+}
+
+// openShared maps the region inherited at fd; area is this worker's
+// counters area.
+func openShared(fd uintptr, area int, log zerolog.Logger) (*workerShared, error) {
+	r, err := shm.Open(fd)
+	if err != nil {
+		return nil, err
+	}
+	lay, seed, err := readHeader(r)
+	if err == nil && (area < 0 || area >= lay.areas) {
+		err = errBadShared
+	}
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &workerShared{
+		r: r, lay: lay, seed: seed, area: area, pid: uint64(os.Getpid()), log: log,
+		limits: make(map[limitID]limitSlot),
+		series: make(map[worker.SeriesKey]int),
+	}, nil
+}
+
+// setLimits takes the body of a "limits" message: where each limit of the
+// config that follows keeps its state.
+func (w *workerShared) setLimits(body []byte) error {
+	var b limitsBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		return err
+	}
+	m := make(map[limitID]limitSlot, len(b.Limits))
+	for _, sl := range b.Limits {
+		if sl.Bucket >= w.lay.buckets || (sl.Bucket < 0 && (sl.Set < 0 || sl.Sets <= 0 || sl.Set+sl.Sets > w.lay.arenaSets)) {
+			return errBadShared
+		}
+		m[sl.id()] = sl
+	}
+	w.mu.Lock()
+	w.limits = m
+	w.mu.Unlock()
+	return nil
+}
+
+// limiter is the worker.LimiterFactory: a limit the master assigned a
+// bucket or table gets one in the region; any other (none should be)
+// stays in this process, and says so.
+func (w *workerShared) limiter(k worker.LimiterKey, cfg worker.RateLimitConfig) worker.Limiter {
+	w.mu.Lock()
+	sl, ok := w.limits[limitID{k.Scope, k.Name, cfg}]
+	w.mu.Unlock()
+	if !ok {
+		w.log.Warn().Str("scope", k.Scope).Str("name", k.Name).Msg("limit has no shared bucket; limiting in this worker only")
+		return worker.NewLocalLimiter(cfg)
+	}
+	interval, tolerance := worker.GCRAParams(cfg)
+	if sl.Bucket >= 0 {
+		return &sharedLimiter{tat: w.r.Int64(w.lay.bucketOff(sl.Bucket)), interval: interval, tolerance: tolerance}
+	}
+	mem := w.r.Words(w.lay.setOff(sl.Set), w.lay.tableWords(sl.Sets))
+	return &sharedKeyedLimiter{t: shm.NewTable(mem, shm.TableConfig{
+		Seed: w.seed, Interval: interval, Tolerance: tolerance, Owner: w.pid, Alive: shm.Alive,
+	})}
+}
+
+// counters is the worker.CounterAllocator: the series' counters in this
+// worker's area, after finding or adding the series in the directory.
+func (w *workerShared) counters(k worker.SeriesKey) *worker.Counters {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i, ok := w.series[k]
+	if !ok {
+		lock := w.r.Uint64(hdrDirLock)
+		shm.Lock(lock, w.pid, shm.Alive)
+		w.syncLocked()
+		if i, ok = w.series[k]; !ok {
+			i, ok = w.appendLocked(k)
+		}
+		shm.Unlock(lock)
+		if !ok {
+			if !w.full {
+				w.full = true
+				w.log.Error().Int("capacity", w.lay.seriesCap).Str("host", k.Host).
+					Msg("shared metrics directory is full: new series are counted in this worker only, not in /metrics")
+			}
+			return nil
+		}
+	}
+	return (*worker.Counters)(w.r.Pointer(w.lay.cellOff(w.area, i), worker.CountersSize))
+}
+
+// syncLocked reads the records other workers added; the directory lock
+// must be held (or the read count may race an append).
+func (w *workerShared) syncLocked() {
+	n := int(min(w.r.Uint64(hdrDirCount).Load(), uint64(w.lay.seriesCap)))
+	for ; w.read < n; w.read++ {
+		if k, ok := decodeRecord(w.r.Bytes(w.lay.recordOff(w.read), recordBytes)); ok {
+			if _, dup := w.series[k]; !dup {
+				w.series[k] = w.read
+			}
+		}
+	}
+}
+
+// appendLocked adds k to the directory, under its lock: the record first,
+// then the count that publishes it.
+func (w *workerShared) appendLocked(k worker.SeriesKey) (int, bool) {
+	i := w.read
+	if i >= w.lay.seriesCap || !encodeRecord(w.r.Bytes(w.lay.recordOff(i), recordBytes), k) {
+		return 0, false
+	}
+	w.r.Uint64(hdrDirCount).Store(uint64(i + 1))
+	w.read = i + 1
+	w.series[k] = i
+	return i, true
+}
+
+// requests is the number of requests counted in this worker's area, over
+// every series; the part since the worker started is its own.
+func (w *workerShared) requests() uint64 {
+	w.mu.Lock()
+	n := int(min(w.r.Uint64(hdrDirCount).Load(), uint64(w.lay.seriesCap)))
+	w.mu.Unlock()
+	var total uint64
+	for i := range n {
+		c := (*worker.Counters)(w.r.Pointer(w.lay.cellOff(w.area, i), worker.CountersSize))
+		total += c.Stats().Requests
+	}
+	return total
+}
+
+// sharedLimiter is a host's or tenant's GCRA bucket in the region.
+type sharedLimiter struct {
+	tat                 *atomic.Int64
+	interval, tolerance int64
+}
+
+func (l *sharedLimiter) Allow(now time.Time) (bool, time.Duration) {
+	return worker.GCRAAllow(l.tat, shm.Mono(now), l.interval, l.tolerance)
+}
+
+// sharedKeyedLimiter is a per-client table in the region.
+type sharedKeyedLimiter struct{ t *shm.Table }
+
+func (l *sharedKeyedLimiter) AllowKey(key []byte, now time.Time) (bool, time.Duration) {
+	ok, wait := l.t.Allow(key, shm.Mono(now))
+	return ok, time.Duration(wait)
+}
+
+func (l *sharedKeyedLimiter) Allow(now time.Time) (bool, time.Duration) {
+	return l.AllowKey(nil, now)
+}
