@@ -36,7 +36,8 @@ const (
 	DefaultProxyName = "proxy"
 	// DefaultProxyTimeout bounds each wait on an upstream: for the
 	// connection, for each write, and for each read (the response headers,
-	// then each piece of the body), like nginx's proxy_*_timeout.
+	// then each piece of the body), like nginx's proxy_*_timeout; a stalled
+	// read or write is cut off after between half of it and all of it.
 	DefaultProxyTimeout = 60 * time.Second
 	// DefaultProxyConnectTimeout bounds connecting to an upstream; it is
 	// never longer than Timeout.

@@ -148,22 +148,32 @@ func (u *upstream) retire() {
 
 // deadlineConn bounds each read and each write on an upstream connection
 // by the proxy's timeout, so that a stalled upstream answers 504 while a
-// long transfer that keeps moving is never cut off.
+// long transfer that keeps moving is never cut off. To spare a deadline
+// update per call, a deadline is moved only once less than half the
+// timeout is left: a stall is cut off after between half the timeout and
+// the whole of it.
 type deadlineConn struct {
 	net.Conn
-	timeout time.Duration
+	timeout               time.Duration
+	readArmed, writeArmed int64 // unix nanoseconds of the deadlines set
 }
 
 func (c *deadlineConn) Read(b []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
+	if now := time.Now().UnixNano(); c.readArmed-now < int64(c.timeout/2) {
+		c.readArmed = now + int64(c.timeout)
+		if err := c.Conn.SetReadDeadline(time.Unix(0, c.readArmed)); err != nil {
+			return 0, err
+		}
 	}
 	return c.Conn.Read(b)
 }
 
 func (c *deadlineConn) Write(b []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
+	if now := time.Now().UnixNano(); c.writeArmed-now < int64(c.timeout/2) {
+		c.writeArmed = now + int64(c.timeout)
+		if err := c.Conn.SetWriteDeadline(time.Unix(0, c.writeArmed)); err != nil {
+			return 0, err
+		}
 	}
 	return c.Conn.Write(b)
 }

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# bench/proxy.sh: the reverse proxy case of issue 7. wrk -> Rockstar -> 2
+# upstreams, beside wrk -> nginx (proxy_pass to an upstream block with
+# keepalive) -> the same 2 upstreams, in the same run, on 127.0.0.1 only.
+#
+#   bench/proxy.sh                       # from anywhere in the repository
+#   ROUNDS=5 DURATION=10s CONNS=64 WORKERS=2 bench/proxy.sh
+#
+# It builds the rockstar binary and bench/upstream (a small fasthttp server
+# answering "Hello, World!"), starts two upstreams, `rockstar run` with one
+# proxy host (round_robin over both) and nginx with the same upstreams
+# (keepalive 128, HTTP/1.1, the same X-Forwarded-* and Via headers), checks
+# that both proxies answer from both upstreams, warms both up, then runs wrk
+# on each in turn, ROUNDS times, alternating which goes first. It prints
+# each run's requests/s, the medians, and the ratio Rockstar/nginx (the
+# target is >= 1.0). Every process it starts is stopped by pid on exit.
+# It exits 1 if a run had socket errors or non-2xx answers, 2 if it could
+# not run.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-3s}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
+WORKERS=${WORKERS:-auto} # worker processes of both proxies: a number or auto
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+for tool in wrk curl go; do
+	if ! command -v $tool >/dev/null 2>&1; then
+		echo "proxy.sh: $tool is missing (apt-get install -y wrk curl; Go from go.dev)" >&2
+		exit 2
+	fi
+done
+if [[ ! -x $NGINX ]]; then
+	echo "proxy.sh: nginx is missing: apt-get install -y nginx" >&2
+	exit 2
+fi
+if [[ $WORKERS != auto && ! $WORKERS =~ ^[1-9][0-9]*$ ]]; then
+	echo "proxy.sh: WORKERS=$WORKERS: want a number or auto" >&2
+	exit 2
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/proxy-bench.XXXXXX")
+PIDS=() # every process this script started, by pid
+
+cleanup() {
+	local pid deadline
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	deadline=$((SECONDS + 10))
+	for pid in "${PIDS[@]}"; do
+		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+
+# free_port prints a loopback port nothing listens on, not handed out before.
+USED_PORTS=" "
+free_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 40000))
+		[[ $USED_PORTS == *" $p "* ]] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			USED_PORTS+="$p "
+			echo "$p"
+			return
+		fi
+	done
+	echo "proxy.sh: no free port" >&2
+	exit 2
+}
+
+# wait_hello waits up to 30s until url answers "Hello, World!"; log is
+# what to show if it does not.
+wait_hello() {
+	local url=$1 what=$2 log=${3:-} deadline=$((SECONDS + 30))
+	while ((SECONDS < deadline)); do
+		if [[ $(curl -s --max-time 1 "$url" 2>/dev/null) == "Hello, World!" ]]; then
+			return
+		fi
+		sleep 0.05
+	done
+	echo "proxy.sh: $what does not answer at $url" >&2
+	[[ -n $log ]] && tail -20 "$log" >&2
+	exit 2
+}
+
+# upstreams_seen prints the X-Upstream values of n answers from url.
+upstreams_seen() {
+	local url=$1 n=$2
+	for _ in $(seq "$n"); do
+		curl -s -D - -o /dev/null "$url" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-upstream" {print $2}'
+	done | sort -u | tr '\n' ' '
+}
+
+echo "building rockstar and bench/upstream..."
+(cd "$ROOT" && go build -o "$WORK/rockstar" ./cmd/rockstar && go build -o "$WORK/upstream" ./bench/upstream)
+
+UP1=$(free_port)
+UP2=$(free_port)
+"$WORK/upstream" -addr "127.0.0.1:$UP1" -name a >"$WORK/upstream-a.log" 2>&1 &
+PIDS+=($!)
+"$WORK/upstream" -addr "127.0.0.1:$UP2" -name b >"$WORK/upstream-b.log" 2>&1 &
+PIDS+=($!)
+wait_hello "http://127.0.0.1:$UP1/" "upstream a"
+wait_hello "http://127.0.0.1:$UP2/" "upstream b"
+
+# Rockstar: one proxy host; wrk's Host header is 127.0.0.1:port.
+RPORT=$(free_port)
+RADMIN=$(free_port)
+mkdir -p "$WORK/rockstar.d"
+RWORKERS=$WORKERS
+[[ $RWORKERS == auto ]] && RWORKERS='"auto"'
+cat >"$WORK/rockstar.d/rockstar.toml" <<EOF
+[supervisor]
+workers = $RWORKERS
+control_socket = "$WORK/rockstar.d/ctl.sock"
+pid_file = "$WORK/rockstar.d/rockstar.pid"
+shutdown_timeout = "5s"
+
+[log]
+level = "warn"
+
+[admin]
+listen = "127.0.0.1:$RADMIN"
+
+[[server]]
+listen = "127.0.0.1:$RPORT"
+
+[[host]]
+hostname = "127.0.0.1"
+proxy = { upstreams = ["127.0.0.1:$UP1", "127.0.0.1:$UP2"], strategy = "round_robin" }
+EOF
+"$WORK/rockstar" run -c "$WORK/rockstar.d/rockstar.toml" >"$WORK/rockstar.log" 2>&1 &
+PIDS+=($!)
+wait_hello "http://127.0.0.1:$RPORT/" "rockstar" "$WORK/rockstar.log"
+
+# nginx: the same upstreams, with keepalive connections and the same
+# request headers Rockstar sends.
+NPORT=$(free_port)
+mkdir -p "$WORK/nginx/logs"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes $WORKERS;
+worker_rlimit_nofile 20000;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    upstream backends {
+        server 127.0.0.1:$UP1;
+        server 127.0.0.1:$UP2;
+        keepalive 128;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$NPORT;
+        location / {
+            proxy_pass http://backends;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$host;
+            proxy_set_header Via "1.1 nginx";
+            add_header Via "1.1 nginx";
+        }
+    }
+}
+EOF
+"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" -g "daemon off;" >"$WORK/nginx.log" 2>&1 &
+PIDS+=($!)
+wait_hello "http://127.0.0.1:$NPORT/" "nginx" "$WORK/nginx/error.log"
+
+for name in rockstar nginx; do
+	port=$RPORT
+	[[ $name == nginx ]] && port=$NPORT
+	seen=$(upstreams_seen "http://127.0.0.1:$port/" 6)
+	if [[ $seen != "a b " ]]; then
+		echo "proxy.sh: $name answered from upstreams [$seen], want a and b" >&2
+		exit 2
+	fi
+done
+
+# run_wrk NAME PORT DURATION prints the requests/s of one wrk run, and
+# notes socket errors and non-2xx answers in $WORK/failed (it runs in a
+# subshell).
+run_wrk() {
+	local name=$1 port=$2 dur=$3 out rps
+	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$dur" "http://127.0.0.1:$port/")
+	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	if grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
+		echo "proxy.sh: $name: $(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr -s ' ')" >&2
+		touch "$WORK/failed"
+	fi
+	echo "${rps:-0}"
+}
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "cpus $(nproc), workers $WORKERS, wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS rounds"
+echo "warming up ($WARMUP each)..."
+run_wrk rockstar "$RPORT" "$WARMUP" >/dev/null
+run_wrk nginx "$NPORT" "$WARMUP" >/dev/null
+
+R=()
+N=()
+for round in $(seq "$ROUNDS"); do
+	if ((round % 2)); then
+		r=$(run_wrk rockstar "$RPORT" "$DURATION")
+		n=$(run_wrk nginx "$NPORT" "$DURATION")
+	else
+		n=$(run_wrk nginx "$NPORT" "$DURATION")
+		r=$(run_wrk rockstar "$RPORT" "$DURATION")
+	fi
+	R+=("$r")
+	N+=("$n")
+	printf 'round %d: rockstar %10.0f req/s   nginx %10.0f req/s\n' "$round" "$r" "$n"
+done
+
+RM=$(echo "${R[*]}" | median)
+NM=$(echo "${N[*]}" | median)
+printf 'median:  rockstar %10.0f req/s   nginx %10.0f req/s\n' "$RM" "$NM"
+awk -v r="$RM" -v n="$NM" 'BEGIN { if (n > 0) printf "ratio rockstar/nginx: %.2f (target >= 1.00)\n", r / n }'
+if [[ -e $WORK/failed ]]; then
+	echo "proxy.sh: some runs had errors (above)" >&2
+	exit 1
+fi
