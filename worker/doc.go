@@ -58,6 +58,22 @@
 // processes. Metrics returns counters per server, host and tenant; snapshots
 // add up with MetricsSnapshot.Add.
 //
+// # Reverse proxy
+//
+// Proxy(ProxyConfig) is a handler that forwards to a pool of upstream
+// servers, for a route or a whole host (as its middleware, with
+// HostConfig.StreamRequestBody); NewProxy returns a ProxyHandler that can
+// also Update its upstreams in place, take health reports
+// (SetUpstreamUp) and Close. Strategies are round_robin, least_conn,
+// ip_hash and random_two; upstreams leave the rotation on failed health
+// checks (HealthChecker) or after MaxFails errors, and a request that
+// failed before its answer is retried on another upstream when that is
+// safe. Bodies stream both ways, WebSocket upgrades are tunneled, and
+// UpstreamMetrics counts every upstream's answers. The server streams
+// request bodies: a handler reads one whole with ctx.PostBody, as before,
+// or as it comes with ctx.RequestBodyStream; MaxRequestSize still answers
+// 413 before the handler runs.
+//
 // # Servers
 //
 // Servers of one manager that listen on the same address share one
