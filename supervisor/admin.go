@@ -12,7 +12,8 @@ import (
 
 // startAdmin serves the admin endpoint on admin.listen (loopback by
 // default): /healthz (the master is alive), /readyz (every worker ready,
-// none draining; 503 otherwise), /status (JSON) and /metrics. It returns
+// none draining; 503 otherwise), /status (JSON) and /metrics (Prometheus,
+// metrics.go). It returns
 // nil when admin is off or cannot listen (which is logged).
 func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 	if cfg.Admin.Listen == "" {
@@ -40,33 +41,9 @@ func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(m.Status())
 	})
-	mux.HandleFunc("GET /metrics", m.serveMetrics)
+	mux.Handle("GET /metrics", m.metricsHandler(m.writeUpstreamMetrics))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	m.wg.Go(func() { _ = srv.Serve(ln) })
 	m.log.Info().Str("listen", ln.Addr().String()).Msg("admin endpoint listening")
 	return srv
-}
-
-// serveMetrics writes the supervisor's own counters in Prometheus text.
-func (m *Master) serveMetrics(w http.ResponseWriter, _ *http.Request) {
-	st := m.Status()
-	states := map[string]int{StateStarting: 0, StateReady: 0, StateDraining: 0}
-	for _, ws := range append(st.Workers, st.Draining...) {
-		states[ws.State]++
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintln(w, "# HELP rockstar_workers Worker processes by state.")
-	fmt.Fprintln(w, "# TYPE rockstar_workers gauge")
-	for _, s := range []string{StateStarting, StateReady, StateDraining} {
-		fmt.Fprintf(w, "rockstar_workers{state=%q} %d\n", s, states[s])
-	}
-	fmt.Fprintln(w, "# HELP rockstar_worker_restarts_total Unexpected worker exits that were restarted.")
-	fmt.Fprintln(w, "# TYPE rockstar_worker_restarts_total counter")
-	fmt.Fprintf(w, "rockstar_worker_restarts_total %d\n", st.Restarts)
-	fmt.Fprintln(w, "# HELP rockstar_config_reloads_total Config reloads by result.")
-	fmt.Fprintln(w, "# TYPE rockstar_config_reloads_total counter")
-	for _, r := range []string{"success", "failure"} {
-		fmt.Fprintf(w, "rockstar_config_reloads_total{result=%q} %d\n", r, st.Reloads[r])
-	}
-	m.writeUpstreamMetrics(w)
 }

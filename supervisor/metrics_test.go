@@ -1,0 +1,132 @@
+package supervisor_test
+
+import (
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMetricsExactAcrossKill: the admin endpoint's /metrics adds up every
+// worker, and after kill -9 of a worker under load the sum of
+// rockstar_http_requests_total still equals the requests clients saw
+// answered: the counters live in memory the master owns, and a request is
+// counted before its response is written. The only requests that may be
+// counted without an answer are those whose worker died between counting
+// and writing; their clients saw an error.
+func TestMetricsExactAcrossKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary under load")
+	}
+	m := startMaster(t, configText(2, "hello"))
+	pids := m.waitWorkers(2, 10*time.Second)
+	res, stop := hammer(t, m.addr, "POST", []string{"hello.test"}, 32, 20*time.Second)
+
+	// A request answered before a scrape is counted in it.
+	time.Sleep(500 * time.Millisecond)
+	answered := res.Answered()
+	first := scrape(t, m.admin)
+	if got := sum(first, "rockstar_http_requests_total", nil); got < float64(answered) {
+		t.Fatalf("scrape counted %v requests, but %d were answered before it began", got, answered)
+	}
+
+	_ = syscall.Kill(pids[0], syscall.SIGKILL)
+	waitFor(t, "the killed worker's replacement", 15*time.Second, func() bool {
+		for _, w := range m.status().Workers {
+			if w.Slot == 0 && w.PID != pids[0] && w.PID != pids[1] && w.State == "ready" {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(500 * time.Millisecond)
+	res = stop()
+	if res.OK.Load() == 0 || res.Other.Load() > 0 || res.Limited.Load() > 0 {
+		t.Fatalf("load: %v", res)
+	}
+	last := scrape(t, m.admin)
+	total := sum(last, "rockstar_http_requests_total", nil)
+	got2xx := sum(last, "rockstar_http_requests_total", map[string]string{"code": "2xx", "host": "hello.test", "tenant": "demo"})
+	t.Logf("clients: %v; /metrics: %v requests (%v 2xx on hello.test)", res, total, got2xx)
+	if diff := total - float64(res.Answered()); diff < 0 || diff > float64(res.Errs.Load()) {
+		t.Fatalf("rockstar_http_requests_total = %v, clients saw %d answered and %d fail: off by %v",
+			total, res.Answered(), res.Errs.Load(), diff)
+	}
+
+	// No counter went down, although a worker died in between.
+	now := map[string]float64{}
+	for _, s := range last {
+		now[s.key()] = s.value
+	}
+	for _, s := range first {
+		if !strings.HasSuffix(s.name, "_total") && !strings.Contains(s.name, "_seconds_") {
+			continue
+		}
+		if v, ok := now[s.key()]; !ok || v < s.value {
+			t.Errorf("%s went from %v to %v", s.key(), s.value, v)
+		}
+	}
+	if v := sum(last, "rockstar_worker_restarts_total", nil); v != 1 {
+		t.Errorf("rockstar_worker_restarts_total = %v, want 1", v)
+	}
+	if v := sum(last, "rockstar_workers", map[string]string{"state": "ready"}); v != 2 {
+		t.Errorf(`rockstar_workers{state="ready"} = %v, want 2`, v)
+	}
+}
+
+// TestMetricsNames: every series the issue names is there, with its
+// labels, and the histogram and byte counters agree with the requests.
+func TestMetricsNames(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	m := startMaster(t, limitConfig(2, "{ requests_per_second = 0.01, burst = 2 }", ""))
+	m.waitWorkers(2, 10*time.Second)
+	for range 5 {
+		_, _, _ = m.get("a.test", "/")
+	}
+	_, _, _ = m.get("b.test", "/")
+	_, _, _ = m.get("nobody.test", "/")
+	mustReload(t, m)
+	// Active connections come with the health answers, once a second.
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", "http://"+m.addr+"/", nil)
+	req.Host = "b.test"
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	var s []sample
+	waitFor(t, "an open connection in rockstar_active_connections", 5*time.Second, func() bool {
+		s = scrape(t, m.admin)
+		return sum(s, "rockstar_active_connections", map[string]string{"server": m.addr}) >= 1
+	})
+	checks := []struct {
+		name  string
+		match map[string]string
+		want  float64
+	}{
+		{"rockstar_http_requests_total", map[string]string{"server": m.addr, "host": "a.test", "tenant": "demo", "code": "2xx"}, 2},
+		{"rockstar_http_requests_total", map[string]string{"server": m.addr, "host": "a.test", "tenant": "demo", "code": "4xx"}, 3},
+		{"rockstar_http_requests_total", map[string]string{"host": "b.test", "code": "2xx"}, 2},
+		{"rockstar_http_requests_total", map[string]string{"host": "_", "tenant": "", "code": "4xx"}, 1},
+		{"rockstar_rate_limited_total", map[string]string{"host": "a.test", "tenant": "demo"}, 3},
+		{"rockstar_http_request_duration_seconds_count", map[string]string{"host": "a.test"}, 5},
+		{"rockstar_http_request_duration_seconds_bucket", map[string]string{"host": "a.test", "le": "+Inf"}, 5},
+		{"rockstar_workers", map[string]string{"state": "ready"}, 2},
+		{"rockstar_worker_restarts_total", nil, 0},
+		{"rockstar_config_reloads_total", map[string]string{"result": "success"}, 1},
+		{"rockstar_config_reloads_total", map[string]string{"result": "failure"}, 0},
+	}
+	for _, c := range checks {
+		if got := sum(s, c.name, c.match); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.match, got, c.want)
+		}
+	}
+	for _, name := range []string{"rockstar_http_bytes_received_total", "rockstar_http_bytes_sent_total"} {
+		if got := sum(s, name, map[string]string{"host": "a.test"}); got <= 0 {
+			t.Errorf("%s{host=a.test} = %v, want > 0", name, got)
+		}
+	}
+}
