@@ -12,8 +12,8 @@ import (
 
 // startAdmin serves the admin endpoint on admin.listen (loopback by
 // default): /healthz (the master is alive), /readyz (every worker ready,
-// none draining; 503 otherwise), /status (JSON) and /metrics (Prometheus,
-// metrics.go). It returns
+// none draining; 503 otherwise), /status (JSON), /status/ (a live HTML
+// page of it, statuspage.go) and /metrics (Prometheus, metrics.go). It returns
 // nil when admin is off or cannot listen (which is logged).
 func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 	if cfg.Admin.Listen == "" {
@@ -42,6 +42,7 @@ func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 		_ = enc.Encode(m.Status())
 	})
 	mux.Handle("GET /metrics", m.metricsHandler(m.writeUpstreamMetrics))
+	mux.HandleFunc("GET /status/{$}", serveStatusPage)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	m.wg.Go(func() { _ = srv.Serve(ln) })
 	m.log.Info().Str("listen", ln.Addr().String()).Msg("admin endpoint listening")

@@ -57,7 +57,8 @@ type Master struct {
 	started  time.Time
 	sockets  *socketPool // guarded by mu
 	restarts atomic.Int64
-	shared   *sharedMem // limits and counters shared with the workers
+	shared   *sharedMem   // limits and counters shared with the workers
+	traffic  trafficRates // per-host and per-tenant rates for /status
 
 	upstreams *upstreamMonitor // the proxy hosts' health checks (upstreams.go)
 
@@ -174,6 +175,7 @@ func (m *Master) Run() error {
 	m.wg.Go(func() { m.serveControl(ctl) })
 	admin := m.startAdmin(cfg)
 	m.wg.Go(m.healthLoop)
+	m.wg.Go(m.trafficLoop)
 
 	stop := m.loop(sigs)
 

@@ -21,6 +21,17 @@ type Status struct {
 	Reloads    map[string]int64 `json:"reloads"`
 	Hosts      []string         `json:"hosts"`
 	Tenants    []string         `json:"tenants"`
+	// Generations are the current generation of workers and those still
+	// draining; Traffic the per-host and per-tenant rates (traffic.go).
+	Generations []GenerationStatus `json:"generations"`
+	Traffic     *Traffic           `json:"traffic,omitempty"`
+}
+
+// GenerationStatus is one generation of workers in Status.
+type GenerationStatus struct {
+	ID      int    `json:"id"`
+	State   string `json:"state"` // "current" or "draining"
+	Workers int    `json:"workers"`
 }
 
 // WorkerStatus is one worker's line in Status.
@@ -65,10 +76,14 @@ func (m *Master) Status() Status {
 	if cur != nil {
 		st.Generation = cur.id
 		st.Workers = cur.status()
+		st.Generations = append(st.Generations, GenerationStatus{cur.id, "current", len(st.Workers)})
 	}
 	for _, g := range draining {
-		st.Draining = append(st.Draining, g.status()...)
+		ws := g.status()
+		st.Draining = append(st.Draining, ws...)
+		st.Generations = append(st.Generations, GenerationStatus{g.id, StateDraining, len(ws)})
 	}
+	st.Traffic = m.currentTraffic()
 	return st
 }
 
