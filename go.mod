@@ -5,6 +5,13 @@ go 1.26.8
 require github.com/pelletier/go-toml/v2 v2.4.3
 
 require (
+	github.com/quic-go/qpack v0.6.0 // indirect
+	github.com/quic-go/quic-go v0.65.0
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/net v0.62.0
+)
+
+require (
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/chromedp/chromedp v0.23.0
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net"
 	"strconv"
@@ -31,6 +30,8 @@ type binding struct {
 	// connsClosed: closeConns has run, so a connection that Serve accepted
 	// just before its listener closed is closed as soon as it shows up.
 	connsClosed bool // guarded by connMu
+
+	tls *tlsServe // TLS: the ALPN split, HTTP/2 and HTTP/3; nil on plain TCP
 
 	stopping atomic.Bool
 	draining atomic.Bool   // responses say Connection: close
@@ -65,6 +66,7 @@ func newBinding(addr string, ln net.Listener, cfg ServerConfig, log zerolog.Logg
 // start serves in a goroutine owned by the binding; shutdown waits for it.
 // If Serve fails without being asked to stop, failed runs first.
 func (b *binding) start(failed func(*binding)) {
+	b.tls.start()
 	go func() {
 		defer close(b.done)
 		err := b.srv.Serve(b.ln)
@@ -85,6 +87,12 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 		// Close each keep-alive connection after its next response, which
 		// says so, instead of closing it while the client may be sending.
 		ctx.SetConnectionClose()
+	}
+	if b.tls != nil {
+		if !b.tls.admitHTTP1(ctx) {
+			return // 421: the Host belongs to another certificate than the SNI
+		}
+		defer b.tls.advertise(ctx) // Alt-Svc, whatever answered
 	}
 	hs := b.disp.Load().lookup(ctx.Host())
 	if !b.admitBody(ctx, hs) {
@@ -118,10 +126,14 @@ func (b *binding) connState(c net.Conn, st fasthttp.ConnState) {
 // that wraps ctx's cause.
 func (b *binding) shutdown(ctx context.Context) error {
 	b.stopping.Store(true)
+	extra := b.tls.shutdown(ctx) // HTTP/2 and HTTP/3: GOAWAY, then wait as fasthttp does
 	err := b.srv.ShutdownWithContext(ctx)
 	// Serve may not have taken the listener yet; closing it ourselves makes
 	// sure it returns.
 	_ = b.ln.Close()
+	if extra != nil {
+		<-extra
+	}
 	if ctx.Err() == nil {
 		err = nil // closing an already closed listener is no failure
 	}
@@ -219,8 +231,4 @@ type fasthttpLogger struct{ log zerolog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Debug().Msgf(format, args...)
-}
-
-func tlsListener(ln net.Listener, cfg *tls.Config) net.Listener {
-	return tls.NewListener(ln, cfg)
 }

@@ -49,12 +49,17 @@ type ServerConfig struct {
 	// Default DefaultMaxHeaderBytes, at most MaxHeaderBufferBytes.
 	MaxHeaderBytes int
 
-	// EnableHTTP1 serves HTTP/1.1 (on fasthttp). HTTP/1.1 is always served
-	// on plain TCP; the flag matters for TLS listeners.
+	// EnableHTTP1 serves HTTP/1.1 (on fasthttp). HTTP/1.1 is always
+	// served: on plain TCP, and on TLS to every client that does not
+	// negotiate h2 (false cannot be told from unset, so it does not turn
+	// HTTP/1.1 off).
 	EnableHTTP1 bool
-	// EnableHTTP2 offers h2 by ALPN on TLS listeners.
+	// EnableHTTP2 offers h2 first by ALPN on TLS listeners; h2 connections
+	// are served by net/http's HTTP/2 server through the same handlers.
 	EnableHTTP2 bool
-	// EnableQUIC serves HTTP/3 on the UDP port of a TLS listener.
+	// EnableQUIC serves HTTP/3 (quic-go) on the UDP port of a TLS
+	// listener, and advertises it with Alt-Svc on HTTP/1.1 and HTTP/2
+	// responses. ListenQUIC serves HTTP/3 alone.
 	EnableQUIC bool
 
 	// TLSConfig, when set, is used by ListenTLS (cloned); its certificates
@@ -167,6 +172,16 @@ type ServerSecurityConfig struct {
 	// Strict-Transport-Security or X-Frame-Options), unless the handler
 	// already set them. Default none.
 	Headers map[string]string
+	// CertFile and KeyFile are the host's own certificate pair (PEM). On
+	// a TLS listener, a client whose SNI names the host gets it, and a
+	// request for the host on a connection made for another certificate
+	// gets 421 Misdirected Request; see certs.go. The files are read again
+	// when they change and the configuration is applied. Default "": the
+	// listener's certificate.
+	CertFile, KeyFile string
+	// Certificate is the host's own certificate already loaded; it wins
+	// over CertFile. Default nil.
+	Certificate *tls.Certificate
 }
 
 // TenantConfig registers a tenant with a budget shared by all its hosts.

@@ -66,6 +66,8 @@ func (b *binding) drain(ctx context.Context) error {
 	b.draining.Store(true)
 	b.stopping.Store(true)
 	_ = b.ln.Close() // Serve returns; connections being served go on
+	// HTTP/2 and HTTP/3 get GOAWAY now.
+	b.tls.shutdown(ctx)
 	grace := time.NewTimer(drainGrace)
 	defer grace.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -294,8 +293,9 @@ func (m *serverManager) RemoveServer(addr string) error {
 
 // bind makes s listen on addr, alone or beside the servers already there,
 // and returns a function that blocks until s stops.
-// A non-nil ln is used instead of opening a socket.
-func (m *serverManager) bind(s *server, addr string, tlsCfg *tls.Config, ln net.Listener) (wait func() error, err error) {
+// A non-nil ln is used instead of opening a socket; non-nil tlsOpts serve
+// TLS (tlsserve.go).
+func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net.Listener) (wait func() error, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s.bound != nil {
@@ -334,10 +334,17 @@ func (m *serverManager) bind(s *server, addr string, tlsCfg *tls.Config, ln net.
 			addr = ln.Addr().String()
 		}
 		ln = lingerListener{ln} // under TLS, so that ctx.IsTLS still sees a *tls.Conn
-		if tlsCfg != nil {
-			ln = tlsListener(ln, tlsCfg)
+		var ts *tlsServe
+		if tlsOpts != nil {
+			raw := ln
+			if ts, ln, err = newTLSServe(raw, tlsOpts, s.cfg, m.log); err != nil {
+				_ = raw.Close()
+				return nil, err
+			}
 		}
 		b = newBinding(addr, ln, s.cfg, m.log)
+		b.tls = ts
+		ts.attach(b)
 		m.bindings[addr] = b
 	}
 	b.members = append(b.members, s)
@@ -515,6 +522,9 @@ func (m *serverManager) HealthCheck() error {
 		if s.bound == nil {
 			errs = append(errs, fmt.Errorf("server %s: %w", s.name(), ErrServerNotRunning))
 			continue
+		}
+		if s.bound.tls.quicAlone() {
+			continue // HTTP/3 alone: no TCP port to dial; bound means serving
 		}
 		targets = append(targets, target{s.name(), s.bound.dialAddr()})
 	}

@@ -41,6 +41,9 @@ func (m *serverManager) rebuildBindingLocked(b *binding) {
 		}
 	}
 	d.def = m.defaultStateLocked(primary)
+	if b.tls != nil {
+		b.tls.certs.Store(m.certTableLocked(b))
+	}
 	b.disp.Store(d)
 	m.sweepLimitersLocked()
 }

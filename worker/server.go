@@ -26,8 +26,17 @@ type Server interface {
 	// inherited from the supervisor); the server closes it when it stops.
 	Serve(ln net.Listener) error
 	// ListenTLS is Listen over TLS with the given certificate pair (or the
-	// config's TLSConfig).
+	// config's TLSConfig), hosts' own certificates picked by SNI. ALPN
+	// offers h2 first when EnableHTTP2 is set: HTTP/1.1 connections go to
+	// fasthttp, HTTP/2 ones to net/http's HTTP/2 server, both through the
+	// same handlers. With EnableQUIC it also serves HTTP/3 on the same UDP
+	// port and advertises it with Alt-Svc. See tlsserve.go.
 	ListenTLS(addr, certFile, keyFile string) error
+	// ListenQUIC serves HTTP/3 alone on the UDP address addr.
+	ListenQUIC(addr, certFile, keyFile string) error
+	// ServeTLS is ListenTLS on sockets the caller opened: ln for TCP and,
+	// if not nil, pc for HTTP/3. The server closes them when it stops.
+	ServeTLS(ln net.Listener, pc net.PacketConn, certFile, keyFile string) error
 	// IsRunning reports whether the server is listening.
 	IsRunning() bool
 	// Protocol names the newest protocol the server is configured for:
@@ -81,15 +90,7 @@ func (s *server) Listen(addr string) error {
 }
 
 func (s *server) ListenTLS(addr, certFile, keyFile string) error {
-	cfg, err := s.tlsConfig(certFile, keyFile)
-	if err != nil {
-		return err
-	}
-	wait, err := s.m.bind(s, addr, cfg, nil)
-	if err != nil {
-		return err
-	}
-	return wait()
+	return s.listenTLSOn(addr, nil, nil, certFile, keyFile)
 }
 
 func (s *server) Serve(ln net.Listener) error {
@@ -114,11 +115,8 @@ func (s *server) tlsConfig(certFile, keyFile string) (*tls.Config, error) {
 		}
 		cfg.Certificates = append(cfg.Certificates, cert)
 	}
-	if len(cfg.Certificates) == 0 && cfg.GetCertificate == nil && cfg.GetConfigForClient == nil {
+	if len(cfg.Certificates) == 0 && cfg.GetCertificate == nil && cfg.GetConfigForClient == nil && !s.m.hasHostCerts(s) {
 		return nil, fmt.Errorf("worker: listen TLS: no certificate")
-	}
-	if len(cfg.NextProtos) == 0 {
-		cfg.NextProtos = []string{"http/1.1"}
 	}
 	return cfg, nil
 }
