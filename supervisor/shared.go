@@ -90,13 +90,12 @@ func (l *shmLayout) place() {
 	l.size = up(l.arenaOff + l.arenaSets*shm.SetBytes)
 }
 
-func (l *shmLayout) bucketOff(i int) int       { return l.bucketsOff + i*shm.Align }
-func (l *shmLayout) recordOff(i int) int       { return l.dirOff + i*recordBytes }
-func (l *shmLayout) cellOff(area, i int) int   { return l.areasOff + (area*l.seriesCap+i)*l.cellSize }
-func (l *shmLayout) setOff(set int) int        { return l.arenaOff + set*shm.SetBytes }
-func (l *shmLayout) tableWords(sets int) int   { return sets * shm.SetBytes / 8 }
-func (l *shmLayout) areaUsedOff(area int) int  { return hdrAreaUsed + 8*area }
-func (l *shmLayout) tableOff(sl limitSlot) int { return l.setOff(sl.Set) }
+func (l *shmLayout) bucketOff(i int) int      { return l.bucketsOff + i*shm.Align }
+func (l *shmLayout) recordOff(i int) int      { return l.dirOff + i*recordBytes }
+func (l *shmLayout) cellOff(area, i int) int  { return l.areasOff + (area*l.seriesCap+i)*l.cellSize }
+func (l *shmLayout) setOff(set int) int       { return l.arenaOff + set*shm.SetBytes }
+func (l *shmLayout) tableWords(sets int) int  { return sets * shm.SetBytes / 8 }
+func (l *shmLayout) areaUsedOff(area int) int { return hdrAreaUsed + 8*area }
 
 // layoutFor sizes a region for cfg, with room for the hosts, tenants and
 // limits to grow by reloads: four times what cfg needs, and never less
