@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"os"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -17,11 +19,30 @@ func TestWorkerProcs(t *testing.T) {
 
 func TestWorkerRuntimeEnvKeepsTheUsersGOMAXPROCS(t *testing.T) {
 	t.Setenv("GOMAXPROCS", "3")
-	if env := workerRuntimeEnv(2); len(env) != 0 {
-		t.Errorf("with GOMAXPROCS set by the user, workerRuntimeEnv = %q, want nothing (inherited)", env)
+	t.Setenv("GODEBUG", "")
+	if env := workerRuntimeEnv(2); slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") }) {
+		t.Errorf("with GOMAXPROCS set by the user, workerRuntimeEnv = %q, want it inherited", env)
 	}
 	os.Unsetenv("GOMAXPROCS")
-	if env := workerRuntimeEnv(1 << 20); len(env) != 1 || env[0] != "GOMAXPROCS=1" {
-		t.Errorf("workerRuntimeEnv(many workers) = %q, want [GOMAXPROCS=1]", env)
+	env := workerRuntimeEnv(1 << 20)
+	if !slices.Contains(env, "GOMAXPROCS=1") || !slices.Contains(env, "GODEBUG="+sysmonAwake) {
+		t.Errorf("workerRuntimeEnv(many workers) = %q, want GOMAXPROCS=1 and GODEBUG=%s", env, sysmonAwake)
+	}
+}
+
+func TestWorkerGODEBUG(t *testing.T) {
+	for _, c := range []struct {
+		cur, want string
+		set       bool
+	}{
+		{"", "schedtrace=2147483647", true},
+		{"madvdontneed=1", "madvdontneed=1,schedtrace=2147483647", true},
+		{"schedtrace=0", "", false},
+		{"gctrace=1, schedtrace=1000", "", false},
+	} {
+		got, set := workerGODEBUG(c.cur)
+		if got != c.want || set != c.set {
+			t.Errorf("workerGODEBUG(%q) = %q, %v; want %q, %v", c.cur, got, set, c.want, c.set)
+		}
 	}
 }
