@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 
@@ -52,6 +51,12 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 		}
 		if len(h.Headers) > 0 {
 			hc.SecurityConfig = &worker.ServerSecurityConfig{Headers: h.Headers}
+		}
+		if h.TLSCert != "" { // picked by SNI on TLS listeners
+			if hc.SecurityConfig == nil {
+				hc.SecurityConfig = &worker.ServerSecurityConfig{}
+			}
+			hc.SecurityConfig.CertFile, hc.SecurityConfig.KeyFile = h.TLSCert, h.TLSKey
 		}
 		if err := r.proxies.attach(&hc, &h); err != nil {
 			r.closeUnused(used, true)
@@ -126,18 +131,16 @@ func serverConfig(s config.Server, accessLog io.Writer) worker.ServerConfig {
 	}
 }
 
-// tlsWrap wraps an inherited listener in TLS when the server has a certificate.
-func tlsWrap(ln net.Listener, s config.Server) (net.Listener, error) {
+// checkTLS loads a TLS server's certificate pair, so that a worker that
+// cannot serve it fails at once, saying why.
+func checkTLS(s config.Server) error {
 	if !s.TLS() {
-		return ln, nil
+		return nil
 	}
-	cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("supervisor: server %s: certificate: %w", s.Listen, err)
+	if _, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey); err != nil {
+		return fmt.Errorf("supervisor: server %s: certificate: %w", s.Listen, err)
 	}
-	return tls.NewListener(ln, &tls.Config{
-		MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"},
-	}), nil
+	return nil
 }
 
 // reopenableFile is an access log that USR1 can reopen after rotation.

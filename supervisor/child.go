@@ -100,7 +100,11 @@ func (w *childWorker) run(masterPID int) error {
 			if err != nil {
 				return err
 			}
-			listeners = append(listeners, listenerSpec{addr: s.Addr, ln: ln})
+			listeners = append(listeners, listenerSpec{addr: s.Addr, slot: s.Slot, ln: ln})
+		case "udp": // HTTP/3, after the slot's "tcp"
+			if err := attachPacketConn(listeners, s); err != nil {
+				return err
+			}
 		}
 	}
 	if w.conn == nil {
@@ -171,7 +175,9 @@ func (w *childWorker) run(masterPID int) error {
 
 type listenerSpec struct {
 	addr string
+	slot int
 	ln   net.Listener
+	pc   net.PacketConn // the slot's UDP socket for HTTP/3; nil without
 }
 
 // start builds the servers from cfg on the inherited listeners and reports
@@ -207,18 +213,17 @@ func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error 
 	for _, l := range listeners {
 		sc, ok := findServer(cfg, l.addr)
 		if !ok {
-			l.ln.Close()
+			l.close()
 			continue
 		}
-		ln, err := tlsWrap(l.ln, sc)
-		if err != nil {
+		if err := checkTLS(sc); err != nil {
 			return err
 		}
 		srv := w.sm.NewServer(serverConfig(sc, access))
 		srv.SetRouter(router)
 		servers = append(servers, srv)
 		w.serving.Go(func() {
-			if err := srv.Serve(ln); err != nil {
+			if err := l.serve(srv, sc); err != nil {
 				w.log.Error().Err(err).Str("listen", l.addr).Msg("serve")
 			}
 		})

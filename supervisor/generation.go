@@ -89,6 +89,7 @@ func (g *generation) procs() []*proc {
 func (m *Master) startGeneration(cfg *config.Config, n int) (*generation, error) {
 	m.mu.Lock()
 	for _, srv := range cfg.Servers {
+		m.sockets.wantUDP(srv.Listen, srv.Serves(config.ProtocolHTTP3))
 		if err := m.sockets.ensure(srv.Listen, n); err != nil {
 			m.mu.Unlock()
 			return nil, err
@@ -211,6 +212,10 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 		for _, sl := range m.sockets.slotsFor(srv.Listen, i, g.n) {
 			files = append(files, m.sockets.byAddr[srv.Listen][sl])
 			specs = append(specs, netutil.FDSpec{Kind: "tcp", Addr: srv.Listen, Slot: sl, FD: 2 + len(files)})
+			if f := m.sockets.udpFile(srv.Listen, sl); f != nil && srv.Serves(config.ProtocolHTTP3) {
+				files = append(files, f)
+				specs = append(specs, netutil.FDSpec{Kind: "udp", Addr: srv.Listen, Slot: sl, FD: 2 + len(files)})
+			}
 		}
 	}
 	m.mu.Unlock()

@@ -21,10 +21,18 @@ type socketPool struct {
 	byAddr map[string][]*os.File // configured address -> one file per slot
 	bound  map[string]string     // configured address -> the address bound (port 0 resolved)
 	listen func(addr string) (*os.File, error)
+
+	// HTTP/3 (sockets_udp.go): for an address whose server serves http3,
+	// one UDP SO_REUSEPORT socket per slot on the TCP sockets' port, kept
+	// by the same rules.
+	udp       map[string][]*os.File // configured address -> one file per slot
+	udpWanted map[string]bool       // configured address -> serves http3
+	listenUDP func(addr string) (*os.File, error)
 }
 
 func newSocketPool() *socketPool {
-	return &socketPool{byAddr: make(map[string][]*os.File), bound: make(map[string]string), listen: listenFile}
+	return &socketPool{byAddr: make(map[string][]*os.File), bound: make(map[string]string), listen: listenFile,
+		udp: make(map[string][]*os.File), udpWanted: make(map[string]bool), listenUDP: listenPacketFile}
 }
 
 func listenFile(addr string) (*os.File, error) {
@@ -58,7 +66,7 @@ func (p *socketPool) ensure(addr string, n int) error {
 		files = append(files, f)
 		p.byAddr[addr] = files
 	}
-	return nil
+	return p.ensureUDP(addr, n)
 }
 
 // boundAddr is the address a socket file is bound to, or fallback.
@@ -110,6 +118,7 @@ func (p *socketPool) closeExcept(keep map[string]bool) {
 		delete(p.byAddr, addr)
 		delete(p.bound, addr)
 	}
+	p.closeUDPExcept(keep)
 }
 
 func (p *socketPool) closeAll() { p.closeExcept(nil) }

@@ -36,12 +36,16 @@ func (m *Master) adoptInherited() (bool, error) {
 		return false, fmt.Errorf("supervisor: inherited sockets: %w", err)
 	}
 	for _, s := range specs {
-		if s.Kind != "tcp" {
+		if s.Kind != "tcp" && s.Kind != "udp" {
 			continue
 		}
-		f := os.NewFile(uintptr(s.FD), fmt.Sprintf("inherited %s slot %d", s.Addr, s.Slot))
+		f := os.NewFile(uintptr(s.FD), fmt.Sprintf("inherited %s %s slot %d", s.Kind, s.Addr, s.Slot))
 		if f == nil {
 			return false, fmt.Errorf("supervisor: inherited fd %d is not open", s.FD)
+		}
+		if s.Kind == "udp" {
+			m.sockets.adoptUDP(s.Addr, s.Slot, f)
+			continue
 		}
 		m.sockets.adopt(s.Addr, s.Slot, f)
 	}
@@ -95,6 +99,12 @@ func (m *Master) Upgrade() error {
 			if f != nil {
 				files = append(files, f)
 				specs = append(specs, netutil.FDSpec{Kind: "tcp", Addr: addr, Slot: slot, FD: 2 + len(files)})
+			}
+		}
+		for slot, f := range m.sockets.udp[addr] { // HTTP/3
+			if f != nil {
+				files = append(files, f)
+				specs = append(specs, netutil.FDSpec{Kind: "udp", Addr: addr, Slot: slot, FD: 2 + len(files)})
 			}
 		}
 	}

@@ -1,0 +1,63 @@
+// Package supervisor is Rockstar's master process: it loads the config,
+// owns the listening sockets, starts one worker process per slot on them,
+// watches, reloads, upgrades and stops the workers, and serves the control
+// socket and the admin endpoint. A worker is the same binary started in
+// worker mode (IsWorker, RunWorker).
+//
+// # Sockets
+//
+// For every [[server]] address the master opens one SO_REUSEPORT TCP
+// socket per worker slot and keeps it for as long as the address is
+// configured: a worker that dies or is replaced leaves its queued
+// connections to the next worker of its slot instead of having them reset.
+//
+// # HTTP/2 and HTTP/3
+//
+// A [[server]] with tls_cert and tls_key terminates TLS in the worker
+// (worker.Server.ServeTLS), which splits connections by ALPN: "h2" goes to
+// net/http's HTTP/2 server when protocols has "http2", everything else to
+// fasthttp's HTTP/1.1. Hosts' own tls_cert and tls_key are picked by SNI;
+// a request whose Host belongs to another certificate than its SNI gets
+// 421 Misdirected Request.
+//
+// With "http3" in protocols the master also opens, for each slot, one UDP
+// SO_REUSEPORT socket on the same port, held and handed over exactly like
+// the TCP ones (FDSpec kind "udp"; on a binary upgrade the new master
+// inherits them too), and HTTP/1.1 and HTTP/2 responses carry Alt-Svc.
+// The kernel picks a slot's socket by hashing a datagram's addresses, so
+// a QUIC connection's packets keep reaching the same slot.
+//
+// # QUIC connections of a worker that is replaced
+//
+// A QUIC connection lives in the worker process that accepted it, but its
+// datagrams arrive on the slot's socket, which the master keeps and which
+// the worker's successor reads too. So:
+//
+//   - Graceful replacement (a reload that starts a new generation, TTOU,
+//     a binary upgrade, QUIT): the old worker sends GOAWAY on every HTTP/3
+//     and HTTP/2 connection, accepts no new QUIC connection, refuses new
+//     streams, and lets the requests in flight finish until
+//     shutdown_timeout, then closes its connections (CONNECTION_CLOSE,
+//     H3_NO_ERROR) and stops reading the socket. Meanwhile the successor
+//     reads the same socket: the old connections' datagrams that it gets
+//     are dropped, never answered with a stateless reset (workers share no
+//     reset key, on purpose, so that a successor cannot kill a connection
+//     its predecessor still serves), and QUIC's loss recovery sends them
+//     again until the old worker reads them. Requests in flight complete,
+//     some a few round trips later. Clients open their next connection
+//     after GOAWAY; a handshake packet that the old worker reads is
+//     dropped and retried by the client, and is then taken by the
+//     successor.
+//   - A crash, kill -9, or a drain that reaches shutdown_timeout: the
+//     connections vanish without CONNECTION_CLOSE. Their datagrams reach
+//     the successor, which drops them; the requests in flight on them fail
+//     (as they do on TCP) and the client opens a new connection once it
+//     declares the old one dead, at the latest after its idle timeout.
+//     Alt-Svc still names the same port, so it reconnects to the same
+//     slot's socket.
+//   - TTIN adds a slot, and so a socket to the port's reuseport group: the
+//     kernel's hash then sends part of the existing QUIC connections to
+//     other slots, where they are lost as after a crash. TTOU and reloads
+//     never remove a socket (the pool only grows while the address is
+//     configured), so they do not move connections.
+package supervisor
