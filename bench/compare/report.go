@@ -165,8 +165,55 @@ func (r *results) write(dir string) error {
 	if err := r.chart(pngPath); err != nil {
 		return fmt.Errorf("chart: %w", err)
 	}
-	logf("wrote %s and %s", jsonPath, pngPath)
+	mdPath := filepath.Join(dir, "latest.md")
+	var md strings.Builder
+	r.markdown(&md)
+	if err := os.WriteFile(mdPath, []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	logf("wrote %s, %s and %s", jsonPath, pngPath, mdPath)
 	return nil
+}
+
+// markdown writes the tables as Markdown, for bench/RESULTS.md.
+func (r *results) markdown(out io.Writer) {
+	s, m := r.Settings, r.Machine
+	fmt.Fprintf(out, "Run %s: %d CPUs (%s), %s, %s, %s; load average %s before, %s after.\n",
+		r.Started.UTC().Format("2006-01-02 15:04 MST"), m.NProc, m.CPU, m.Kernel, m.GoVersion, m.Nginx, m.LoadBefore, m.LoadAfter)
+	fmt.Fprintf(out, "wrk -t%d -c%d -d%s --latency, %d rounds in alternation; medians, and medians of per-round ratios.\n\n",
+		s.Threads, s.Connections, s.Duration, s.Rounds)
+	fmt.Fprintln(out, "| server | req/s | × nginx | p50 | p99 | errors | server CPU µs/request | × nginx |")
+	fmt.Fprintln(out, "|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, x := range r.Unpinned {
+		fmt.Fprintf(out, "| %s | %.0f | %.2f | %s | %s | %d | %.2f | %.2f |\n",
+			x.Server, x.ReqPerSec, x.ReqRatio, us(x.P50us), us(x.P99us), x.Errors, x.CPUusPerReq, x.CPURatio)
+	}
+	fmt.Fprintf(out, "\nRockstar / fasthttp's prefork: %.2f req/s, %.2f CPU per request; Rockstar / bare fasthttp: %.2f req/s.\n",
+		r.Ratios.RockstarPreforkReq, r.Ratios.RockstarPreforkCPU, r.Ratios.RockstarFasthttpReq)
+	if len(r.Pinned) > 0 {
+		fmt.Fprint(out, "\nPinned (servers on CPU 0, Rockstar and nginx with one worker; wrk on CPU 1):\n\n")
+		fmt.Fprintln(out, "| server | p99 | × fasthttp |")
+		fmt.Fprintln(out, "|---|---:|---:|")
+		for _, x := range r.Pinned {
+			fmt.Fprintf(out, "| %s | %s | %.2f |\n", x.Server, us(x.P99us), x.P99Ratio)
+		}
+	}
+	if s.Extras {
+		x := r.Extras
+		fmt.Fprintln(out, "\n| Rockstar alone | |\n|---|---|")
+		fmt.Fprintf(out, "| idle worker resident memory (VmRSS) | %s KiB (master %d KiB) |\n", joinInts(x.IdleWorkerRSSKiB), x.IdleMasterRSSKiB)
+		if c := x.Conns; c != nil {
+			fmt.Fprintf(out, "| memory per idle keep-alive connection (%d open) | %.1f KiB |\n", c.Opened, c.PerConnKiB)
+		}
+		if c := x.NginxConns; c != nil {
+			fmt.Fprintf(out, "| the same for nginx, for scale (%d open) | %.1f KiB |\n", c.Opened, c.PerConnKiB)
+		}
+		fmt.Fprintf(out, "| `rockstar run` to ready (median of %d) | %.0f ms |\n", len(x.StartupMs), x.StartupMedianMs)
+		if rl := x.Reload; rl != nil {
+			fmt.Fprintf(out, "| HUP config push with %d hosts, to \"reloaded\" (median of %d) | %.0f ms |\n", rl.Hosts, len(rl.HUPms), rl.HUPMedianMs)
+		}
+	}
+	fmt.Fprintf(out, "\n`rockstar/nginx req/s ratio: %.2f  cpu/request ratio: %.2f`\n", r.Ratios.RockstarNginxReq, r.Ratios.RockstarNginxCPU)
 }
 
 // chart draws three bar charts side by side, one bar per server: k req/s
