@@ -5,6 +5,7 @@
 //	rockstar check -c FILE
 //	rockstar status|reload|version [-c FILE | -s SOCKET]
 //	rockstar stop [--graceful] [-c FILE | -s SOCKET]
+//	rockstar cert -hosts a.test,b.test [-out DIR]
 package main
 
 import (
@@ -47,6 +48,7 @@ commands:
   reload   reload the config and wait for the result
   stop     stop the server (--graceful to drain first)
   version  print the version
+  cert     write a self-signed development certificate pair (-hosts, -out)
 `)
 }
 
@@ -56,6 +58,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "cert" {
+		return certCommand(args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("rockstar "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("c", "", "config file")
