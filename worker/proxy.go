@@ -36,8 +36,8 @@ const (
 	DefaultProxyName = "proxy"
 	// DefaultProxyTimeout bounds each wait on an upstream: for the
 	// connection, for each write, and for each read (the response headers,
-	// then each piece of the body), like nginx's proxy_*_timeout; a stalled
-	// read or write is cut off after between half of it and all of it.
+	// then each piece of the body), like nginx's proxy_*_timeout; a body
+	// that stalls midway is cut off after between half of it and all of it.
 	DefaultProxyTimeout = 60 * time.Second
 	// DefaultProxyConnectTimeout bounds connecting to an upstream; it is
 	// never longer than Timeout.
@@ -53,8 +53,7 @@ const (
 	DefaultProxyRetries = 1
 	// DefaultProxyHealthInterval is the pause between active health checks.
 	DefaultProxyHealthInterval = 10 * time.Second
-	// DefaultProxyHealthTimeout bounds one health check; it is never longer
-	// than HealthInterval.
+	// DefaultProxyHealthTimeout bounds one health check.
 	DefaultProxyHealthTimeout = 5 * time.Second
 	// DefaultProxyMaxConns is the most connections this process keeps to
 	// one upstream; requests beyond wait for one, up to Timeout.
@@ -80,10 +79,10 @@ type ProxyConfig struct {
 	// takes the upstream out of rotation until a check passes. Default "":
 	// no active checks.
 	HealthPath string
-	// HealthInterval is the pause between checks. Default DefaultProxyHealthInterval.
+	// HealthInterval is the pause between one round of checks (all the
+	// upstreams at once) and the next. Default DefaultProxyHealthInterval.
 	HealthInterval time.Duration
-	// HealthTimeout bounds one check. Default DefaultProxyHealthTimeout,
-	// at most HealthInterval.
+	// HealthTimeout bounds one check. Default DefaultProxyHealthTimeout.
 	HealthTimeout time.Duration
 	// ExternalHealth leaves the active checks to someone else, who reports
 	// their results with ProxyHandler.SetUpstreamUp: a supervisor checks
@@ -171,7 +170,6 @@ func (c ProxyConfig) resolve() (ProxyConfig, error) {
 	if c.HealthTimeout <= 0 {
 		c.HealthTimeout = DefaultProxyHealthTimeout
 	}
-	c.HealthTimeout = min(c.HealthTimeout, c.HealthInterval)
 	switch {
 	case c.MaxFails == 0:
 		c.MaxFails = DefaultProxyMaxFails

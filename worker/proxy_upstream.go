@@ -69,15 +69,19 @@ func newUpstream(addr string, set upstreamSettings, cell *upstreamCell) *upstrea
 		MaxConns:           set.maxConns,
 		MaxConnWaitTimeout: timeout,
 		// One more try on a fresh connection when a pooled one turns out
-		// closed (the upstream dropped an idle keep-alive connection); a
-		// request with a body stream is never retried by the client.
+		// closed (the upstream dropped an idle keep-alive connection), for
+		// an idempotent request, never after a timeout; a request with a
+		// body stream is never retried by the client.
 		MaxIdemponentCallAttempts: 2,
-		ReadBufferSize:            16 << 10,
-		WriteBufferSize:           16 << 10,
-		NoDefaultUserAgentHeader:  true,
-		DisablePathNormalizing:    true,
-		ConnPoolStrategy:          fasthttp.LIFO,
-		StreamResponseBody:        true,
+		RetryIfErr: func(req *fasthttp.Request, _ int, err error) (bool, bool) {
+			return false, !isTimeout(err) && isIdempotentMethod(req.Header.Method())
+		},
+		ReadBufferSize:           16 << 10,
+		WriteBufferSize:          16 << 10,
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+		ConnPoolStrategy:         fasthttp.LIFO,
+		StreamResponseBody:       true,
 	}
 	return u
 }
@@ -148,14 +152,18 @@ func (u *upstream) retire() {
 
 // deadlineConn bounds each read and each write on an upstream connection
 // by the proxy's timeout, so that a stalled upstream answers 504 while a
-// long transfer that keeps moving is never cut off. To spare a deadline
-// update per call, a deadline is moved only once less than half the
-// timeout is left: a stall is cut off after between half the timeout and
-// the whole of it.
+// long transfer that keeps moving is never cut off. Each write (a request
+// is one write, or one per buffer of a long body) sets both deadlines to
+// the whole timeout, so the wait for an answer is bounded exactly. To
+// spare a deadline update on every read, a read moves the deadline only
+// once less than half the timeout is left: a response body that stalls is
+// cut off after between half the timeout and all of it. The client's own
+// deadline calls are ignored: it may clear a deadline it believes it set
+// on a pooled connection, which would lift this one.
 type deadlineConn struct {
 	net.Conn
-	timeout               time.Duration
-	readArmed, writeArmed int64 // unix nanoseconds of the deadlines set
+	timeout   time.Duration
+	readArmed int64 // unix nanoseconds of the read deadline set
 }
 
 func (c *deadlineConn) Read(b []byte) (int, error) {
@@ -169,11 +177,18 @@ func (c *deadlineConn) Read(b []byte) (int, error) {
 }
 
 func (c *deadlineConn) Write(b []byte) (int, error) {
-	if now := time.Now().UnixNano(); c.writeArmed-now < int64(c.timeout/2) {
-		c.writeArmed = now + int64(c.timeout)
-		if err := c.Conn.SetWriteDeadline(time.Unix(0, c.writeArmed)); err != nil {
-			return 0, err
-		}
+	d := time.Now().Add(c.timeout)
+	c.readArmed = d.UnixNano()
+	if err := c.Conn.SetDeadline(d); err != nil {
+		return 0, err
 	}
 	return c.Conn.Write(b)
 }
+
+// SetDeadline, SetReadDeadline and SetWriteDeadline do nothing: see
+// deadlineConn.
+func (c *deadlineConn) SetDeadline(time.Time) error { return nil }
+
+func (c *deadlineConn) SetReadDeadline(time.Time) error { return nil }
+
+func (c *deadlineConn) SetWriteDeadline(time.Time) error { return nil }
