@@ -177,3 +177,39 @@ func TestSharedCountersAndLimits(t *testing.T) {
 		t.Fatalf("master sees %v", snap)
 	}
 }
+
+// BenchmarkSharedLimiter is a host limit in the region, as a worker's
+// request path calls it (with the request's time.Time), from every
+// goroutine; compare BenchmarkLocalLimiter, the in-process one.
+func BenchmarkSharedLimiter(b *testing.B) {
+	lim := &config.RateLimit{RequestsPerSecond: 1e9, Burst: 1 << 30}
+	cfg := limitedConfig(map[string]*config.RateLimit{"a.test": lim})
+	s, err := newSharedMem(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	slots, err := s.assign(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &workerShared{r: s.r, lay: s.lay, limits: map[limitID]limitSlot{slots[0].id(): slots[0]}}
+	benchLimiter(b, w.limiter(worker.LimiterKey{Scope: worker.ScopeHost, Name: "a.test"}, *lim.Worker()))
+}
+
+func BenchmarkLocalLimiter(b *testing.B) {
+	benchLimiter(b, worker.NewLocalLimiter(worker.RateLimitConfig{Enabled: true, RequestsPerSecond: 1e9, BurstSize: 1 << 30}))
+}
+
+func benchLimiter(b *testing.B, l worker.Limiter) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		now := time.Now()
+		for pb.Next() {
+			if ok, _ := l.Allow(now); !ok {
+				b.Error("refused")
+				return
+			}
+		}
+	})
+}
