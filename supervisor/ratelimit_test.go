@@ -93,13 +93,19 @@ func TestSharedLimitExact(t *testing.T) {
 				if admitted > 1.01*bound {
 					t.Errorf("admitted %v > (B + R·T)·1.01 = %.0f: the limit is not shared exactly", admitted, 1.01*bound)
 				}
-				// GCRA does not let a bucket fill past its burst, so a
-				// worker starved of CPU for longer than B/R (250 ms; it
-				// happens on a small machine running other tests under the
-				// race detector) admits less; the bound that matters is the
-				// upper one.
-				if admitted < 0.75*bound {
-					t.Errorf("admitted %v < 0.75·(B + R·T) = %.0f: the limit refuses too much", admitted, 0.75*bound)
+				// Not much less either, when the load kept the limit busy
+				// throughout. GCRA does not let a bucket fill past its
+				// burst, so a server starved of CPU for longer than B/R
+				// (250 ms; it happens on a small, busy machine running
+				// other tests under the race detector) admits less, and
+				// rightly: then the clients could not offer much more than
+				// R either, and the lower bound says nothing.
+				offered := float64(res.Answered()) / window.Seconds()
+				switch {
+				case offered < 5*rate:
+					t.Logf("only %.0f requests/s answered: the machine is too busy to check the lower bound", offered)
+				case admitted < 0.9*bound:
+					t.Errorf("admitted %v < 0.9·(B + R·T) = %.0f: the limit refuses too much", admitted, 0.9*bound)
 				}
 				if res.Limited.Load() < int64(admitted) {
 					t.Errorf("only %d refusals: the load did not exceed the limit enough to test it", res.Limited.Load())
