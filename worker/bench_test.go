@@ -107,10 +107,12 @@ func runHandler(b *testing.B, h fasthttp.RequestHandler, uri string) {
 // registry changes do not reach it.
 func requestDispatch(sm ServerManager, s Server) fasthttp.RequestHandler {
 	m := sm.(*serverManager)
-	b := &binding{addr: "dispatch-under-test", members: []*server{s.(*server)}}
+	srv := s.(*server)
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := newBinding("dispatch-under-test", nil, srv.cfg, m.log)
+	b.members = []*server{srv}
 	m.rebuildBindingLocked(b)
-	m.mu.Unlock()
 	return b.serve
 }
 
