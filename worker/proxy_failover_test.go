@@ -52,3 +52,20 @@ func TestProxyFailoverUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// An upstream that restarts leaves dead connections in the pool; the first
+// request that meets one drops them all, and the upstream is not counted
+// as failed for it.
+func TestProxyUpstreamRestartLeavesNoDeadConnections(t *testing.T) {
+	a, b := pxUpstream(t, "a"), pxUpstream(t, "b")
+	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr}, FailTimeout: time.Minute}, ServerConfig{})
+	a.delay.Store(int64(5 * time.Millisecond))
+	pxCount(t, addr, 320, 16) // many connections to a in its pool
+	a.delay.Store(0)
+	a.kill()
+	a.restart()
+	got := pxCount(t, addr, 40, 1)
+	if up, _ := p.UpstreamUp(a.addr); !up || got["a"] != 20 {
+		t.Errorf("after a restarted: a up %v, answers %v; want a up with its 20 turns", up, got)
+	}
+}

@@ -82,7 +82,7 @@ func (p *ProxyHandler) serve(ctx *fasthttp.RequestCtx) {
 			break
 		}
 		tried = append(tried, u)
-		err := p.try(ctx, pool, u, req)
+		err := p.try(ctx, pool, u, req, idempotent && c.body.n == 0)
 		if err == nil {
 			return
 		}
@@ -95,13 +95,26 @@ func (p *ProxyHandler) serve(ctx *fasthttp.RequestCtx) {
 }
 
 // try sends req to u and, when u answers, copies the answer to ctx. An
-// error means nothing was written to ctx yet.
-func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstream, req *fasthttp.Request) error {
+// error means nothing was written to ctx yet. again says whether req may
+// be sent to u a second time.
+func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstream, req *fasthttp.Request, again bool) error {
 	resp := fasthttp.AcquireResponse()
 	resp.Header.SetNoDefaultContentType(true)
 	u.begin()
 	start := time.Now()
 	err := u.hc.Do(req, resp)
+	if err != nil && brokenConn(err) {
+		// The connection broke before the answer: the upstream closed it
+		// (an idle timeout) or went away. If it went away and came back,
+		// every connection pooled to it is as dead as this one, so drop
+		// them all, and try once more on a new connection before counting
+		// an error against it.
+		u.hc.CloseIdleConnections()
+		if again {
+			start = time.Now()
+			err = u.hc.Do(req, resp)
+		}
+	}
 	if err == nil {
 		u.cell.observe(time.Since(start))
 		err = p.answer(ctx, u, resp)
@@ -237,6 +250,14 @@ func failStatus(err error) int {
 		return fasthttp.StatusRequestEntityTooLarge
 	}
 	return fasthttp.StatusBadGateway
+}
+
+// brokenConn reports whether err is a connection that broke under a
+// request (closed, reset), as opposed to one that could not be made, a
+// timeout, or a refusal of the client's.
+func brokenConn(err error) bool {
+	return !errors.Is(err, errUpstreamConnect) && !isTimeout(err) &&
+		!errors.Is(err, fasthttp.ErrBodyTooLarge) && !errors.Is(err, fasthttp.ErrNoFreeConns)
 }
 
 func isTimeout(err error) bool {
