@@ -11,6 +11,21 @@
 // configured: a worker that dies or is replaced leaves its queued
 // connections to the next worker of its slot instead of having them reset.
 //
+// # Proxy hosts
+//
+// A [[host]] with a proxy table forwards its requests to upstream servers:
+// each worker keeps one worker.ProxyHandler per proxy host (proxies.go),
+// with its own pooled connections and passive marking (max_fails within
+// fail_timeout). The master runs the health_path checks once for all the
+// workers (upstreams.go) and pushes every change, and its whole state to
+// each new worker, over the control channel (msgUpstreams). A reload that
+// changes a proxy pushes it in place: the host's proxy is updated, its
+// requests in flight finish on the upstreams they started on, and a
+// removed upstream's connections close when its last request ends. The
+// admin endpoint's /metrics has each upstream's requests by status code,
+// whether it is up, its requests in flight and a latency histogram
+// (upstream_metrics.go).
+//
 // # HTTP/2 and HTTP/3
 //
 // A [[server]] with tls_cert and tls_key terminates TLS in the worker
