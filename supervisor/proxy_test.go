@@ -18,6 +18,7 @@ type proxyUpstream struct {
 	name   string
 	srv    *httptest.Server
 	hits   atomic.Int64
+	slow   atomic.Int64 // requests for /slow, counted as they begin
 	health atomic.Int64 // health check requests
 	status atomic.Int32 // of /health; 0: 200
 }
@@ -33,6 +34,7 @@ func newProxyUpstream(t *testing.T, name string) *proxyUpstream {
 			}
 			return
 		case "/slow":
+			u.slow.Add(1)
 			time.Sleep(time.Second)
 		}
 		u.hits.Add(1)
@@ -159,9 +161,14 @@ func TestProxySupervisedReloadUnderLoad(t *testing.T) {
 	stop := load(t, m.addr, "proxy.test", 8, 60*time.Second)
 	time.Sleep(300 * time.Millisecond)
 
-	// Slow requests in flight, some of them on a, while a is removed.
-	slow := make(chan string, 6)
-	for range 6 {
+	// Slow requests in flight, one at least on a, while a is removed.
+	slow := make(chan string, 64)
+	sent := 0
+	for a.slow.Load() == 0 {
+		if sent == cap(slow) {
+			t.Fatal("no slow request reached a")
+		}
+		sent++
 		go func() {
 			code, body, err := m.get("proxy.test", "/slow")
 			if err != nil || code != 200 {
@@ -169,13 +176,13 @@ func TestProxySupervisedReloadUnderLoad(t *testing.T) {
 			}
 			slow <- body
 		}()
+		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond)
 	m.writeConfig(proxyConfig(2, b, c))
 	m.signal(syscall.SIGHUP)
 	m.logs.wait(t, "reloaded", 10*time.Second)
 	onA := 0
-	for range 6 {
+	for range sent {
 		switch got := <-slow; got {
 		case "a":
 			onA++
@@ -185,7 +192,7 @@ func TestProxySupervisedReloadUnderLoad(t *testing.T) {
 		}
 	}
 	if onA == 0 {
-		t.Error("no slow request was on a")
+		t.Error("the slow request on a did not finish there")
 	}
 	waitFor(t, "c to take requests", 5*time.Second, func() bool { return c.hits.Load() > 20 })
 	aHits := a.hits.Load()

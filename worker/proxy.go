@@ -333,8 +333,9 @@ func (p *ProxyHandler) Update(cfg ProxyConfig) error {
 
 // SetUpstreamUp takes an upstream out of rotation (false) or puts it back
 // (true), as an active health check would; it is how a supervisor that
-// checks for all its workers reports. A success also ends a passive
-// marking. An address the proxy does not have is ignored.
+// checks for all its workers reports. Putting back an upstream that was
+// out also ends a passive marking; saying again that it is up does not.
+// An address the proxy does not have is ignored.
 func (p *ProxyHandler) SetUpstreamUp(addr string, up bool) {
 	p.setActive(addr, up)
 }
@@ -360,9 +361,8 @@ func (p *ProxyHandler) setActive(addr string, up bool) {
 		return
 	}
 	was := u.available()
-	u.activeDown.Store(!up)
-	if up {
-		u.clearFails()
+	if wasDown := u.activeDown.Swap(!up); up && wasDown {
+		u.clearFails() // a check that passes again ends a passive marking too
 	}
 	if now := u.available(); now != was {
 		p.logState(u, now, "health check")

@@ -24,6 +24,7 @@ type pxTestUpstream struct {
 	addr string
 
 	hits       atomic.Int64 // requests other than health checks
+	slowHits   atomic.Int64 // requests for /slow, counted as they begin
 	healthHits atomic.Int64
 	health     atomic.Int32 // status of /health; 0: 200
 	delay      atomic.Int64 // nanoseconds "/" sleeps
@@ -149,6 +150,7 @@ func (u *pxTestUpstream) handle(ctx *fasthttp.RequestCtx) {
 		}
 		ctx.SetBodyString(strconv.FormatInt(n, 10))
 	case "/slow":
+		u.slowHits.Add(1)
 		d, _ := time.ParseDuration(string(ctx.QueryArgs().Peek("d")))
 		time.Sleep(d)
 		ctx.SetBodyString(u.name)
