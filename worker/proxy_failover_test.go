@@ -1,8 +1,16 @@
 package worker
 
 import (
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Upstreams are killed and restarted under load, requests in flight on
@@ -67,5 +75,92 @@ func TestProxyUpstreamRestartLeavesNoDeadConnections(t *testing.T) {
 	got := pxCount(t, addr, 40, 1)
 	if up, _ := p.UpstreamUp(a.addr); !up || got["a"] != 20 {
 		t.Errorf("after a restarted: a up %v, answers %v; want a up with its 20 turns", up, got)
+	}
+}
+
+// cutListener hands out connections of which the first one breaks after
+// reading cut bytes, as an upstream that dies in the middle of a request.
+type cutListener struct {
+	net.Listener
+	cut      int
+	accepted atomic.Int32
+}
+
+func (l *cutListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil || l.accepted.Add(1) > 1 {
+		return c, err
+	}
+	return &cutConn{Conn: c, left: l.cut}, nil
+}
+
+type cutConn struct {
+	net.Conn
+	left int
+}
+
+func (c *cutConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		c.Conn.Close()
+		return 0, io.EOF
+	}
+	n, err := c.Conn.Read(p[:min(len(p), c.left)])
+	c.left -= n
+	return n, err
+}
+
+// A request whose body was partly sent when its upstream connection broke
+// is never sent again, not even to the same upstream on a new connection:
+// the upstream would get the rest of the body as if it were all of it.
+func TestProxyNoRetryOfASpentBody(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &cutListener{Listener: ln, cut: 20 << 10}
+	var uploads []int64
+	var mu sync.Mutex
+	srv := &fasthttp.Server{StreamRequestBody: true, Logger: pxQuietLogger{}, Handler: func(ctx *fasthttp.RequestCtx) {
+		n, err := io.Copy(io.Discard, ctx.RequestBodyStream())
+		if _, cut := ctx.Conn().(*cutConn); cut || err != nil {
+			return // the upstream that died: it processes nothing
+		}
+		mu.Lock()
+		uploads = append(uploads, n)
+		mu.Unlock()
+		ctx.SetBodyString(strconv.FormatInt(n, 10))
+	}}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Serve(cl) })
+	defer wg.Wait()
+	defer srv.Shutdown()
+	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{ln.Addr().String()}}, ServerConfig{MaxRequestSize: 8 << 20})
+	for _, chunked := range []bool{true, false} {
+		cl.accepted.Store(0)
+		body := &pxPattern{left: 1 << 20}
+		req, _ := http.NewRequest("PUT", "http://"+addr+"/upload", io.MultiReader(body))
+		req.Host = "proxy.test"
+		if !chunked {
+			req.ContentLength = 1 << 20
+		}
+		// The proxy may answer 502 and close while the client still
+		// sends: a reset is a failure too, which is all that is asked.
+		code, b := 0, []byte(nil)
+		if resp, err := pxClient(t).Do(req); err == nil {
+			code = resp.StatusCode
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		mu.Lock()
+		for _, n := range uploads {
+			if n != 1<<20 {
+				t.Errorf("chunked=%v: the upstream got a body of %d bytes, not 1 MiB", chunked, n)
+			}
+		}
+		uploads = nil
+		mu.Unlock()
+		if code == 200 && string(b) != strconv.Itoa(1<<20) {
+			t.Errorf("chunked=%v: 200 %q, want 502, or the whole body", chunked, b)
+		}
 	}
 }

@@ -82,7 +82,7 @@ func (p *ProxyHandler) serve(ctx *fasthttp.RequestCtx) {
 			break
 		}
 		tried = append(tried, u)
-		err := p.try(ctx, pool, u, req, idempotent && c.body.n == 0)
+		err := p.try(ctx, pool, u, req, idempotent, &c.body)
 		if err == nil {
 			return
 		}
@@ -95,9 +95,9 @@ func (p *ProxyHandler) serve(ctx *fasthttp.RequestCtx) {
 }
 
 // try sends req to u and, when u answers, copies the answer to ctx. An
-// error means nothing was written to ctx yet. again says whether req may
-// be sent to u a second time.
-func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstream, req *fasthttp.Request, again bool) error {
+// error means nothing was written to ctx yet. An idempotent request whose
+// body (counted by body) is not spent may be sent to u a second time.
+func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstream, req *fasthttp.Request, idempotent bool, body *countingBody) error {
 	resp := fasthttp.AcquireResponse()
 	resp.Header.SetNoDefaultContentType(true)
 	u.begin()
@@ -110,7 +110,7 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 		// them all, and try once more on a new connection before counting
 		// an error against it.
 		u.hc.CloseIdleConnections()
-		if again {
+		if idempotent && body.n == 0 {
 			start = time.Now()
 			err = u.hc.Do(req, resp)
 		}
