@@ -24,8 +24,8 @@ func TestHostRouting(t *testing.T) {
 	r.Host("exact.wild.example.com").GET("/", text("exact"))
 	r.Host("files.example.com").GET("/api", text("api"))
 	if err := sm.RegisterHost("files.example.com", HostConfig{VirtualFS: fstest.MapFS{
-		"index.html":     {Data: []byte("<h1>home</h1>")},
-		"css/site.css":   {Data: []byte("body{}")},
+		"index.html":      {Data: []byte("<h1>home</h1>")},
+		"css/site.css":    {Data: []byte("body{}")},
 		"docs/index.html": {Data: []byte("docs")},
 	}}); err != nil {
 		t.Fatal(err)
