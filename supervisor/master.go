@@ -72,10 +72,9 @@ type Master struct {
 	reloads  map[string]int64 // result -> count
 	ctlInode uint64           // the control socket this master created
 
-	wg       sync.WaitGroup // background retirements and servers
-	stopOnce sync.Once
-	stopCh   chan stopRequest
-	done     chan struct{}
+	wg     sync.WaitGroup // background retirements and servers
+	stopCh chan stopRequest
+	done   chan struct{}
 }
 
 type stopRequest struct{ graceful bool }
@@ -127,12 +126,12 @@ func (m *Master) Run() error {
 	}
 	m.cfg = cfg
 	m.log = m.log.Level(logLevel(cfg.Log.Level))
+	m.upstreams = m.startUpstreams(cfg)
+	defer m.upstreams.close() // after the workers are gone
 	if m.shared, err = newSharedMem(cfg); err != nil {
 		return err
 	}
 	defer m.shared.close() // after every worker is gone
-	m.upstreams = m.startUpstreams(cfg)
-	defer m.upstreams.close() // after the workers are gone
 
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,

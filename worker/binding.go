@@ -148,13 +148,6 @@ func (b *binding) shutdown(ctx context.Context) error {
 	return err
 }
 
-// close stops at once: the listener and every connection.
-func (b *binding) close() {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_ = b.shutdown(ctx)
-}
-
 // closeConns closes the connections that are still open and waits, up to a
 // second, for their goroutines to notice.
 func (b *binding) closeConns() {

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -63,23 +62,6 @@ func doHeader(t testing.TB, method, addr, host, path string, body io.Reader) (in
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), resp.Header
-}
-
-// raw writes req on a new connection and returns everything read until the
-// server closes it or a deadline passes.
-func raw(t testing.TB, addr, req string) string {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(c)
-	return string(b)
 }
 
 // statusOf returns the status code of the first response in a raw reply.
