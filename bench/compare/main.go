@@ -106,10 +106,7 @@ func run() int {
 	wrk := tool("wrk", "wrk")
 	e.nginx = tool("nginx", "nginx", "/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin")
 	e.taskset = tool("taskset", "util-linux")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = tool("go", "golang-go")
-	}
+	goTool := tool("go", "golang-go", "/usr/local/go/bin")
 	if len(missing) > 0 {
 		logf("install what is missing with:\n\n    sudo apt-get install -y %s\n", strings.Join(missing, " "))
 		return 1
