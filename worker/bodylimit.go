@@ -132,3 +132,12 @@ func requestBodyLen(r *fasthttp.Request) int {
 	}
 	return len(r.Body())
 }
+
+// discardBody reads what a handler left of a streamed request body (at
+// most MaxRequestSize, which admitBody enforced), as fasthttp did before
+// bodies streamed: otherwise fasthttp closes a connection with more than
+// 256 KB unread, and a client still sending its body gets a reset instead
+// of the response. Hosts that stream (proxies) are left alone.
+func discardBody(ctx *fasthttp.RequestCtx) {
+	_, _ = io.Copy(io.Discard, ctx.RequestBodyStream())
+}

@@ -116,6 +116,9 @@ func (h *hostState) run(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	h.handler(ctx)
+	if !h.streamBody && ctx.Request.IsBodyStream() {
+		discardBody(ctx)
+	}
 	for _, kv := range h.headers {
 		if len(ctx.Response.Header.Peek(kv.k)) == 0 {
 			ctx.Response.Header.Set(kv.k, kv.v)
