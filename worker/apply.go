@@ -7,14 +7,13 @@ package worker
 // any error nothing changes.
 func (m *serverManager) ReplaceHosts(hosts []HostConfig, tenants []TenantConfig) error {
 	next := newRegistry()
-	var err error
 	for _, h := range hosts {
-		if next, err = next.withHost(h.Hostname, h); err != nil {
+		if err := next.addHost(h.Hostname, h); err != nil {
 			return err
 		}
 	}
 	for _, t := range tenants {
-		if next, err = next.withTenant(t); err != nil {
+		if err := next.addTenant(t); err != nil {
 			return err
 		}
 	}

@@ -43,15 +43,24 @@ func (r *registry) tenantFor(name string, cfg *HostConfig) string {
 }
 
 func (r *registry) withHost(hostname string, config HostConfig) (*registry, error) {
-	if err := ValidateHostname(hostname); err != nil {
+	n := r.clone()
+	if err := n.addHost(hostname, config); err != nil {
 		return nil, err
+	}
+	return n, nil
+}
+
+// addHost adds a host to r itself; only for a registry not yet published.
+func (r *registry) addHost(hostname string, config HostConfig) error {
+	if err := ValidateHostname(hostname); err != nil {
+		return err
 	}
 	name := CanonicalHostname(hostname)
 	if _, dup := r.hosts[name]; dup {
-		return nil, fmt.Errorf("%w: %q", ErrHostExists, name)
+		return fmt.Errorf("%w: %q", ErrHostExists, name)
 	}
 	if err := validateRateLimit("host "+name, config.RateLimits); err != nil {
-		return nil, err
+		return err
 	}
 	cfg := config
 	cfg.Hostname = name
@@ -60,9 +69,8 @@ func (r *registry) withHost(hostname string, config HostConfig) (*registry, erro
 		rl := *config.RateLimits
 		cfg.RateLimits = &rl
 	}
-	n := r.clone()
-	n.hosts[name] = &cfg
-	return n, nil
+	r.hosts[name] = &cfg
+	return nil
 }
 
 func (r *registry) withoutHost(hostname string) (*registry, error) {
@@ -82,31 +90,40 @@ func (r *registry) withoutHost(hostname string) (*registry, error) {
 }
 
 func (r *registry) withTenant(config TenantConfig) (*registry, error) {
+	n := r.clone()
+	if err := n.addTenant(config); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// addTenant adds a tenant to r itself; only for a registry not yet published.
+func (r *registry) addTenant(config TenantConfig) error {
 	id := config.ID
 	if id == "" {
-		return nil, fmt.Errorf("%w: empty", ErrInvalidTenantID)
+		return fmt.Errorf("%w: empty", ErrInvalidTenantID)
 	}
 	if _, dup := r.tenants[id]; dup {
-		return nil, fmt.Errorf("%w: %q", ErrTenantExists, id)
+		return fmt.Errorf("%w: %q", ErrTenantExists, id)
 	}
 	if len(config.Hosts) == 0 {
-		return nil, fmt.Errorf("%w: tenant %q", ErrNoHosts, id)
+		return fmt.Errorf("%w: tenant %q", ErrNoHosts, id)
 	}
 	if err := validateRateLimit("tenant "+id, config.RateLimits); err != nil {
-		return nil, err
+		return err
 	}
 	hosts := make([]string, 0, len(config.Hosts))
 	for _, h := range config.Hosts {
 		name := CanonicalHostname(h)
 		cfg, ok := r.hosts[name]
 		if !ok {
-			return nil, fmt.Errorf("tenant %q: %w: %q", id, ErrHostNotFound, name)
+			return fmt.Errorf("tenant %q: %w: %q", id, ErrHostNotFound, name)
 		}
 		if other, ok := r.tenantOf[name]; ok {
-			return nil, fmt.Errorf("tenant %q: %w: %q belongs to %q", id, ErrHostInTenant, name, other)
+			return fmt.Errorf("tenant %q: %w: %q belongs to %q", id, ErrHostInTenant, name, other)
 		}
 		if cfg.TenantID != "" && cfg.TenantID != id {
-			return nil, fmt.Errorf("tenant %q: %w: %q is configured for %q", id, ErrHostInTenant, name, cfg.TenantID)
+			return fmt.Errorf("tenant %q: %w: %q is configured for %q", id, ErrHostInTenant, name, cfg.TenantID)
 		}
 		if slices.Contains(hosts, name) {
 			continue
@@ -119,12 +136,11 @@ func (r *registry) withTenant(config TenantConfig) (*registry, error) {
 		rl := *config.RateLimits
 		t.RateLimits = &rl
 	}
-	n := r.clone()
-	n.tenants[id] = &t
+	r.tenants[id] = &t
 	for _, h := range hosts {
-		n.tenantOf[h] = id
+		r.tenantOf[h] = id
 	}
-	return n, nil
+	return nil
 }
 
 func (r *registry) withoutTenant(id string) (*registry, error) {
