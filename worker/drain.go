@@ -34,10 +34,7 @@ func (m *serverManager) Drain(ctx context.Context, linger time.Duration) error {
 		}
 	}
 	m.mu.Lock()
-	bindings := make([]*binding, 0, len(m.bindings))
-	for _, b := range m.bindings {
-		bindings = append(bindings, b)
-	}
+	bindings := m.allBindingsLocked()
 	m.mu.Unlock()
 
 	errs := make([]error, len(bindings))

@@ -557,7 +557,7 @@ func (m *serverManager) Metrics() MetricsSnapshot {
 	for _, s := range m.servers {
 		addTo(snap.Servers, s.name(), Stats{})
 	}
-	for _, b := range m.bindings {
+	for _, b := range m.allBindingsLocked() {
 		if len(b.members) > 0 {
 			addTo(snap.Servers, b.members[0].name(), Stats{Active: b.active.Load()})
 		}

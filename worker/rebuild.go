@@ -13,9 +13,29 @@ func (m *serverManager) rebuild() {
 }
 
 func (m *serverManager) rebuildLocked() {
-	for _, b := range m.bindings {
+	for _, b := range m.allBindingsLocked() {
 		m.rebuildBindingLocked(b)
 	}
+}
+
+// allBindingsLocked is every binding with members: m.bindings, and those
+// only a server knows. A worker handed two sockets for one address (its
+// own and the shared one) has two bindings under one key in m.bindings;
+// the one the map lost must be rebuilt and drained too.
+func (m *serverManager) allBindingsLocked() []*binding {
+	out := make([]*binding, 0, len(m.bindings))
+	seen := make(map[*binding]bool)
+	for _, b := range m.bindings {
+		seen[b] = true
+		out = append(out, b)
+	}
+	for _, s := range m.servers {
+		if b := s.bound; b != nil && !seen[b] {
+			seen[b] = true
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // rebuildBindingLocked resolves every host a binding serves into a
