@@ -88,6 +88,9 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 		// says so, instead of closing it while the client may be sending.
 		ctx.SetConnectionClose()
 	}
+	if !b.admitHead(ctx) {
+		return // 400: smuggling and Host tricks (smuggling.go)
+	}
 	if b.tls != nil {
 		if !b.tls.admitHTTP1(ctx) {
 			return // 421: the Host belongs to another certificate than the SNI
