@@ -229,7 +229,7 @@ func (r *results) chart(path string) error {
 		{"server CPU per request (unpinned)", "µs", "%.2f", r.Unpinned, func(s serverStats) float64 { return s.CPUusPerReq }},
 	}
 	if len(r.Pinned) > 0 {
-		panels = append(panels, panel{"p99 latency (pinned)", "µs", "%.0f", r.Pinned, func(s serverStats) float64 { return s.P99us }})
+		panels = append(panels, panel{"p99 latency (pinned)", "ms", "%.2f", r.Pinned, func(s serverStats) float64 { return s.P99us / 1000 }})
 	}
 	row := make([]*plot.Plot, len(panels))
 	for i, pn := range panels {
