@@ -2,6 +2,7 @@ package worker
 
 import (
 	"errors"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -191,4 +192,20 @@ func (c *lazyDeadlineConn) Read(p []byte) (int, error) {
 		runtime.Gosched()
 	}
 	return c.Conn.Read(p)
+}
+
+// ReadFrom passes a body copy on to the socket's own ReadFrom, so that a
+// static file still goes out with sendfile through this wrapper.
+func (c *lazyDeadlineConn) ReadFrom(r io.Reader) (int64, error) {
+	n, err := readFrom(c.Conn, r)
+	c.wrote.Store(true)
+	return n, err
+}
+
+// readFrom copies r to c with c's ReadFrom when it has one.
+func readFrom(c net.Conn, r io.Reader) (int64, error) {
+	if rf, ok := c.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c}, r)
 }

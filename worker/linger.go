@@ -65,3 +65,6 @@ func lingerOnClose(ctx *fasthttp.RequestCtx) {
 		lc.linger.Store(true)
 	}
 }
+
+// ReadFrom keeps sendfile for static files (see lazyDeadlineConn.ReadFrom).
+func (c *lingerConn) ReadFrom(r io.Reader) (int64, error) { return readFrom(c.Conn, r) }
