@@ -1,17 +1,11 @@
 package supervisor_test
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,71 +13,10 @@ import (
 	"github.com/rockstar-dev/rockstar/supervisor"
 )
 
-// chaosResult counts what the chaos clients saw, failures by kind.
-type chaosResult struct {
-	OK, Non200, Connect, Other atomic.Int64
-	firstErr                   atomic.Value
-}
-
-func (r *chaosResult) Answered() int64 { return r.OK.Load() + r.Non200.Load() }
-func (r *chaosResult) Errs() int64     { return r.Connect.Load() + r.Other.Load() }
-
-func (r *chaosResult) String() string {
-	s := fmt.Sprintf("ok=%d non200=%d connect=%d other=%d", r.OK.Load(), r.Non200.Load(), r.Connect.Load(), r.Other.Load())
-	if e, ok := r.firstErr.Load().(string); ok {
-		s += " first error: " + e
-	}
-	return s
-}
-
-// chaosLoad is hammer with dial errors told apart: conns keep-alive
-// clients POST / (never retried by net/http, so each request is counted
-// once) until stop or max.
-func chaosLoad(addr, host string, conns int, max time.Duration) (res *chaosResult, stop func() *chaosResult) {
-	res = &chaosResult{}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(max)
-	for range conns {
-		wg.Go(func() {
-			tr := &http.Transport{MaxIdleConnsPerHost: 1, DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext}
-			defer tr.CloseIdleConnections()
-			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			for time.Now().Before(deadline) {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				req, _ := http.NewRequest("POST", "http://"+addr+"/", nil)
-				req.Host = host
-				resp, err := c.Do(req)
-				if err != nil {
-					var op *net.OpError
-					if errors.As(err, &op) && op.Op == "dial" {
-						res.Connect.Add(1)
-					} else {
-						res.Other.Add(1)
-					}
-					res.firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					res.OK.Add(1)
-				} else {
-					res.Non200.Add(1)
-					res.firstErr.CompareAndSwap(nil, resp.Status)
-				}
-			}
-		})
-	}
-	var once sync.Once
-	return res, func() *chaosResult {
-		once.Do(func() { close(done); wg.Wait() })
-		return res
-	}
+// chaosLoad is startLoad with POST: each request is counted once, so the
+// clients' counts can be held against /metrics.
+func chaosLoad(addr, host string, conns int, max time.Duration) (*loadResult, func() *loadResult) {
+	return startLoad(addr, host, "POST", conns, max)
 }
 
 // fdCount is the number of open fds of pid.
@@ -326,13 +259,13 @@ func TestChaos(t *testing.T) {
 	errs := warmRes.Errs() + res.Errs()
 	t.Logf("before the upgrade: clients %v (warm-up %v); /metrics %v requests; %d kill -9, %d sigstop, %d good HUPs, %d bad, %d ttin/ttou",
 		res, warmRes, total, kills, stops, hups, bad, scale)
-	if res.Connect.Load() != 0 || warmRes.Connect.Load() != 0 {
+	if res.ConnectErrs.Load() != 0 || warmRes.ConnectErrs.Load() != 0 {
 		t.Errorf("connect errors: %v", res)
 	}
 	if res.OK.Load() == 0 {
 		t.Fatalf("no request succeeded: %v", res)
 	}
-	if n := res.Non200.Load(); n != 0 {
+	if n := res.Non2xx.Load(); n != 0 {
 		t.Errorf("%d answers other than 200: %v", n, res)
 	}
 	inflight := int64(conns * (kills + stops))
@@ -375,7 +308,7 @@ func TestChaos(t *testing.T) {
 	fd3, rss3 := fdCount(t, master1), rssKB(t, master1)
 	total2 := sum(scrape(t, m.admin), "rockstar_http_requests_total", nil)
 	t.Logf("after the upgrade: clients %v; new master %d: /metrics %v requests, fds %d -> %d, VmRSS %d kB", res2, master1, total2, fd2, fd3, rss3)
-	if res2.Connect.Load() != 0 || res2.Non200.Load() != 0 || res2.Errs() > conns {
+	if res2.ConnectErrs.Load() != 0 || res2.Non2xx.Load() != 0 || res2.Errs() > conns {
 		t.Errorf("failures across the upgrade and one kill -9: %v", res2)
 	}
 	if total2 <= 0 || total2 > float64(res2.Answered()+res2.Errs()) {

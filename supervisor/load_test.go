@@ -32,12 +32,26 @@ func (r *loadResult) String() string {
 
 func itoa(n int64) string { return formatInt(n) }
 
-// load keeps conns keep-alive clients busy against addr until stop is
-// called, which waits for them and returns the counts. Requests go to
-// 127.0.0.1 only and stop by themselves after max.
+// Answered counts the requests that got a response.
+func (r *loadResult) Answered() int64 { return r.OK.Load() + r.Non2xx.Load() }
+
+// Errs counts the requests that got no response.
+func (r *loadResult) Errs() int64 { return r.ConnectErrs.Load() + r.OtherErrs.Load() }
+
+// load keeps conns keep-alive clients busy with GET / against addr until
+// stop is called, which waits for them and returns the counts. Requests go
+// to 127.0.0.1 only and stop by themselves after max.
 func load(t testing.TB, addr, host string, conns int, max time.Duration) (stop func() *loadResult) {
 	t.Helper()
-	res := &loadResult{}
+	_, stop = startLoad(addr, host, "GET", conns, max)
+	return stop
+}
+
+// startLoad is load with the method given, and the live counts returned
+// too. net/http retries a failed GET on a reused connection but never a
+// POST, so POST counts each request exactly once.
+func startLoad(addr, host, method string, conns int, max time.Duration) (res *loadResult, stop func() *loadResult) {
+	res = &loadResult{}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(max)
@@ -52,7 +66,7 @@ func load(t testing.TB, addr, host string, conns int, max time.Duration) (stop f
 					return
 				default:
 				}
-				req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+				req, _ := http.NewRequest(method, "http://"+addr+"/", nil)
 				req.Host = host
 				resp, err := c.Do(req)
 				if err != nil {
@@ -76,7 +90,7 @@ func load(t testing.TB, addr, host string, conns int, max time.Duration) (stop f
 			}
 		})
 	}
-	return func() *loadResult {
+	return res, func() *loadResult {
 		close(done)
 		wg.Wait()
 		return res

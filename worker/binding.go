@@ -107,20 +107,31 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 func (b *binding) connState(c net.Conn, st fasthttp.ConnState) {
 	switch st {
 	case fasthttp.StateNew:
-		b.active.Add(1)
-		b.connMu.Lock()
-		b.conns[c] = struct{}{}
-		late := b.connsClosed
-		b.connMu.Unlock()
-		if late {
-			_ = c.Close()
-		}
+		b.track(c)
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
-		b.active.Add(-1)
-		b.connMu.Lock()
-		delete(b.conns, c)
-		b.connMu.Unlock()
+		b.untrack(c)
 	}
+}
+
+// track counts a new connection among the active ones, so that metrics,
+// Drain and Close see it; one that arrives after Close is closed at once.
+func (b *binding) track(c net.Conn) {
+	b.active.Add(1)
+	b.connMu.Lock()
+	b.conns[c] = struct{}{}
+	late := b.connsClosed
+	b.connMu.Unlock()
+	if late {
+		_ = c.Close()
+	}
+}
+
+// untrack forgets a connection that closed or was hijacked.
+func (b *binding) untrack(c net.Conn) {
+	b.active.Add(-1)
+	b.connMu.Lock()
+	delete(b.conns, c)
+	b.connMu.Unlock()
 }
 
 // shutdown stops accepting, lets in-flight requests finish (their responses

@@ -377,19 +377,9 @@ func (ts *tlsServe) h2ConnState(c net.Conn, st http.ConnState) {
 	}
 	switch st {
 	case http.StateNew:
-		b.active.Add(1)
-		b.connMu.Lock()
-		b.conns[c] = struct{}{}
-		late := b.connsClosed
-		b.connMu.Unlock()
-		if late {
-			_ = c.Close()
-		}
+		b.track(c)
 	case http.StateClosed, http.StateHijacked:
-		b.active.Add(-1)
-		b.connMu.Lock()
-		delete(b.conns, c)
-		b.connMu.Unlock()
+		b.untrack(c)
 	}
 }
 
