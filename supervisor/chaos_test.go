@@ -138,7 +138,7 @@ func TestChaos(t *testing.T) {
 	m.calm(2, nil, 10*time.Second)
 	fd0, rss0 := fdCount(t, master0), rssKB(t, master0)
 
-	res, stop := chaosLoad(m.addr, "hello.test", conns, 5*time.Minute)
+	_, stop := chaosLoad(m.addr, "hello.test", conns, 5*time.Minute)
 	var kills, hups, bad, stops, scale int
 	hupBad := 0
 	current := 0
@@ -251,7 +251,7 @@ func TestChaos(t *testing.T) {
 	}
 
 	// Second calm point, before the upgrade: exact /metrics, fds, memory.
-	res = stop()
+	res := stop()
 	m.calm(2, killed, 15*time.Second)
 	samples := scrape(t, m.admin)
 	total := sum(samples, "rockstar_http_requests_total", nil)
@@ -288,7 +288,7 @@ func TestChaos(t *testing.T) {
 	}
 
 	// One USR2 upgrade under load, then a kill -9 and a HUP on the new master.
-	res2, stop2 := chaosLoad(m.addr, "hello.test", conns, 5*time.Minute)
+	_, stop2 := chaosLoad(m.addr, "hello.test", conns, 5*time.Minute)
 	m.signal(syscall.SIGUSR2)
 	m.logs.waitN(t, "ready", 2, 30*time.Second)
 	select {
@@ -303,7 +303,7 @@ func TestChaos(t *testing.T) {
 	fd2 := fdCount(t, master1)
 	acts["kill -9"]()
 	acts["hup good"]()
-	res2 = stop2()
+	res2 := stop2()
 	m.calm(2, killed, 15*time.Second)
 	fd3, rss3 := fdCount(t, master1), rssKB(t, master1)
 	total2 := sum(scrape(t, m.admin), "rockstar_http_requests_total", nil)
