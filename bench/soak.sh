@@ -47,64 +47,9 @@ DIR=$WORK/run
 LOG=$DIR/master.log
 STARTED=() # every process this script started or learned of, by pid
 
-# ours reports whether pid is a live process of ours: wrk, or one running
-# our rockstar binary (a master or a worker).
-ours() {
-	local pid=$1 exe
-	[[ -e /proc/$pid ]] || return 1
-	exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
-	[[ $exe == "$BIN" || $exe == "$(command -v wrk)" ]]
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh" # ours, cleanup (trapped), the build, config
 
-cleanup() {
-	local pid deadline
-	trap - EXIT INT TERM
-	for pid in "${STARTED[@]}"; do
-		ours "$pid" && kill -CONT "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
-	done
-	deadline=$((SECONDS + 10))
-	for pid in "${STARTED[@]}"; do
-		while ours "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
-		ours "$pid" && kill -KILL "$pid" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-echo "building rockstar..." >&2
-(cd "$ROOT" && go build -o "$BIN" ./cmd/rockstar)
-
-# config WORKERS BODY TENANT: the config text, on ephemeral ports; a
-# TENANT other than demo makes it invalid.
-config() {
-	cat <<EOF
-[supervisor]
-workers = $1
-control_socket = "run/ctl.sock"
-pid_file = "run/rockstar.pid"
-shutdown_timeout = "5s"
-
-[log]
-level = "info"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[[server]]
-listen = "127.0.0.1:0"
-
-[[host]]
-hostname = "hello.test"
-tenant = "$3"
-respond = "$2"
-
-[[tenant]]
-id = "demo"
-hosts = ["hello.test"]
-EOF
-}
 write_config() { config "$@" >"$DIR/rockstar.toml.tmp" && mv "$DIR/rockstar.toml.tmp" "$DIR/rockstar.toml"; }
 
 count() {
