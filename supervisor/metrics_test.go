@@ -24,7 +24,7 @@ func TestMetricsExactAcrossKill(t *testing.T) {
 	res, stop := hammer(t, m.addr, "POST", []string{"hello.test"}, 32, 20*time.Second)
 
 	// A request answered before a scrape is counted in it.
-	time.Sleep(500 * time.Millisecond)
+	waitFor(t, "some answers", 20*time.Second, func() bool { return res.OK.Load() >= 1000 })
 	answered := res.Answered()
 	first := scrape(t, m.admin)
 	if got := sum(first, "rockstar_http_requests_total", nil); got < float64(answered) {
@@ -40,7 +40,8 @@ func TestMetricsExactAcrossKill(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(500 * time.Millisecond)
+	before := res.OK.Load()
+	waitFor(t, "answers after the restart", 20*time.Second, func() bool { return res.OK.Load() >= before+1000 })
 	res = stop()
 	if res.OK.Load() == 0 || res.Other.Load() > 0 || res.Limited.Load() > 0 {
 		t.Fatalf("load: %v", res)

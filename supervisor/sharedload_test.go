@@ -24,6 +24,7 @@ type hammerResult struct {
 	Elapsed  time.Duration
 	lastOK   atomic.Int64
 	firstErr atomic.Value
+	start    time.Time
 }
 
 // LastOK is the time from before the first request to the last 200
@@ -49,55 +50,37 @@ func (r *hammerResult) String() string {
 func hammer(t testing.TB, addr, method string, hosts []string, conns int, d time.Duration) (res *hammerResult, stop func() *hammerResult) {
 	t.Helper()
 	res = &hammerResult{}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
 	start := time.Now()
-	deadline := start.Add(d)
-	for i := range conns {
-		host := hosts[i%len(hosts)]
-		wg.Go(func() {
-			tr := &http.Transport{MaxIdleConnsPerHost: 1, DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext}
-			defer tr.CloseIdleConnections()
-			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			for time.Now().Before(deadline) {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				req, _ := http.NewRequest(method, "http://"+addr+"/", nil)
-				req.Host = host
-				resp, err := c.Do(req)
-				if err != nil {
-					res.Errs.Add(1)
-					res.firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				switch resp.StatusCode {
-				case 200:
-					res.OK.Add(1)
-					res.lastOK.Store(int64(time.Since(start)))
-				case 429:
-					res.Limited.Add(1)
-					if resp.Header.Get("Retry-After") == "" {
-						res.NoRetryAfter.Add(1)
-					}
-				default:
-					res.Other.Add(1)
-				}
-			}
-		})
-	}
+	res.start = start
+	stopLoad := runLoad(addr, method, hosts, conns, d, res.record)
 	var once sync.Once
 	return res, func() *hammerResult {
 		once.Do(func() {
-			close(done)
-			wg.Wait()
+			stopLoad()
 			res.Elapsed = time.Since(start)
 		})
 		return res
+	}
+}
+
+// record counts one answer or failure of hammer's clients.
+func (r *hammerResult) record(resp *http.Response, err error) {
+	if err != nil {
+		r.Errs.Add(1)
+		r.firstErr.CompareAndSwap(nil, err.Error())
+		return
+	}
+	switch resp.StatusCode {
+	case 200:
+		r.OK.Add(1)
+		r.lastOK.Store(int64(time.Since(r.start)))
+	case 429:
+		r.Limited.Add(1)
+		if resp.Header.Get("Retry-After") == "" {
+			r.NoRetryAfter.Add(1)
+		}
+	default:
+		r.Other.Add(1)
 	}
 }
 

@@ -54,10 +54,10 @@ func TestZeroDowntime(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := startMaster(t, configText(2, "hello"))
-			stop := load(t, m.addr, "hello.test", 8, 60*time.Second)
-			time.Sleep(300 * time.Millisecond) // let the load reach a steady state
+			live, stop := startLoad(m.addr, "hello.test", "GET", 8, 60*time.Second)
+			live.served(t, 500) // the load is steady
 			tc.act(t, m)
-			time.Sleep(300 * time.Millisecond) // and run on the result for a moment
+			live.served(t, 500) // and runs on the result
 			res := stop()
 			t.Logf("%s: %s", tc.name, res)
 			if res.OK.Load() == 0 {
@@ -78,15 +78,15 @@ func TestKillWorkerUnderLoad(t *testing.T) {
 	}
 	const conns = 8
 	m := startMaster(t, configText(2, "hello"))
-	stop := load(t, m.addr, "hello.test", conns, 60*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	live, stop := startLoad(m.addr, "hello.test", "GET", conns, 60*time.Second)
+	live.served(t, 500)
 	pids := m.waitWorkers(2, 5*time.Second)
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	m.logs.wait(t, "worker exited unexpectedly; restarting", 5*time.Second)
 	m.waitWorkers(2, 10*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	live.served(t, 500)
 	res := stop()
 	t.Logf("kill -9: %s", res)
 	if res.ConnectErrs.Load() != 0 {
