@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rockstar-dev/rockstar/examples/internal/lifecycle"
+	"github.com/rockstar-dev/rockstar/examples/internal/testhttp"
 	"github.com/rockstar-dev/rockstar/worker"
 )
 
@@ -86,15 +86,5 @@ func TestBasicPortTaken(t *testing.T) {
 
 func get(t *testing.T, addr, path string) string {
 	t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get("http://" + addr + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return testhttp.Do(t, http.MethodGet, "http://"+addr+path, "").Body
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rockstar-dev/rockstar/examples/internal/lifecycle"
+	"github.com/rockstar-dev/rockstar/examples/internal/testhttp"
 )
 
 // TestDynamic adds a server through the admin API, uses it, lists and
@@ -71,19 +71,6 @@ func TestDynamic(t *testing.T) {
 
 func do(t *testing.T, method, url string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	r := testhttp.Do(t, method, url, "")
+	return r.Code, r.Body
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rockstar-dev/rockstar/examples/internal/lifecycle"
+	"github.com/rockstar-dev/rockstar/examples/internal/testhttp"
 )
 
 // TestMultitenant runs the example's setup and serve on a loopback port,
@@ -68,20 +68,6 @@ func TestMultitenant(t *testing.T) {
 
 func get(t *testing.T, addr, host, path string) (code int, ctype, body string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = host
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s%s: %v", host, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	r := testhttp.Do(t, http.MethodGet, "http://"+addr+path, host)
+	return r.Code, r.Header.Get("Content-Type"), r.Body
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rockstar-dev/rockstar/examples/internal/lifecycle"
+	"github.com/rockstar-dev/rockstar/examples/internal/testhttp"
 	"github.com/rockstar-dev/rockstar/worker"
 )
 
@@ -76,20 +76,6 @@ func TestPortReuse(t *testing.T) {
 
 func get(t *testing.T, addr, host, path string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = host
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s%s: %v", host, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	r := testhttp.Do(t, http.MethodGet, "http://"+addr+path, host)
+	return r.Code, r.Body
 }
