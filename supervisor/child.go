@@ -115,15 +115,27 @@ func (w *childWorker) run(masterPID int) error {
 	// Exit with the master: SIGTERM stops at once, and so does a parent change.
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
+	// The watchers below end when run returns (done), and run waits for them.
+	done := make(chan struct{})
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
+	defer close(done)
 	orphaned := make(chan struct{})
-	go func() { // ends with the process
-		for range time.Tick(orphanCheck) {
+	watchers.Go(func() {
+		t := time.NewTicker(orphanCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
 			if masterPID != 0 && !netutil.ParentAlive(masterPID) {
 				close(orphaned)
 				return
 			}
 		}
-	}()
+	})
 
 	first, err := netutil.ReadMessage(r)
 	if err != nil || first.Type != msgConfig {
@@ -142,16 +154,23 @@ func (w *childWorker) run(masterPID int) error {
 
 	msgs := make(chan *netutil.Message)
 	readErr := make(chan error, 1)
-	go func() { // ends when the channel closes, at the latest when the master exits
+	// The reader ends on a read error: run closes the channel when it
+	// returns (below), which ends a read in progress.
+	defer w.conn.Close()
+	watchers.Go(func() {
 		for {
 			m, err := netutil.ReadMessage(r)
 			if err != nil {
 				readErr <- err
 				return
 			}
-			msgs <- m
+			select {
+			case msgs <- m:
+			case <-done:
+				return
+			}
 		}
-	}()
+	})
 	for {
 		select {
 		case m := <-msgs:
