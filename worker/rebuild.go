@@ -14,8 +14,9 @@ func (m *serverManager) rebuild() {
 
 func (m *serverManager) rebuildLocked() {
 	for _, b := range m.allBindingsLocked() {
-		m.rebuildBindingLocked(b)
+		m.buildDispatchLocked(b)
 	}
+	m.sweepLimitersLocked()
 }
 
 // allBindingsLocked is every binding with members: m.bindings, and those
@@ -43,6 +44,12 @@ func (m *serverManager) allBindingsLocked() []*binding {
 // that member, registered hosts that no member claims go to the first
 // member, and unknown hosts to the first member's root router.
 func (m *serverManager) rebuildBindingLocked(b *binding) {
+	m.buildDispatchLocked(b)
+	m.sweepLimitersLocked()
+}
+
+// buildDispatchLocked publishes b's dispatch table (see rebuildBindingLocked).
+func (m *serverManager) buildDispatchLocked(b *binding) {
 	if len(b.members) == 0 {
 		return
 	}
@@ -65,7 +72,6 @@ func (m *serverManager) rebuildBindingLocked(b *binding) {
 		b.tls.certs.Store(m.certTableLocked(b))
 	}
 	b.disp.Store(d)
-	m.sweepLimitersLocked()
 }
 
 // hostStateLocked resolves one host of server s. The server's own
