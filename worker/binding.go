@@ -44,12 +44,14 @@ func newBinding(addr string, ln net.Listener, cfg ServerConfig, log zerolog.Logg
 	b := &binding{addr: addr, ln: ln, conns: make(map[net.Conn]struct{}), done: make(chan struct{})}
 	b.body.max = cfg.MaxRequestSize
 	b.srv = &fasthttp.Server{
-		Handler:                      b.serve,
-		ErrorHandler:                 b.refuse,
-		Name:                         "rockstar",
-		ReadTimeout:                  cfg.ReadTimeout,
-		WriteTimeout:                 cfg.WriteTimeout,
-		IdleTimeout:                  cfg.IdleTimeout,
+		Handler:      b.serve,
+		ErrorHandler: b.refuse,
+		Name:         "rockstar",
+		// No ReadTimeout, WriteTimeout or IdleTimeout: the connections
+		// apply cfg's themselves (conn.go, phase timeouts), and the request
+		// time is read only when asked for (requestStart is the usual
+		// source).
+		LazyRequestTime:              true,
 		ReadBufferSize:               cfg.MaxHeaderBytes,
 		MaxRequestBodySize:           int(cfg.MaxRequestSize),
 		StreamRequestBody:            true, // limits: b.body
@@ -102,6 +104,13 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	hs.serve(ctx)
+	if ctx.Hijacked() {
+		// The hijack handler owns the connection and its deadlines from
+		// now on; it runs once this handler returns.
+		if sc := serverConnOf(ctx.Conn()); sc != nil {
+			sc.stopPhases()
+		}
+	}
 }
 
 func (b *binding) connState(c net.Conn, st fasthttp.ConnState) {
@@ -204,10 +213,7 @@ func (b *binding) refuse(ctx *fasthttp.RequestCtx, err error) {
 		return
 	}
 	hs := d.lookup(ctx.Host())
-	var took time.Duration
-	if t := ctx.Time(); !t.IsZero() {
-		took = time.Since(t)
-	}
+	took := time.Since(requestStart(ctx))
 	status, out := ctx.Response.StatusCode(), len(ctx.Response.Body())
 	hs.cell.record(status, len(ctx.Request.Header.RawHeaders()), out, took)
 	if hs.access != nil {

@@ -2,11 +2,8 @@ package worker
 
 import (
 	"errors"
-	"io"
 	"net"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -30,8 +27,7 @@ import (
 // armSlack: a deadline this close to now is armed on the socket directly.
 const armSlack = 5 * time.Millisecond
 
-// lazyDeadlineConn is a net.Conn whose deadlines are kept lazily, and whose
-// first Read after a Write yields to the worker's other connections.
+// lazyDeadlineConn is a net.Conn whose deadlines are kept lazily.
 type lazyDeadlineConn struct {
 	net.Conn
 
@@ -42,8 +38,6 @@ type lazyDeadlineConn struct {
 	timer          *time.Timer // fires at due
 	due            time.Time   // zero: not scheduled
 	closed         bool
-
-	wrote atomic.Bool // a Write since the last Read; see Read
 }
 
 func newLazyDeadlineConn(c net.Conn) *lazyDeadlineConn { return &lazyDeadlineConn{Conn: c} }
@@ -168,44 +162,4 @@ func (c *lazyDeadlineConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return errors.ErrUnsupported
-}
-
-// Yielding before the next read. After a keep-alive response, fasthttp
-// reads the connection's next request at once; the client has not sent it
-// yet, so the read fails with EAGAIN and the goroutine parks until the
-// poller sees the request (perf stat: 2.0 reads per request). When other
-// connections of this worker have requests waiting, serving them first
-// gives this client the time to send its next one: the first Read after a
-// Write yields once. In alternating wrk runs this took reads to 1.5-1.9
-// per request and task-clock per request down about 6%; when nothing else
-// is runnable the yield returns at once.
-
-func (c *lazyDeadlineConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.wrote.Store(true)
-	return n, err
-}
-
-func (c *lazyDeadlineConn) Read(p []byte) (int, error) {
-	if c.wrote.Load() {
-		c.wrote.Store(false)
-		runtime.Gosched()
-	}
-	return c.Conn.Read(p)
-}
-
-// ReadFrom passes a body copy on to the socket's own ReadFrom, so that a
-// static file still goes out with sendfile through this wrapper.
-func (c *lazyDeadlineConn) ReadFrom(r io.Reader) (int64, error) {
-	n, err := readFrom(c.Conn, r)
-	c.wrote.Store(true)
-	return n, err
-}
-
-// readFrom copies r to c with c's ReadFrom when it has one.
-func readFrom(c net.Conn, r io.Reader) (int64, error) {
-	if rf, ok := c.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(struct{ io.Writer }{c}, r)
 }

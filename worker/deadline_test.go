@@ -2,7 +2,6 @@ package worker
 
 import (
 	"errors"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -232,31 +231,5 @@ func BenchmarkKeepAliveDeadlines(b *testing.B) {
 				_ = c.SetWriteDeadline(now.Add(30 * time.Second))
 			}
 		})
-	}
-}
-
-// A Read after a Write yields once and still reads what arrives.
-func TestLazyDeadlineConnReadAfterWrite(t *testing.T) {
-	c, client := tcpPair(t)
-	buf := make([]byte, 4)
-	for i := range 3 {
-		if _, err := c.Write([]byte("pong")); err != nil {
-			t.Fatal(err)
-		}
-		if c.wrote.Load() != true {
-			t.Fatal("Write did not note itself")
-		}
-		if _, err := io.ReadFull(client, buf); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := client.Write([]byte("ping")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
-			t.Fatalf("round %d: Read = %q, %v", i, buf, err)
-		}
-		if c.wrote.Load() {
-			t.Fatal("Read did not clear the note of the Write")
-		}
 	}
 }

@@ -53,10 +53,7 @@ func (d *dispatch) lookup(host []byte) *hostState {
 func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
 	c := h.cell
 	c.begin()
-	start := ctx.Time()
-	if start.IsZero() {
-		start = time.Now()
-	}
+	start := requestStart(ctx)
 	if h.admit(ctx, start) {
 		h.run(ctx)
 	}

@@ -1,10 +1,7 @@
 package worker
 
 import (
-	"crypto/tls"
 	"io"
-	"net"
-	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -24,47 +21,21 @@ const (
 	lingerMaxBytes = 4 << 20
 )
 
-// lingerListener hands out lingerConns.
-type lingerListener struct{ net.Listener }
-
-func (l lingerListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &lingerConn{Conn: newLazyDeadlineConn(c)}, nil
-}
-
-// lingerConn is a connection that can be told to linger when closed.
-type lingerConn struct {
-	net.Conn
-	linger atomic.Bool
-}
-
 // Close closes at once, unless lingerOnClose marked the connection: then
 // the first Close shuts the write side, reads and discards for up to
 // lingerTimeout or lingerMaxBytes, and closes. Another Close meanwhile (a
 // shutdown) closes at once and ends the wait.
-func (c *lingerConn) Close() error {
-	if c.linger.CompareAndSwap(true, false) {
-		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTimeout))
-			_, _ = io.CopyN(io.Discard, c.Conn, lingerMaxBytes)
-		}
+func (c *serverConn) Close() error {
+	if c.linger.CompareAndSwap(true, false) && c.CloseWrite() == nil {
+		_ = c.lazyDeadlineConn.SetReadDeadline(time.Now().Add(lingerTimeout))
+		_, _ = io.CopyN(io.Discard, c.Conn, lingerMaxBytes) // the socket itself: no phases
 	}
-	return c.Conn.Close()
+	return c.lazyDeadlineConn.Close()
 }
 
 // lingerOnClose marks the request's connection to linger when it is closed.
 func lingerOnClose(ctx *fasthttp.RequestCtx) {
-	c := ctx.Conn()
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	if lc, ok := c.(*lingerConn); ok {
-		lc.linger.Store(true)
+	if sc := serverConnOf(ctx.Conn()); sc != nil {
+		sc.linger.Store(true)
 	}
 }
-
-// ReadFrom keeps sendfile for static files (see lazyDeadlineConn.ReadFrom).
-func (c *lingerConn) ReadFrom(r io.Reader) (int64, error) { return readFrom(c.Conn, r) }

@@ -333,11 +333,16 @@ func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net
 			}
 			addr = ln.Addr().String()
 		}
-		ln = lingerListener{ln} // under TLS, so that ctx.IsTLS still sees a *tls.Conn
+		// serverConns under TLS, so that ctx.IsTLS still sees a *tls.Conn;
+		// their phase timeouts start at once on plain TCP, after the
+		// handshake under TLS.
+		to := newConnTimeouts(s.cfg)
 		var ts *tlsServe
-		if tlsOpts != nil {
-			raw := ln
-			if ts, ln, err = newTLSServe(raw, tlsOpts, s.cfg, m.log); err != nil {
+		if tlsOpts == nil {
+			ln = connListener{Listener: ln, to: to}
+		} else {
+			raw := connListener{Listener: ln}
+			if ts, ln, err = newTLSServe(raw, tlsOpts, s.cfg, to, m.log); err != nil {
 				_ = raw.Close()
 				return nil, err
 			}

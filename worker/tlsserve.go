@@ -82,6 +82,7 @@ type tlsServe struct {
 
 	maxConns  int64
 	hsTimeout time.Duration
+	h1Timeout *connTimeouts // the phase timeouts of HTTP/1.1 connections
 	hsCtx     context.Context
 	hsCancel  context.CancelFunc
 	hsWG      sync.WaitGroup // handshakes in progress
@@ -97,12 +98,13 @@ type tlsServe struct {
 // newTLSServe prepares the TLS side of a binding on raw (the TCP listener,
 // or a placeholder for HTTP/3 alone). It returns the listener fasthttp is
 // to serve, which yields the HTTP/1.1 connections.
-func newTLSServe(raw net.Listener, opts *tlsOptions, cfg ServerConfig, lg zerolog.Logger) (*tlsServe, net.Listener, error) {
+func newTLSServe(raw net.Listener, opts *tlsOptions, cfg ServerConfig, to *connTimeouts, lg zerolog.Logger) (*tlsServe, net.Listener, error) {
 	ts := &tlsServe{
 		raw:       raw,
 		quicOnly:  opts.quicOnly,
 		maxConns:  int64(cfg.MaxConnections),
 		hsTimeout: cfg.ReadTimeout,
+		h1Timeout: to,
 		log:       lg,
 		shutDone:  make(chan error, 1),
 	}
@@ -281,6 +283,9 @@ func (ts *tlsServe) handshake(c net.Conn) {
 		}
 		ts.h2.put(tc)
 		return
+	}
+	if sc, ok := c.(*serverConn); ok {
+		sc.startPhases(ts.h1Timeout)
 	}
 	ts.h1.put(tc)
 }

@@ -1,0 +1,294 @@
+package worker
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// phasedPair is tcpPair with the server end a serverConn whose phase
+// timeouts run with to.
+func phasedPair(t *testing.T, to *connTimeouts) (*serverConn, net.Conn) {
+	lc, client := tcpPair(t)
+	sc := &serverConn{lazyDeadlineConn: lazyDeadlineConn{Conn: lc.Conn}}
+	sc.startPhases(to)
+	t.Cleanup(func() { sc.Close() })
+	return sc, client
+}
+
+// deadlines returns c's read and write deadlines as durations from now
+// (rounded to 100 ms), or -1 for none.
+func deadlines(c *serverConn) (read, write time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in := func(t time.Time) time.Duration {
+		if t.IsZero() {
+			return -1
+		}
+		return time.Until(t).Round(100 * time.Millisecond)
+	}
+	return in(c.rd), in(c.wd)
+}
+
+// The deadlines follow a keep-alive exchange: ReadTimeout from the start
+// for the first request, WriteTimeout for each response, IdleTimeout
+// while waiting for the next request, ReadTimeout again from its first
+// bytes.
+func TestConnPhaseDeadlines(t *testing.T) {
+	to := &connTimeouts{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	c, client := phasedPair(t, to)
+	check := func(step string, wantRead, wantWrite time.Duration) {
+		t.Helper()
+		if r, w := deadlines(c); r != wantRead || w != wantWrite {
+			t.Errorf("%s: read, write deadlines in %s, %s; want %s, %s", step, r, w, wantRead, wantWrite)
+		}
+	}
+	request, response := "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"
+	buf := make([]byte, 64)
+	check("new", 10*time.Second, -1)
+	if _, err := io.WriteString(client, request); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	check("first request read", 10*time.Second, -1)
+	if _, err := io.WriteString(c, response); err != nil {
+		t.Fatal(err)
+	}
+	check("response written", 10*time.Second, 20*time.Second)
+	if _, err := io.ReadFull(client, make([]byte, len(response))); err != nil {
+		t.Fatal(err)
+	}
+
+	// The next Read waits for the next request under IdleTimeout.
+	read := make(chan error, 1)
+	go func() {
+		_, err := c.Read(buf)
+		read <- err
+	}()
+	waitFor(t, "the idle deadline", 5*time.Second, func() bool {
+		r, _ := deadlines(c)
+		return r == 30*time.Second
+	})
+	if _, err := io.WriteString(client, request); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	check("second request read", 10*time.Second, 20*time.Second)
+	if c.phase != phaseRead || time.Since(to.at(c.readStart)) > time.Second {
+		t.Errorf("phase %d, request start %s ago; want phaseRead, just now", c.phase, time.Since(to.at(c.readStart)))
+	}
+}
+
+// A write deadline the handler set (RequestCtx.SetWriteDeadline) holds for
+// its response instead of WriteTimeout, and only for that one.
+func TestConnOwnWriteDeadline(t *testing.T) {
+	to := &connTimeouts{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	c, client := phasedPair(t, to)
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	exchange := func(ownDeadline bool) time.Duration {
+		t.Helper()
+		if _, err := io.WriteString(client, "q"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if ownDeadline {
+			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		}
+		if _, err := c.Write([]byte("a")); err != nil {
+			t.Fatal(err)
+		}
+		_, w := deadlines(c)
+		return w
+	}
+	if w := exchange(true); w != 5*time.Second {
+		t.Errorf("with the handler's own write deadline: %s, want 5s", w)
+	}
+	if w := exchange(false); w != 20*time.Second {
+		t.Errorf("next response: write deadline in %s, want WriteTimeout 20s", w)
+	}
+}
+
+// stopPhases clears the deadlines and leaves them to the connection's
+// owner: reads and writes change nothing any more.
+func TestConnStopPhases(t *testing.T) {
+	to := &connTimeouts{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	c, client := phasedPair(t, to)
+	c.stopPhases()
+	if r, w := deadlines(c); r != -1 || w != -1 {
+		t.Errorf("after stopPhases: deadlines %s, %s; want none", r, w)
+	}
+	if _, err := c.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(client, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if r, w := deadlines(c); r != -1 || w != -1 {
+		t.Errorf("I/O after stopPhases set deadlines %s, %s", r, w)
+	}
+}
+
+// A keep-alive exchange through the phases allocates nothing.
+func TestConnPhasesAllocateNothing(t *testing.T) {
+	to := newConnTimeouts(ServerConfig{}.withDefaults())
+	c, client := phasedPair(t, to)
+	req, resp := []byte("ping"), []byte("pong")
+	buf := make([]byte, 4)
+	allocs := testing.AllocsPerRun(200, func() {
+		_, _ = client.Write(req)
+		_, _ = io.ReadFull(c, buf)
+		_, _ = c.Write(resp)
+		_, _ = io.ReadFull(client, buf)
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per exchange, want 0", allocs)
+	}
+}
+
+// With the real server: a keep-alive connection is closed after
+// IdleTimeout, not ReadTimeout; a request begun after a wait longer than
+// ReadTimeout is still served; one that stalls is cut off at ReadTimeout
+// from its first byte.
+func TestServerPhaseTimeouts(t *testing.T) {
+	const readTimeout, idleTimeout = 400 * time.Millisecond, 1500 * time.Millisecond
+	addr := badInputServer(t, ServerConfig{ReadTimeout: readTimeout, IdleTimeout: idleTimeout})
+
+	t.Run("idle", func(t *testing.T) {
+		c := dialKeepAlive(t, addr)
+		begin := time.Now()
+		if _, err := io.ReadAll(c); err != nil && !isReset(err) {
+			t.Fatalf("still open after %s: %v", time.Since(begin), err)
+		}
+		if took := time.Since(begin); took < idleTimeout*2/3 || took > idleTimeout+3*time.Second {
+			t.Errorf("idle connection closed after %s, want about IdleTimeout %s", took, idleTimeout)
+		}
+	})
+	t.Run("late request served, stalled one cut off", func(t *testing.T) {
+		c := dialKeepAlive(t, addr)
+		time.Sleep(2 * readTimeout) // idle longer than ReadTimeout, well within IdleTimeout
+		br := bufio.NewReader(c)
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: ok.test\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+			t.Fatalf("a request after %s idle: %q, %v", 2*readTimeout, line, err)
+		}
+		drainResponse(t, br)
+		begin := time.Now()
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: ok"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(br); err != nil && !isReset(err) {
+			t.Fatalf("still open after %s: %v", time.Since(begin), err)
+		}
+		if took := time.Since(begin); took < readTimeout*2/3 || took > idleTimeout {
+			t.Errorf("stalled request cut off after %s, want about ReadTimeout %s", took, readTimeout)
+		}
+	})
+	stillServes(t, addr, "the phase timeouts")
+}
+
+// dialKeepAlive connects to addr and completes one keep-alive request.
+func dialKeepAlive(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: ok.test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Fatalf("first request: %q, %v", line, err)
+	}
+	drainResponse(t, br)
+	if br.Buffered() > 0 {
+		t.Fatalf("%d bytes more than one response", br.Buffered())
+	}
+	return c
+}
+
+// drainResponse reads the rest of a response whose status line was read:
+// its headers, then Content-Length bytes.
+func drainResponse(t *testing.T, br *bufio.Reader) {
+	t.Helper()
+	n := 0
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Content-Length") {
+			if n, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := io.ReadFull(br, make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A hijacked connection is the hijacker's: the phase timeouts no longer
+// apply, so a tunnel quiet for longer than every timeout stays open.
+func TestHijackedConnHasNoTimeouts(t *testing.T) {
+	const d = 200 * time.Millisecond
+	sm := quietManager(t)
+	r := NewRouter()
+	r.GET("/echo", func(ctx *fasthttp.RequestCtx) {
+		ctx.Hijack(func(c net.Conn) { _, _ = io.Copy(c, c) })
+		ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+	})
+	_, addr := start(t, sm, ServerConfig{ReadTimeout: d, WriteTimeout: d, IdleTimeout: d}, r)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET /echo HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 101") {
+		t.Fatalf("hijack: %q, %v", line, err)
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	time.Sleep(4 * d) // quiet for longer than every timeout
+	if _, err := io.WriteString(c, "ping"); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "ping" {
+		t.Fatalf("echo after a quiet %s: %q, %v", 4*d, got, err)
+	}
+}
