@@ -67,6 +67,8 @@ func RunWorker(out io.Writer) int {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1,
 		syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE)
 
+	stopProfile := startCPUProfile(slot, log)
+	defer stopProfile()
 	w := &childWorker{log: log, started: time.Now(), state: StateStarting}
 	if err := w.run(masterPID); err != nil {
 		log.Error().Err(err).Msg("worker failed")

@@ -360,7 +360,8 @@ func stopOrKill(p *proc, d time.Duration) bool {
 func workerEnviron() []string {
 	var env []string
 	for _, e := range os.Environ() {
-		if strings.HasPrefix(e, "NOTIFY_SOCKET=") || strings.HasPrefix(e, "ROCKSTAR_") {
+		if strings.HasPrefix(e, "NOTIFY_SOCKET=") ||
+			strings.HasPrefix(e, "ROCKSTAR_") && !strings.HasPrefix(e, EnvCPUProfile+"=") {
 			continue
 		}
 		env = append(env, e)

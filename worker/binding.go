@@ -49,7 +49,7 @@ func newBinding(addr string, ln net.Listener, cfg ServerConfig, log zerolog.Logg
 		Name:         "rockstar",
 		// No ReadTimeout, WriteTimeout or IdleTimeout: the connections
 		// apply cfg's themselves (conn.go, phase timeouts), and the request
-		// time is read only when asked for (requestStart is the usual
+		// time is read only when asked for (startClock is the usual
 		// source).
 		LazyRequestTime:              true,
 		ReadBufferSize:               cfg.MaxHeaderBytes,
@@ -213,7 +213,7 @@ func (b *binding) refuse(ctx *fasthttp.RequestCtx, err error) {
 		return
 	}
 	hs := d.lookup(ctx.Host())
-	took := time.Since(requestStart(ctx))
+	took := startClock(ctx).took()
 	status, out := ctx.Response.StatusCode(), len(ctx.Response.Body())
 	hs.cell.record(status, len(ctx.Request.Header.RawHeaders()), out, took)
 	if hs.access != nil {

@@ -35,7 +35,20 @@ type serverConn struct {
 	to        *connTimeouts // nil: no phases (TLS handshake, HTTP/2, hijacked)
 	phase     connPhase
 	readStart time.Duration // when the current request's first bytes came, on to's clock
+	// handlerEnd: when the handler ended (reqClock.took), or 0; the write
+	// phase starts then.
+	handlerEnd time.Duration
+	// writeStart: when the write phase began. smallWrite: the phase is
+	// one Write of at most smallWriteBytes so far, which takes no time to
+	// speak of; the idle phase then starts at writeStart, without a clock
+	// read.
+	writeStart time.Duration
+	smallWrite bool
 }
+
+// smallWriteBytes: a response this small goes into the socket's buffer in
+// one Write without waiting (the default send buffer is 16 KiB or more).
+const smallWriteBytes = 16 << 10
 
 // Phase timeouts. fasthttp applies its timeouts by setting a socket
 // deadline from time.Now() three times a request: the idle timeout, the
@@ -43,9 +56,8 @@ type serverConn struct {
 // response. In a worker under wrk those calls, with their six clock reads,
 // cost about 0.4 µs a request, 4% of all its CPU time. So a binding gives
 // fasthttp no timeouts, and the connection applies them itself as its I/O
-// moves through the phases of a keep-alive exchange, each change reading
-// the monotonic clock once (time.Since on a monotonic base costs half a
-// time.Now):
+// moves through the phases of a keep-alive exchange, reading only the
+// monotonic clock (time.Since on a monotonic base costs half a time.Now):
 //
 //	phaseNew    accepted or handshaken; until the first request has been
 //	            read, the read deadline is ReadTimeout after this (as in
@@ -60,8 +72,11 @@ type serverConn struct {
 //	            the read deadline is IdleTimeout after that
 //
 // The deadlines land in the lazy deadline store, so a busy connection
-// still reaches the socket only when a timer fires. The time a request's
-// first bytes came is also its start for the metrics (requestStart).
+// still reaches the socket only when a timer fires. The clock is read at
+// most twice a request: when its first bytes come, which is also its
+// start for the metrics and limits, and when its handler ends (reqClock),
+// which is also the start of the write phase; a response written in one
+// small Write starts the idle phase at that same time.
 type connPhase uint8
 
 const (
@@ -156,7 +171,11 @@ func (c *serverConn) Read(p []byte) (int, error) {
 			c.ownWrite.Store(false)
 		}
 		runtime.Gosched()
-		_ = c.set(to.at(to.now()+to.idle), true, false)
+		idleStart := c.writeStart
+		if !c.smallWrite {
+			idleStart = to.now()
+		}
+		_ = c.set(to.at(idleStart+to.idle), true, false)
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
@@ -174,26 +193,37 @@ func (c *serverConn) Read(p []byte) (int, error) {
 }
 
 func (c *serverConn) Write(p []byte) (int, error) {
-	c.beginWrite()
+	c.beginWrite(len(p))
 	return c.Conn.Write(p)
 }
 
 // ReadFrom passes a body copy on to the socket's own ReadFrom, so that a
 // static file still goes out with sendfile.
 func (c *serverConn) ReadFrom(r io.Reader) (int64, error) {
-	c.beginWrite()
+	c.beginWrite(smallWriteBytes + 1)
 	return readFrom(c.Conn, r)
 }
 
-// beginWrite enters the write phase.
-func (c *serverConn) beginWrite() {
+// beginWrite notes a write of n bytes, and enters the write phase if this
+// is the response's first.
+func (c *serverConn) beginWrite(n int) {
 	to := c.to
-	if to == nil || c.phase == phaseWrite {
+	if to == nil {
+		return
+	}
+	if c.phase == phaseWrite {
+		c.smallWrite = false
 		return
 	}
 	c.phase = phaseWrite
+	c.smallWrite = n <= smallWriteBytes
+	c.writeStart = c.handlerEnd
+	if c.writeStart == 0 {
+		c.writeStart = to.now()
+	}
+	c.handlerEnd = 0
 	if !c.ownWrite.Load() {
-		_ = c.set(to.at(to.now()+to.write), false, true)
+		_ = c.set(to.at(c.writeStart+to.write), false, true)
 	}
 }
 
@@ -210,16 +240,34 @@ func (c *serverConn) SetDeadline(t time.Time) error {
 	return c.lazyDeadlineConn.SetDeadline(t)
 }
 
-// requestStart is when ctx's request began: when its first bytes came, on
-// an HTTP/1.1 connection with phase timeouts; else ctx.Time(), or now.
-func requestStart(ctx *fasthttp.RequestCtx) time.Time {
+// reqClock times one request: its start, when its first bytes came (on
+// an HTTP/1.1 connection with phase timeouts) or else ctx.Time(); and its
+// end, which on such a connection also starts the write phase, so that
+// the response's write deadline needs no clock read of its own.
+type reqClock struct {
+	start time.Time
+	sc    *serverConn // nil: not a phased connection
+}
+
+func startClock(ctx *fasthttp.RequestCtx) reqClock {
 	if sc := serverConnOf(ctx.Conn()); sc != nil && sc.to != nil && sc.phase != phaseNew {
-		return sc.to.at(sc.readStart)
+		return reqClock{start: sc.to.at(sc.readStart), sc: sc}
 	}
 	if t := ctx.Time(); !t.IsZero() {
-		return t
+		return reqClock{start: t}
 	}
-	return time.Now()
+	return reqClock{start: time.Now()}
+}
+
+// took reads the clock for the end of the request and returns its
+// duration. The reading is kept for the write phase that follows at once.
+func (rc reqClock) took() time.Duration {
+	if rc.sc == nil || rc.sc.to == nil {
+		return time.Since(rc.start)
+	}
+	now := rc.sc.to.now()
+	rc.sc.handlerEnd = now
+	return now - rc.sc.readStart
 }
 
 // readFrom copies r to c with c's ReadFrom when it has one.

@@ -292,3 +292,58 @@ func TestHijackedConnHasNoTimeouts(t *testing.T) {
 		t.Fatalf("echo after a quiet %s: %q, %v", 4*d, got, err)
 	}
 }
+
+// The clock is read twice a request: at its first bytes and at its
+// handler's end. The write phase starts at the handler's end, and after a
+// small response the idle phase starts there too; after a large one the
+// idle phase reads the clock again.
+func TestConnClockReadsReused(t *testing.T) {
+	to := &connTimeouts{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	c, client := phasedPair(t, to)
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	for _, size := range []int{100, smallWriteBytes + 1} {
+		if _, err := io.WriteString(client, "q"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		rc := reqClock{start: to.at(c.readStart), sc: c}
+		time.Sleep(2 * time.Millisecond)
+		if d := rc.took(); d < 2*time.Millisecond || d > time.Minute {
+			t.Fatalf("took = %s, want the time since the request's first bytes", d)
+		}
+		end := c.handlerEnd
+		time.Sleep(2 * time.Millisecond)
+		if _, err := c.Write(make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+		if c.writeStart != end {
+			t.Errorf("%d bytes: the write phase started %s after the handler's end, want at it", size, c.writeStart-end)
+		}
+		if c.smallWrite != (size <= smallWriteBytes) {
+			t.Errorf("%d bytes: smallWrite = %v", size, c.smallWrite)
+		}
+		time.Sleep(2 * time.Millisecond)
+		read := make(chan error, 1)
+		go func() {
+			_, err := c.Read(make([]byte, 1))
+			read <- err
+		}()
+		wantIdle := to.at(end + to.idle)
+		waitFor(t, "the idle phase", 5*time.Second, func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if size <= smallWriteBytes {
+				return c.rd.Equal(wantIdle)
+			}
+			return c.rd.After(wantIdle.Add(time.Millisecond))
+		})
+		if _, err := io.WriteString(client, "q"); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-read; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -53,8 +53,8 @@ func (d *dispatch) lookup(host []byte) *hostState {
 func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
 	c := h.cell
 	c.begin()
-	start := requestStart(ctx)
-	if h.admit(ctx, start) {
+	clock := startClock(ctx)
+	if h.admit(ctx, clock.start) {
 		h.run(ctx)
 	}
 	status := ctx.Response.StatusCode()
@@ -65,7 +65,7 @@ func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
 	} else {
 		out = len(ctx.Response.Body())
 	}
-	d := time.Since(start)
+	d := clock.took()
 	c.end(status, in, out, d)
 	if h.access != nil {
 		h.logAccess(ctx, status, out, d)
