@@ -101,3 +101,30 @@ func TestReportEndsWithRatioLine(t *testing.T) {
 		t.Errorf("last line %q", last)
 	}
 }
+
+func TestBusiestShare(t *testing.T) {
+	master, w1, w2 := pidStart{1, 10}, pidStart{2, 20}, pidStart{3, 30}
+	ms := func(m map[pidStart]int) map[pidStart]time.Duration {
+		out := make(map[pidStart]time.Duration)
+		for p, v := range m {
+			out[p] = time.Duration(v) * time.Millisecond
+		}
+		return out
+	}
+	tests := []struct {
+		name          string
+		before, after map[pidStart]int
+		want          float64
+	}{
+		{"even", map[pidStart]int{master: 5, w1: 100, w2: 100}, map[pidStart]int{master: 5, w1: 600, w2: 600}, 0.5},
+		{"one worker took all", map[pidStart]int{w1: 0, w2: 0}, map[pidStart]int{w1: 900, w2: 100}, 0.9},
+		{"a worker born during the run counts from zero", map[pidStart]int{w1: 100}, map[pidStart]int{w1: 400, w2: 100}, 0.75},
+		{"no CPU used", map[pidStart]int{w1: 100}, map[pidStart]int{w1: 100}, 0},
+	}
+	for _, tt := range tests {
+		got := busiestShare(ms(tt.before), ms(tt.after))
+		if got < tt.want-1e-9 || got > tt.want+1e-9 {
+			t.Errorf("%s: busiestShare = %.3f, want %.3f", tt.name, got, tt.want)
+		}
+	}
+}

@@ -21,7 +21,12 @@
 // and ratios to nginx as the median of the per-round ratios. For each run it
 // records requests per second, p50 and p99 latency, errors, and the
 // servers' CPU time per request, from /proc/PID/stat of the server's whole
-// process tree sampled before and after the run. A second pass pins the
+// process tree sampled before and after the run, and the share of that CPU
+// time the busiest process used: how the kernel spread the connections
+// over the workers (nginx's one shared listening socket can leave most of
+// them in one worker, Rockstar's SO_REUSEPORT sockets spread them by
+// hash, and on a machine wrk shares, fewer busy processes cost less CPU
+// per request). A second pass pins the
 // servers to CPU 0 and wrk to CPU 1 (Rockstar with one worker, nginx with
 // one) and reports p99 latency, compared with the pinned bare fasthttp.
 //
@@ -345,19 +350,19 @@ func (e *env) pass(ctx context.Context, res *results, pl *plan, wrk string, pinn
 			if err := sleep(ctx, 200*time.Millisecond); err != nil {
 				return err
 			}
-			cpu0 := treeCPU(r.p.pid())
+			cpu0, procs0 := treeCPU(r.p.pid())
 			w, out, err := e.runWrk(ctx, wrk, wrkCPU, r.url(), res.Settings.Connections, res.Settings.Duration)
-			cpu1 := treeCPU(r.p.pid())
+			cpu1, procs1 := treeCPU(r.p.pid())
 			pl.runs--
 			if err != nil {
 				return fmt.Errorf("[%s] %s round %d: %w", name, r.name, round, err)
 			}
 			rec := runRecord{Pass: name, Round: round, Server: r.name, wrkResult: w,
-				CPUus: float64(cpu1-cpu0) / float64(time.Microsecond)}
+				CPUus: float64(cpu1-cpu0) / float64(time.Microsecond), Busiest: busiestShare(procs0, procs1)}
 			rec.CPUusPerReq = rec.CPUus / float64(w.Requests)
 			res.Runs = append(res.Runs, rec)
-			logf("[%s] round %d/%d  %-16s %8.0f req/s  p50 %s  p99 %s  errors %d  cpu %.2f µs/req",
-				name, round, res.Settings.Rounds, r.name, w.ReqPerSec, us(w.P50us), us(w.P99us), w.Errors, rec.CPUusPerReq)
+			logf("[%s] round %d/%d  %-16s %8.0f req/s  p50 %s  p99 %s  errors %d  cpu %.2f µs/req  busiest process %.0f%%",
+				name, round, res.Settings.Rounds, r.name, w.ReqPerSec, us(w.P50us), us(w.P99us), w.Errors, rec.CPUusPerReq, 100*rec.Busiest)
 			_ = out
 		}
 	}

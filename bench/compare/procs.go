@@ -221,13 +221,37 @@ func descendants(root int) []pidStart {
 	return out
 }
 
-// treeCPU is the CPU time of root's whole process tree, children included.
-func treeCPU(root int) time.Duration {
-	var ticks uint64
+// treeCPU is the CPU time of root's whole process tree, children
+// included, in all and by process.
+func treeCPU(root int) (total time.Duration, byProc map[pidStart]time.Duration) {
+	byProc = make(map[pidStart]time.Duration)
 	for _, st := range tree(root) {
-		ticks += st.cpu
+		d := ticksDur(st.cpu)
+		total += d
+		byProc[pidStart{st.pid, st.start}] = d
 	}
+	return total, byProc
+}
+
+func ticksDur(ticks uint64) time.Duration {
 	return time.Duration(ticks) * time.Second / time.Duration(clockTicks)
+}
+
+// busiestShare is the largest part of the tree's CPU time between two
+// treeCPU samples that one process used. For a server with one process per
+// CPU it tells how evenly the connections were spread: on 2 CPUs, 0.5 is
+// even and 1.0 is every connection in one worker.
+func busiestShare(before, after map[pidStart]time.Duration) float64 {
+	var total, most time.Duration
+	for p, d := range after {
+		d -= before[p]
+		total += d
+		most = max(most, d)
+	}
+	if total <= 0 {
+		return 0
+	}
+	return float64(most) / float64(total)
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's times,

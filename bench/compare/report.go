@@ -53,6 +53,9 @@ type runRecord struct {
 	// run, children included.
 	CPUus       float64 `json:"server_cpu_us"`
 	CPUusPerReq float64 `json:"server_cpu_us_per_request"`
+	// Busiest is the share of that CPU time its busiest process used
+	// (busiestShare).
+	Busiest float64 `json:"busiest_process_cpu_share"`
 }
 
 // serverStats is one server's medians over the rounds of a pass, and its
@@ -68,6 +71,10 @@ type serverStats struct {
 	ReqRatio    float64 `json:"req_per_sec_ratio"`
 	CPURatio    float64 `json:"cpu_per_request_ratio"`
 	P99Ratio    float64 `json:"p99_ratio"`
+	// Busiest: the busiest process's share of the server's CPU time,
+	// lowest and highest over the rounds.
+	BusiestMin float64 `json:"busiest_process_cpu_share_min"`
+	BusiestMax float64 `json:"busiest_process_cpu_share_max"`
 }
 
 // ratios are the headline figures, each the median of per-round ratios.
@@ -112,6 +119,7 @@ func (r *results) stats(pass, ref string) []serverStats {
 	for _, name := range serverOrder {
 		var rps, p50, p99s, cpu []float64
 		var errs int64
+		lo, hi := 1.0, 0.0
 		for _, x := range r.Runs {
 			if x.Pass == pass && x.Server == name {
 				rps = append(rps, x.ReqPerSec)
@@ -119,6 +127,7 @@ func (r *results) stats(pass, ref string) []serverStats {
 				p99s = append(p99s, x.P99us)
 				cpu = append(cpu, x.CPUusPerReq)
 				errs += x.Errors
+				lo, hi = min(lo, x.Busiest), max(hi, x.Busiest)
 			}
 		}
 		if len(rps) == 0 {
@@ -127,9 +136,10 @@ func (r *results) stats(pass, ref string) []serverStats {
 		out = append(out, serverStats{
 			Server: name, ReqPerSec: median(rps), P50us: median(p50), P99us: median(p99s),
 			Errors: errs, CPUusPerReq: median(cpu),
-			ReqRatio: r.ratio(pass, name, ref, reqPerSec),
-			CPURatio: r.ratio(pass, name, ref, cpuPerReq),
-			P99Ratio: r.ratio(pass, name, ref, p99),
+			ReqRatio:   r.ratio(pass, name, ref, reqPerSec),
+			CPURatio:   r.ratio(pass, name, ref, cpuPerReq),
+			P99Ratio:   r.ratio(pass, name, ref, p99),
+			BusiestMin: lo, BusiestMax: hi,
 		})
 	}
 	return out
@@ -182,11 +192,11 @@ func (r *results) markdown(out io.Writer) {
 		r.Started.UTC().Format("2006-01-02 15:04 MST"), m.NProc, m.CPU, m.Kernel, m.GoVersion, m.Nginx, m.LoadBefore, m.LoadAfter)
 	fmt.Fprintf(out, "wrk -t%d -c%d -d%s --latency, %d rounds in alternation; medians, and medians of per-round ratios.\n\n",
 		s.Threads, s.Connections, s.Duration, s.Rounds)
-	fmt.Fprintln(out, "| server | req/s | × nginx | p50 | p99 | errors | server CPU µs/request | × nginx |")
-	fmt.Fprintln(out, "|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "| server | req/s | × nginx | p50 | p99 | errors | server CPU µs/request | × nginx | busiest process |")
+	fmt.Fprintln(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, x := range r.Unpinned {
-		fmt.Fprintf(out, "| %s | %.0f | %.2f | %s | %s | %d | %.2f | %.2f |\n",
-			x.Server, x.ReqPerSec, x.ReqRatio, us(x.P50us), us(x.P99us), x.Errors, x.CPUusPerReq, x.CPURatio)
+		fmt.Fprintf(out, "| %s | %.0f | %.2f | %s | %s | %d | %.2f | %.2f | %s |\n",
+			x.Server, x.ReqPerSec, x.ReqRatio, us(x.P50us), us(x.P99us), x.Errors, x.CPUusPerReq, x.CPURatio, x.busiest())
 	}
 	fmt.Fprintf(out, "\nRockstar / fasthttp's prefork: %.2f req/s, %.2f CPU per request; Rockstar / bare fasthttp: %.2f req/s.\n",
 		r.Ratios.RockstarPreforkReq, r.Ratios.RockstarPreforkCPU, r.Ratios.RockstarFasthttpReq)
@@ -307,10 +317,10 @@ func (r *results) print(out io.Writer) {
 	fmt.Fprintf(out, "machine: %d CPUs, %s, %s; load average %s before, %s after\n\n",
 		r.Machine.NProc, r.Machine.Kernel, r.Machine.GoVersion, r.Machine.LoadBefore, r.Machine.LoadAfter)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\treq/s\t× nginx\tp50\tp99\terrors\tCPU µs/req\t× nginx\t")
+	fmt.Fprintln(tw, "server\treq/s\t× nginx\tp50\tp99\terrors\tCPU µs/req\t× nginx\tbusiest process\t")
 	for _, x := range r.Unpinned {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%s\t%s\t%d\t%.2f\t%.2f\t\n",
-			x.Server, x.ReqPerSec, x.ReqRatio, us(x.P50us), us(x.P99us), x.Errors, x.CPUusPerReq, x.CPURatio)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%s\t%s\t%d\t%.2f\t%.2f\t%s\t\n",
+			x.Server, x.ReqPerSec, x.ReqRatio, us(x.P50us), us(x.P99us), x.Errors, x.CPUusPerReq, x.CPURatio, x.busiest())
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "\nrockstar/fasthttp-prefork req/s ratio: %.2f  cpu/request ratio: %.2f\n",
@@ -351,6 +361,16 @@ func (r *results) print(out io.Writer) {
 			m.WorkerRequests, m.MetricsStatus, m.MetricsBytes)
 	}
 	fmt.Fprintf(out, "\nrockstar/nginx req/s ratio: %.2f  cpu/request ratio: %.2f\n", r.Ratios.RockstarNginxReq, r.Ratios.RockstarNginxCPU)
+}
+
+// busiest is the range of the busiest process's CPU share over the rounds,
+// as percentages.
+func (x serverStats) busiest() string {
+	lo, hi := int(100*x.BusiestMin+0.5), int(100*x.BusiestMax+0.5)
+	if lo == hi {
+		return fmt.Sprintf("%d%%", lo)
+	}
+	return fmt.Sprintf("%d-%d%%", lo, hi)
 }
 
 func joinInts(xs []int64) string {
