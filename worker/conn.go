@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -32,7 +31,7 @@ type serverConn struct {
 	// fasthttp (at Accept, or after the TLS handshake) and stop in the
 	// request handler's goroutine before a hijacked connection is handed
 	// on.
-	to        *connTimeouts // nil: no phases (TLS handshake, HTTP/2, hijacked)
+	g         *connGroup // nil: no phases (TLS handshake, HTTP/2, hijacked)
 	phase     connPhase
 	readStart time.Duration // when the current request's first bytes came, on to's clock
 	// handlerEnd: when the handler ended (reqClock.took), or 0; the write
@@ -86,29 +85,30 @@ const (
 	phaseIdle
 )
 
-// connTimeouts are the timeouts a serverConn applies, and the base of its
-// clock.
-type connTimeouts struct {
+// connGroup is what the HTTP/1.1 connections of one binding share: the
+// timeouts they apply, the base of their clock, and the yield gate.
+type connGroup struct {
 	read, write, idle time.Duration
 	base              time.Time // carries a monotonic reading
+	yields            yieldGate
 }
 
-func newConnTimeouts(cfg ServerConfig) *connTimeouts {
-	return &connTimeouts{read: cfg.ReadTimeout, write: cfg.WriteTimeout, idle: cfg.IdleTimeout, base: time.Now()}
+func newConnGroup(cfg ServerConfig) *connGroup {
+	return &connGroup{read: cfg.ReadTimeout, write: cfg.WriteTimeout, idle: cfg.IdleTimeout, base: time.Now()}
 }
 
 // now is the monotonic time since base.
-func (to *connTimeouts) now() time.Duration { return time.Since(to.base) }
+func (g *connGroup) now() time.Duration { return time.Since(g.base) }
 
 // at is the time.Time of d on to's clock.
-func (to *connTimeouts) at(d time.Duration) time.Time { return to.base.Add(d) }
+func (g *connGroup) at(d time.Duration) time.Time { return g.base.Add(d) }
 
 // connListener hands out serverConns. With to set it starts their phases
 // at once (plain TCP); under TLS they start after the handshake, and only
 // on connections that chose HTTP/1.1.
 type connListener struct {
 	net.Listener
-	to *connTimeouts
+	g *connGroup
 }
 
 func (l connListener) Accept() (net.Conn, error) {
@@ -117,27 +117,27 @@ func (l connListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	sc := &serverConn{lazyDeadlineConn: lazyDeadlineConn{Conn: c}}
-	if l.to != nil {
-		sc.startPhases(l.to)
+	if l.g != nil {
+		sc.startPhases(l.g)
 	}
 	return sc, nil
 }
 
 // startPhases begins applying to: the connection is new.
-func (c *serverConn) startPhases(to *connTimeouts) {
-	c.to = to
+func (c *serverConn) startPhases(g *connGroup) {
+	c.g = g
 	c.phase = phaseNew
 	c.ownWrite.Store(false) // the TLS handshake's deadline is no handler's
-	_ = c.set(to.at(to.now()+to.read), true, false)
+	_ = c.set(g.at(g.now()+g.read), true, false)
 }
 
 // stopPhases ends the phase timeouts and clears the deadlines they set;
 // the connection's owner sets its own from now on.
 func (c *serverConn) stopPhases() {
-	if c.to == nil {
+	if c.g == nil {
 		return
 	}
-	c.to = nil
+	c.g = nil
 	_ = c.set(time.Time{}, true, true)
 }
 
@@ -150,19 +150,9 @@ func serverConnOf(c net.Conn) *serverConn {
 	return sc
 }
 
-// Yielding before the next read. After a keep-alive response, fasthttp
-// reads the connection's next request at once; the client has not sent it
-// yet, so the read fails with EAGAIN and the goroutine parks until the
-// poller sees the request (perf stat: 2.0 reads per request). When other
-// connections of this worker have requests waiting, serving them first
-// gives this client the time to send its next one: the first Read of the
-// idle phase yields once. In alternating wrk runs this took reads to
-// 1.5-1.9 per request and task-clock per request down about 6%; when
-// nothing else is runnable the yield returns at once.
-
 func (c *serverConn) Read(p []byte) (int, error) {
-	to := c.to
-	if to == nil {
+	g := c.g
+	if g == nil {
 		return c.Conn.Read(p)
 	}
 	if c.phase == phaseWrite {
@@ -170,23 +160,23 @@ func (c *serverConn) Read(p []byte) (int, error) {
 		if c.ownWrite.Load() {
 			c.ownWrite.Store(false)
 		}
-		runtime.Gosched()
 		idleStart := c.writeStart
 		if !c.smallWrite {
-			idleStart = to.now()
+			idleStart = g.now()
 		}
-		_ = c.set(to.at(idleStart+to.idle), true, false)
+		g.yields.yield() // yield.go
+		_ = c.set(g.at(idleStart+g.idle), true, false)
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		switch c.phase {
 		case phaseNew:
 			c.phase = phaseRead
-			c.readStart = to.now()
+			c.readStart = g.now()
 		case phaseIdle:
 			c.phase = phaseRead
-			c.readStart = to.now()
-			_ = c.set(to.at(c.readStart+to.read), true, false)
+			c.readStart = g.now()
+			_ = c.set(g.at(c.readStart+g.read), true, false)
 		}
 	}
 	return n, err
@@ -207,8 +197,8 @@ func (c *serverConn) ReadFrom(r io.Reader) (int64, error) {
 // beginWrite notes a write of n bytes, and enters the write phase if this
 // is the response's first.
 func (c *serverConn) beginWrite(n int) {
-	to := c.to
-	if to == nil {
+	g := c.g
+	if g == nil {
 		return
 	}
 	if c.phase == phaseWrite {
@@ -219,11 +209,11 @@ func (c *serverConn) beginWrite(n int) {
 	c.smallWrite = n <= smallWriteBytes
 	c.writeStart = c.handlerEnd
 	if c.writeStart == 0 {
-		c.writeStart = to.now()
+		c.writeStart = g.now()
 	}
 	c.handlerEnd = 0
 	if !c.ownWrite.Load() {
-		_ = c.set(to.at(c.writeStart+to.write), false, true)
+		_ = c.set(g.at(c.writeStart+g.write), false, true)
 	}
 }
 
@@ -250,8 +240,8 @@ type reqClock struct {
 }
 
 func startClock(ctx *fasthttp.RequestCtx) reqClock {
-	if sc := serverConnOf(ctx.Conn()); sc != nil && sc.to != nil && sc.phase != phaseNew {
-		return reqClock{start: sc.to.at(sc.readStart), sc: sc}
+	if sc := serverConnOf(ctx.Conn()); sc != nil && sc.g != nil && sc.phase != phaseNew {
+		return reqClock{start: sc.g.at(sc.readStart), sc: sc}
 	}
 	if t := ctx.Time(); !t.IsZero() {
 		return reqClock{start: t}
@@ -262,10 +252,10 @@ func startClock(ctx *fasthttp.RequestCtx) reqClock {
 // took reads the clock for the end of the request and returns its
 // duration. The reading is kept for the write phase that follows at once.
 func (rc reqClock) took() time.Duration {
-	if rc.sc == nil || rc.sc.to == nil {
+	if rc.sc == nil || rc.sc.g == nil {
 		return time.Since(rc.start)
 	}
-	now := rc.sc.to.now()
+	now := rc.sc.g.now()
 	rc.sc.handlerEnd = now
 	return now - rc.sc.readStart
 }

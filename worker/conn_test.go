@@ -13,11 +13,11 @@ import (
 )
 
 // phasedPair is tcpPair with the server end a serverConn whose phase
-// timeouts run with to.
-func phasedPair(t *testing.T, to *connTimeouts) (*serverConn, net.Conn) {
+// timeouts run with g.
+func phasedPair(t *testing.T, g *connGroup) (*serverConn, net.Conn) {
 	lc, client := tcpPair(t)
 	sc := &serverConn{lazyDeadlineConn: lazyDeadlineConn{Conn: lc.Conn}}
-	sc.startPhases(to)
+	sc.startPhases(g)
 	t.Cleanup(func() { sc.Close() })
 	return sc, client
 }
@@ -41,8 +41,8 @@ func deadlines(c *serverConn) (read, write time.Duration) {
 // while waiting for the next request, ReadTimeout again from its first
 // bytes.
 func TestConnPhaseDeadlines(t *testing.T) {
-	to := &connTimeouts{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
-	c, client := phasedPair(t, to)
+	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	c, client := phasedPair(t, g)
 	check := func(step string, wantRead, wantWrite time.Duration) {
 		t.Helper()
 		if r, w := deadlines(c); r != wantRead || w != wantWrite {
@@ -84,16 +84,16 @@ func TestConnPhaseDeadlines(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("second request read", 10*time.Second, 20*time.Second)
-	if c.phase != phaseRead || time.Since(to.at(c.readStart)) > time.Second {
-		t.Errorf("phase %d, request start %s ago; want phaseRead, just now", c.phase, time.Since(to.at(c.readStart)))
+	if c.phase != phaseRead || time.Since(g.at(c.readStart)) > time.Second {
+		t.Errorf("phase %d, request start %s ago; want phaseRead, just now", c.phase, time.Since(g.at(c.readStart)))
 	}
 }
 
 // A write deadline the handler set (RequestCtx.SetWriteDeadline) holds for
 // its response instead of WriteTimeout, and only for that one.
 func TestConnOwnWriteDeadline(t *testing.T) {
-	to := &connTimeouts{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
-	c, client := phasedPair(t, to)
+	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	c, client := phasedPair(t, g)
 	go func() { _, _ = io.Copy(io.Discard, client) }()
 	exchange := func(ownDeadline bool) time.Duration {
 		t.Helper()
@@ -123,8 +123,8 @@ func TestConnOwnWriteDeadline(t *testing.T) {
 // stopPhases clears the deadlines and leaves them to the connection's
 // owner: reads and writes change nothing any more.
 func TestConnStopPhases(t *testing.T) {
-	to := &connTimeouts{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
-	c, client := phasedPair(t, to)
+	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	c, client := phasedPair(t, g)
 	c.stopPhases()
 	if r, w := deadlines(c); r != -1 || w != -1 {
 		t.Errorf("after stopPhases: deadlines %s, %s; want none", r, w)
@@ -145,8 +145,8 @@ func TestConnStopPhases(t *testing.T) {
 
 // A keep-alive exchange through the phases allocates nothing.
 func TestConnPhasesAllocateNothing(t *testing.T) {
-	to := newConnTimeouts(ServerConfig{}.withDefaults())
-	c, client := phasedPair(t, to)
+	g := newConnGroup(ServerConfig{}.withDefaults())
+	c, client := phasedPair(t, g)
 	req, resp := []byte("ping"), []byte("pong")
 	buf := make([]byte, 4)
 	allocs := testing.AllocsPerRun(200, func() {
@@ -298,8 +298,8 @@ func TestHijackedConnHasNoTimeouts(t *testing.T) {
 // small response the idle phase starts there too; after a large one the
 // idle phase reads the clock again.
 func TestConnClockReadsReused(t *testing.T) {
-	to := &connTimeouts{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
-	c, client := phasedPair(t, to)
+	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	c, client := phasedPair(t, g)
 	go func() { _, _ = io.Copy(io.Discard, client) }()
 	for _, size := range []int{100, smallWriteBytes + 1} {
 		if _, err := io.WriteString(client, "q"); err != nil {
@@ -308,7 +308,7 @@ func TestConnClockReadsReused(t *testing.T) {
 		if _, err := c.Read(make([]byte, 1)); err != nil {
 			t.Fatal(err)
 		}
-		rc := reqClock{start: to.at(c.readStart), sc: c}
+		rc := reqClock{start: g.at(c.readStart), sc: c}
 		time.Sleep(2 * time.Millisecond)
 		if d := rc.took(); d < 2*time.Millisecond || d > time.Minute {
 			t.Fatalf("took = %s, want the time since the request's first bytes", d)
@@ -330,7 +330,7 @@ func TestConnClockReadsReused(t *testing.T) {
 			_, err := c.Read(make([]byte, 1))
 			read <- err
 		}()
-		wantIdle := to.at(end + to.idle)
+		wantIdle := g.at(end + g.idle)
 		waitFor(t, "the idle phase", 5*time.Second, func() bool {
 			c.mu.Lock()
 			defer c.mu.Unlock()

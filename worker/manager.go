@@ -336,13 +336,13 @@ func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net
 		// serverConns under TLS, so that ctx.IsTLS still sees a *tls.Conn;
 		// their phase timeouts start at once on plain TCP, after the
 		// handshake under TLS.
-		to := newConnTimeouts(s.cfg)
+		conns := newConnGroup(s.cfg)
 		var ts *tlsServe
 		if tlsOpts == nil {
-			ln = connListener{Listener: ln, to: to}
+			ln = connListener{Listener: ln, g: conns}
 		} else {
 			raw := connListener{Listener: ln}
-			if ts, ln, err = newTLSServe(raw, tlsOpts, s.cfg, to, m.log); err != nil {
+			if ts, ln, err = newTLSServe(raw, tlsOpts, s.cfg, conns, m.log); err != nil {
 				_ = raw.Close()
 				return nil, err
 			}

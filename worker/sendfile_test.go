@@ -28,7 +28,7 @@ func TestConnWrappersKeepReadFrom(t *testing.T) {
 		b, _ := io.ReadAll(c)
 		got <- string(b)
 	}()
-	c, err := connListener{Listener: stubListener{dial: ln.Addr().String()}, to: newConnTimeouts(ServerConfig{}.withDefaults())}.Accept()
+	c, err := connListener{Listener: stubListener{dial: ln.Addr().String()}, g: newConnGroup(ServerConfig{}.withDefaults())}.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ type tlsServe struct {
 
 	maxConns  int64
 	hsTimeout time.Duration
-	h1Timeout *connTimeouts // the phase timeouts of HTTP/1.1 connections
+	h1Group   *connGroup // the phase timeouts of HTTP/1.1 connections
 	hsCtx     context.Context
 	hsCancel  context.CancelFunc
 	hsWG      sync.WaitGroup // handshakes in progress
@@ -98,13 +98,13 @@ type tlsServe struct {
 // newTLSServe prepares the TLS side of a binding on raw (the TCP listener,
 // or a placeholder for HTTP/3 alone). It returns the listener fasthttp is
 // to serve, which yields the HTTP/1.1 connections.
-func newTLSServe(raw net.Listener, opts *tlsOptions, cfg ServerConfig, to *connTimeouts, lg zerolog.Logger) (*tlsServe, net.Listener, error) {
+func newTLSServe(raw net.Listener, opts *tlsOptions, cfg ServerConfig, g *connGroup, lg zerolog.Logger) (*tlsServe, net.Listener, error) {
 	ts := &tlsServe{
 		raw:       raw,
 		quicOnly:  opts.quicOnly,
 		maxConns:  int64(cfg.MaxConnections),
 		hsTimeout: cfg.ReadTimeout,
-		h1Timeout: to,
+		h1Group:   g,
 		log:       lg,
 		shutDone:  make(chan error, 1),
 	}
@@ -285,7 +285,7 @@ func (ts *tlsServe) handshake(c net.Conn) {
 		return
 	}
 	if sc, ok := c.(*serverConn); ok {
-		sc.startPhases(ts.h1Timeout)
+		sc.startPhases(ts.h1Group)
 	}
 	ts.h1.put(tc)
 }
