@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quic-go/quic-go/http3"
 	"github.com/valyala/fasthttp"
 )
 
@@ -125,6 +126,41 @@ func BenchmarkH2AdapterNetwork(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			resp, err := c.Get("https://" + addr + "/")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
+
+// BenchmarkH3AdapterNetwork is BenchmarkH2AdapterNetwork over HTTP/3: quic-go's
+// client and server on loopback UDP, the adapter, the dispatch and a
+// handler.
+func BenchmarkH3AdapterNetwork(b *testing.B) {
+	certFile, keyFile, pool := devPair(b)
+	sm := quietManager(b)
+	s := sm.NewServer(ServerConfig{})
+	r := NewRouter()
+	r.GET("/", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello, world") })
+	s.SetRouter(r)
+	errc := make(chan error, 1)
+	go func() { errc <- s.ListenQUIC("127.0.0.1:0", certFile, keyFile) }()
+	waitListening(b, s, errc)
+	b.Cleanup(func() {
+		_ = s.Shutdown(context.Background())
+		<-errc
+	})
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer tr.Close()
+	c := &http.Client{Transport: tr}
+	url := "https://" + s.Addr() + "/"
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Get(url)
 			if err != nil {
 				b.Error(err)
 				return
