@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"strconv"
@@ -345,5 +346,57 @@ func TestConnClockReadsReused(t *testing.T) {
 		if err := <-read; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Over TLS the phase timeouts start after the handshake, on HTTP/1.1
+// connections: an idle keep-alive connection is closed after IdleTimeout,
+// and a request that stalls after its first bytes at ReadTimeout.
+func TestTLSPhaseTimeouts(t *testing.T) {
+	const readTimeout, idleTimeout = 400 * time.Millisecond, 1500 * time.Millisecond
+	certFile, keyFile, pool := devPair(t)
+	sm := quietManager(t)
+	s := sm.NewServer(ServerConfig{ReadTimeout: readTimeout, IdleTimeout: idleTimeout})
+	r := NewRouter()
+	r.GET("/", text("ok"))
+	s.SetRouter(r)
+	addr := listenTLS(t, s, certFile, keyFile)
+	dial := func() (*tls.Conn, *bufio.Reader) {
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+			t.Fatalf("first request: %q, %v", line, err)
+		}
+		drainResponse(t, br)
+		return c, br
+	}
+
+	_, br := dial()
+	begin := time.Now()
+	if _, err := io.ReadAll(br); err != nil && !isReset(err) {
+		t.Fatalf("idle connection still open after %s: %v", time.Since(begin), err)
+	}
+	if took := time.Since(begin); took < idleTimeout*2/3 || took > idleTimeout+3*time.Second {
+		t.Errorf("idle connection closed after %s, want about IdleTimeout %s", took, idleTimeout)
+	}
+
+	c, br := dial()
+	begin = time.Now()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(br); err != nil && !isReset(err) {
+		t.Fatalf("stalled request still open after %s: %v", time.Since(begin), err)
+	}
+	if took := time.Since(begin); took < readTimeout*2/3 || took > idleTimeout {
+		t.Errorf("stalled request cut off after %s, want about ReadTimeout %s", took, readTimeout)
 	}
 }
