@@ -195,7 +195,10 @@ func (c *serverConn) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // beginWrite notes a write of n bytes, and enters the write phase if this
-// is the response's first.
+// is a response's first. A handler that ended since the write phase began
+// served a pipelined request (read from the buffer, with no Read): its
+// response gets a WriteTimeout of its own, as each response does in
+// fasthttp.
 func (c *serverConn) beginWrite(n int) {
 	g := c.g
 	if g == nil {
@@ -203,10 +206,13 @@ func (c *serverConn) beginWrite(n int) {
 	}
 	if c.phase == phaseWrite {
 		c.smallWrite = false
-		return
+		if c.handlerEnd == 0 {
+			return
+		}
+	} else {
+		c.phase = phaseWrite
+		c.smallWrite = n <= smallWriteBytes
 	}
-	c.phase = phaseWrite
-	c.smallWrite = n <= smallWriteBytes
 	c.writeStart = c.handlerEnd
 	if c.writeStart == 0 {
 		c.writeStart = g.now()

@@ -3,6 +3,7 @@ package worker
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -398,5 +399,97 @@ func TestTLSPhaseTimeouts(t *testing.T) {
 	}
 	if took := time.Since(begin); took < readTimeout*2/3 || took > idleTimeout {
 		t.Errorf("stalled request cut off after %s, want about ReadTimeout %s", took, readTimeout)
+	}
+}
+
+// Pipelined requests come from the buffer with no Read between them, so
+// the write phase never ends; each response still gets a WriteTimeout
+// from its own handler's end.
+func TestConnPipelinedWriteDeadlines(t *testing.T) {
+	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	c, client := phasedPair(t, g)
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	if _, err := io.WriteString(client, "q1q2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	var ends []time.Duration
+	for range 2 {
+		rc := reqClock{start: g.at(c.readStart), sc: c}
+		time.Sleep(5 * time.Millisecond)
+		rc.took()
+		ends = append(ends, c.handlerEnd)
+		for range 2 { // a response in two writes
+			if _, err := c.Write([]byte("response")); err != nil {
+				t.Fatal(err)
+			}
+			c.mu.Lock()
+			wd := c.wd
+			c.mu.Unlock()
+			if want := g.at(ends[len(ends)-1] + g.write); !wd.Equal(want) {
+				t.Errorf("response %d: write deadline %s after its handler's end, want WriteTimeout %s",
+					len(ends), wd.Sub(g.at(ends[len(ends)-1])), g.write)
+			}
+		}
+	}
+	if ends[1] <= ends[0] {
+		t.Fatalf("handler ends %v", ends)
+	}
+}
+
+// Pipelined requests on the real server: all answered, in order, and the
+// connection then idles out at IdleTimeout as usual.
+func TestServerPipelinedRequests(t *testing.T) {
+	const idleTimeout = 800 * time.Millisecond
+	sm := quietManager(t)
+	r := NewRouter()
+	r.GET("/n/:i", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("n" + ctx.UserValue("i").(string)) })
+	_, addr := start(t, sm, ServerConfig{IdleTimeout: idleTimeout}, r)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var reqs strings.Builder
+	const n = 50
+	for i := range n {
+		fmt.Fprintf(&reqs, "GET /n/%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+	}
+	if _, err := io.WriteString(c, reqs.String()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for i := range n {
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+			t.Fatalf("response %d: %q, %v", i, line, err)
+		}
+		var body []byte
+		for {
+			h, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h == "\r\n" {
+				break
+			}
+			if k, v, ok := strings.Cut(h, ":"); ok && strings.EqualFold(k, "Content-Length") {
+				m, _ := strconv.Atoi(strings.TrimSpace(v))
+				body = make([]byte, m)
+			}
+		}
+		if _, err := io.ReadFull(br, body); err != nil || string(body) != "n"+strconv.Itoa(i) {
+			t.Fatalf("response %d: body %q, %v", i, body, err)
+		}
+	}
+	begin := time.Now()
+	if _, err := io.ReadAll(br); err != nil && !isReset(err) {
+		t.Fatalf("still open after %s: %v", time.Since(begin), err)
+	}
+	if took := time.Since(begin); took < idleTimeout/2 || took > idleTimeout+3*time.Second {
+		t.Errorf("closed %s after the last response, want about IdleTimeout %s", took, idleTimeout)
 	}
 }
