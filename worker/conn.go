@@ -245,8 +245,18 @@ type reqClock struct {
 	sc    *serverConn // nil: not a phased connection
 }
 
+//
+// A request that begins in the write phase came from the read buffer with
+// no Read of its own (pipelined, or after a 100 Continue): it starts now,
+// with a ReadTimeout of its own for the rest of its body, as each request
+// gets one in fasthttp.
 func startClock(ctx *fasthttp.RequestCtx) reqClock {
 	if sc := serverConnOf(ctx.Conn()); sc != nil && sc.g != nil && sc.phase != phaseNew {
+		if sc.phase == phaseWrite {
+			sc.phase = phaseRead
+			sc.readStart = sc.g.now()
+			_ = sc.set(sc.g.at(sc.readStart+sc.g.read), true, false)
+		}
 		return reqClock{start: sc.g.at(sc.readStart), sc: sc}
 	}
 	if t := ctx.Time(); !t.IsZero() {

@@ -493,3 +493,38 @@ func TestServerPipelinedRequests(t *testing.T) {
 		t.Errorf("closed %s after the last response, want about IdleTimeout %s", took, idleTimeout)
 	}
 }
+
+// A request that begins while its connection is in the write phase (a
+// pipelined one) starts then, with a ReadTimeout of its own.
+func TestStartClockPipelined(t *testing.T) {
+	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	c, client := phasedPair(t, g)
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	if _, err := io.WriteString(client, "q1q2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(c, nil, false)
+	first := startClock(&ctx)
+	first.took()
+	if _, err := c.Write([]byte("response 1")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	second := startClock(&ctx) // from the buffer: no Read
+	if d := second.start.Sub(first.start); d < 20*time.Millisecond {
+		t.Errorf("the pipelined request starts %s after the first, want its own start", d)
+	}
+	if c.phase != phaseRead {
+		t.Errorf("phase %d, want phaseRead", c.phase)
+	}
+	c.mu.Lock()
+	rd := c.rd
+	c.mu.Unlock()
+	if want := second.start.Add(g.read); !rd.Equal(want) {
+		t.Errorf("read deadline %s after the request's start, want ReadTimeout %s", rd.Sub(second.start), g.read)
+	}
+}
