@@ -245,8 +245,8 @@ type reqClock struct {
 	sc    *serverConn // nil: not a phased connection
 }
 
-// A request that begins in the write phase came from the read buffer with
-// no Read of its own (pipelined, or after a 100 Continue): it starts now,
+// startClock starts timing ctx's request. A request that begins in the
+// write phase came from the read buffer with no Read of its own (pipelined, or after a 100 Continue): it starts now,
 // with a ReadTimeout of its own for the rest of its body, as each request
 // gets one in fasthttp.
 func startClock(ctx *fasthttp.RequestCtx) reqClock {
