@@ -77,8 +77,9 @@ func TestMedianOfRatios(t *testing.T) {
 }
 
 func TestReportEndsWithRatioLine(t *testing.T) {
-	r := &results{Settings: settings{Rounds: 1, Duration: time.Second, Threads: 1, Connections: 64, Pinned: true}}
-	for _, n := range serverOrder {
+	r := &results{Settings: settings{Rounds: 1, Duration: time.Second, Threads: 1, Connections: 64, Pinned: true,
+		Servers: serversFor(true)}}
+	for _, n := range r.Settings.Servers {
 		for _, pass := range []string{"unpinned", "pinned"} {
 			r.Runs = append(r.Runs, runRecord{Pass: pass, Round: 1, Server: n,
 				wrkResult: wrkResult{Requests: 1000, ReqPerSec: 1000, P50us: 100, P99us: 900}, CPUusPerReq: 5})
@@ -99,6 +100,11 @@ func TestReportEndsWithRatioLine(t *testing.T) {
 	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
 	if last := lines[len(lines)-1]; last != "rockstar/nginx req/s ratio: 1.00  cpu/request ratio: 1.00" {
 		t.Errorf("last line %q", last)
+	}
+	for _, n := range r.Settings.Servers {
+		if !strings.Contains(out.String(), n+" ") {
+			t.Errorf("no line for %s in\n%s", n, out.String())
+		}
 	}
 }
 

@@ -97,7 +97,7 @@ func (e *env) extras(ctx context.Context, pl *plan, s settings) (extraFigures, e
 	pl.extrasS -= 12
 
 	logf("[extras] %d idle keep-alive connections to nginx  (about %s left)", s.IdleConns, pl.left())
-	ng, err := e.startNginx(ctx, "extras", "", "auto")
+	ng, err := e.startNginx(ctx, nameNginx, "extras", "", "auto")
 	if err != nil {
 		return x, err
 	}

@@ -37,7 +37,10 @@
 // BENCH_PINNED=0 the pinned pass.
 //
 // BENCH_ROCKSTAR=FILE benchmarks that rockstar binary instead of building
-// ./cmd/rockstar, to compare two builds.
+// ./cmd/rockstar, to compare two builds. BENCH_NGINX_REUSEPORT=1 adds a
+// fifth server, nginx with `listen ... reuseport`: one socket per worker,
+// the kernel spreading connections over them by hash, as Rockstar's
+// sockets do; its ratios are to nginx like the others'.
 //
 // It writes the raw results to bench/results/latest.json and a chart to
 // bench/results/latest.png (BENCH_OUT changes the directory), prints the
@@ -74,7 +77,10 @@ type settings struct {
 	Pinned      bool          `json:"pinned_pass"`
 	Extras      bool          `json:"extras"`
 	IdleConns   int           `json:"idle_connections"`
-	ReloadHosts int           `json:"reload_hosts"`
+	// Servers are the servers in the order they run: serverOrder, and
+	// nginx-reuseport with BENCH_NGINX_REUSEPORT=1.
+	Servers     []string `json:"servers"`
+	ReloadHosts int      `json:"reload_hosts"`
 	out         string
 }
 
@@ -218,6 +224,7 @@ func readSettings() (settings, error) {
 	}
 	s.Pinned = os.Getenv("BENCH_PINNED") != "0"
 	s.Extras = os.Getenv("BENCH_EXTRAS") != "0"
+	s.Servers = serversFor(os.Getenv("BENCH_NGINX_REUSEPORT") == "1")
 	if v := os.Getenv("BENCH_OUT"); v != "" {
 		s.out = v
 	}
@@ -284,7 +291,7 @@ func newPlan(s settings) *plan {
 	if s.Pinned {
 		passes++
 	}
-	p := &plan{s: s, runs: passes * len(serverOrder) * (s.Rounds + 1)}
+	p := &plan{s: s, runs: passes * len(s.Servers) * (s.Rounds + 1)}
 	if s.Extras {
 		p.extrasS = 45
 	}
@@ -306,13 +313,13 @@ func (e *env) pass(ctx context.Context, res *results, pl *plan, wrk string, pinn
 		name, srvCPU, wrkCPU, rsWorkers, ngWorkers = "pinned", "0", "1", "1", "1"
 	}
 	logf("[%s] starting the servers", name)
-	servers := make([]*running, 0, len(serverOrder))
+	servers := make([]*running, 0, len(res.Settings.Servers))
 	defer func() {
 		for _, r := range servers {
 			e.procs.stop(r.p, 5*time.Second)
 		}
 	}()
-	for _, n := range serverOrder {
+	for _, n := range res.Settings.Servers {
 		var r *running
 		var err error
 		switch n {
@@ -322,8 +329,8 @@ func (e *env) pass(ctx context.Context, res *results, pl *plan, wrk string, pinn
 			if err == nil {
 				res.Extras.addStartup(took)
 			}
-		case nameNginx:
-			r, err = e.startNginx(ctx, name, srvCPU, ngWorkers)
+		case nameNginx, nameNginxReuse:
+			r, err = e.startNginx(ctx, n, name, srvCPU, ngWorkers)
 		case nameFasthttp:
 			r, err = e.startHello(ctx, nameFasthttp, name, srvCPU, false)
 		case namePrefork:

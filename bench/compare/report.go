@@ -116,7 +116,7 @@ func p99(x *runRecord) float64       { return x.P99us }
 
 func (r *results) stats(pass, ref string) []serverStats {
 	var out []serverStats
-	for _, name := range serverOrder {
+	for _, name := range r.Settings.Servers {
 		var rps, p50, p99s, cpu []float64
 		var errs int64
 		lo, hi := 1.0, 0.0
@@ -303,6 +303,8 @@ func serverColor(name string) color.Color {
 		return color.RGBA{R: 0xe8, G: 0x6a, B: 0x17, A: 0xff}
 	case nameNginx:
 		return color.RGBA{R: 0x00, G: 0x96, B: 0x39, A: 0xff}
+	case nameNginxReuse:
+		return color.RGBA{R: 0x7c, G: 0xc8, B: 0x8f, A: 0xff}
 	case nameFasthttp:
 		return color.RGBA{R: 0x55, G: 0x55, B: 0x55, A: 0xff}
 	}

@@ -25,9 +25,20 @@ const (
 	nameNginx    = "nginx"
 	nameFasthttp = "fasthttp"
 	namePrefork  = "fasthttp-prefork"
+	// nameNginxReuse is nginx with `listen ... reuseport`, one socket per
+	// worker as Rockstar has; only with BENCH_NGINX_REUSEPORT=1.
+	nameNginxReuse = "nginx-reuseport"
 )
 
 var serverOrder = []string{nameRockstar, nameNginx, nameFasthttp, namePrefork}
+
+// serversFor is serverOrder, with nginx-reuseport last when asked for.
+func serversFor(reuseport bool) []string {
+	if reuseport {
+		return append(append([]string(nil), serverOrder...), nameNginxReuse)
+	}
+	return append([]string(nil), serverOrder...)
+}
 
 // running is one server under test.
 type running struct {
@@ -165,7 +176,11 @@ func (e *env) startRockstar(ctx context.Context, tag, cpu, workers string, extra
 // nginxConfig is nginx's side: `return 200` with the same body, the access
 // log off, every path under dir. keepalive_requests is raised so that, as
 // with the Go servers, wrk's connections are never closed by the server.
-func nginxConfig(dir string, port int, workers string) string {
+func nginxConfig(dir string, port int, workers string, reuseport bool) string {
+	listen := strconv.Itoa(port)
+	if reuseport {
+		listen += " reuseport"
+	}
 	return fmt.Sprintf(`worker_processes %s;
 worker_rlimit_nofile 20000;
 pid %s;
@@ -177,15 +192,17 @@ http {
     keepalive_requests 1000000;
     keepalive_timeout 60s;
     server {
-        listen 127.0.0.1:%d;
+        listen 127.0.0.1:%s;
         location / { return 200 %q; }
     }
 }
-`, workers, filepath.Join(dir, "nginx.pid"), filepath.Join(dir, "error.log"), port, helloBody)
+`, workers, filepath.Join(dir, "nginx.pid"), filepath.Join(dir, "error.log"), listen, helloBody)
 }
 
-func (e *env) startNginx(ctx context.Context, tag, cpu, workers string) (*running, error) {
-	dir := filepath.Join(e.tmp, "nginx-"+tag)
+// startNginx runs nginx as name: nameNginx, or nameNginxReuse with one
+// reuseport socket per worker.
+func (e *env) startNginx(ctx context.Context, name, tag, cpu, workers string) (*running, error) {
+	dir := filepath.Join(e.tmp, name+"-"+tag)
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
@@ -194,7 +211,7 @@ func (e *env) startNginx(ctx context.Context, tag, cpu, workers string) (*runnin
 		return nil, err
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(nginxConfig(dir, port, workers)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(nginxConfig(dir, port, workers, name == nameNginxReuse)), 0o644); err != nil {
 		return nil, err
 	}
 	out, err := os.Create(filepath.Join(dir, "stderr.log"))
@@ -202,11 +219,11 @@ func (e *env) startNginx(ctx context.Context, tag, cpu, workers string) (*runnin
 		return nil, err
 	}
 	args := e.pinArgs(cpu, e.nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
-	p, err := e.procs.start(nameNginx, args, out)
+	p, err := e.procs.start(name, args, out)
 	if err != nil {
 		return nil, err
 	}
-	r := &running{name: nameNginx, port: port, p: p}
+	r := &running{name: name, port: port, p: p}
 	if err := waitHello(ctx, r); err != nil {
 		e.procs.stop(p, 5*time.Second)
 		return nil, fmt.Errorf("%w (see %s)", err, filepath.Join(dir, "error.log"))
