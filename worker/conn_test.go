@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,12 @@ func phasedPair(t *testing.T, g *connGroup) (*serverConn, net.Conn) {
 	sc.startPhases(g)
 	t.Cleanup(func() { sc.Close() })
 	return sc, client
+}
+
+// testGroup is a connGroup with ReadTimeout 10 s, WriteTimeout 20 s and
+// IdleTimeout 30 s.
+func testGroup() *connGroup {
+	return &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
 }
 
 // deadlines returns c's read and write deadlines as durations from now
@@ -43,7 +50,7 @@ func deadlines(c *serverConn) (read, write time.Duration) {
 // while waiting for the next request, ReadTimeout again from its first
 // bytes.
 func TestConnPhaseDeadlines(t *testing.T) {
-	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	g := testGroup()
 	c, client := phasedPair(t, g)
 	check := func(step string, wantRead, wantWrite time.Duration) {
 		t.Helper()
@@ -94,9 +101,9 @@ func TestConnPhaseDeadlines(t *testing.T) {
 // A write deadline the handler set (RequestCtx.SetWriteDeadline) holds for
 // its response instead of WriteTimeout, and only for that one.
 func TestConnOwnWriteDeadline(t *testing.T) {
-	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	g := testGroup()
 	c, client := phasedPair(t, g)
-	go func() { _, _ = io.Copy(io.Discard, client) }()
+	discardFrom(t, client)
 	exchange := func(ownDeadline bool) time.Duration {
 		t.Helper()
 		if _, err := io.WriteString(client, "q"); err != nil {
@@ -125,7 +132,7 @@ func TestConnOwnWriteDeadline(t *testing.T) {
 // stopPhases clears the deadlines and leaves them to the connection's
 // owner: reads and writes change nothing any more.
 func TestConnStopPhases(t *testing.T) {
-	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	g := testGroup()
 	c, client := phasedPair(t, g)
 	c.stopPhases()
 	if r, w := deadlines(c); r != -1 || w != -1 {
@@ -169,68 +176,61 @@ func TestConnPhasesAllocateNothing(t *testing.T) {
 func TestServerPhaseTimeouts(t *testing.T) {
 	const readTimeout, idleTimeout = 400 * time.Millisecond, 1500 * time.Millisecond
 	addr := badInputServer(t, ServerConfig{ReadTimeout: readTimeout, IdleTimeout: idleTimeout})
-
-	t.Run("idle", func(t *testing.T) {
-		c := dialKeepAlive(t, addr)
-		begin := time.Now()
-		if _, err := io.ReadAll(c); err != nil && !isReset(err) {
-			t.Fatalf("still open after %s: %v", time.Since(begin), err)
-		}
-		if took := time.Since(begin); took < idleTimeout*2/3 || took > idleTimeout+3*time.Second {
-			t.Errorf("idle connection closed after %s, want about IdleTimeout %s", took, idleTimeout)
-		}
-	})
-	t.Run("late request served, stalled one cut off", func(t *testing.T) {
-		c := dialKeepAlive(t, addr)
-		time.Sleep(2 * readTimeout) // idle longer than ReadTimeout, well within IdleTimeout
-		br := bufio.NewReader(c)
-		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: ok.test\r\n\r\n"); err != nil {
+	checkPhaseTimeouts(t, readTimeout, idleTimeout, func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
-			t.Fatalf("a request after %s idle: %q, %v", 2*readTimeout, line, err)
-		}
-		drainResponse(t, br)
-		begin := time.Now()
-		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: ok"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadAll(br); err != nil && !isReset(err) {
-			t.Fatalf("still open after %s: %v", time.Since(begin), err)
-		}
-		if took := time.Since(begin); took < readTimeout*2/3 || took > idleTimeout {
-			t.Errorf("stalled request cut off after %s, want about ReadTimeout %s", took, readTimeout)
-		}
+		return c
 	})
 	stillServes(t, addr, "the phase timeouts")
 }
 
-// dialKeepAlive connects to addr and completes one keep-alive request.
-func dialKeepAlive(t *testing.T, addr string) net.Conn {
+// checkPhaseTimeouts checks the idle and read timeouts on connections
+// from dial: one request,
+// then an idle wait until the server closes; one request, a wait longer
+// than ReadTimeout, a request that is served, and a request that stalls
+// after its first bytes.
+func checkPhaseTimeouts(t *testing.T, readTimeout, idleTimeout time.Duration, dial func() net.Conn) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
+	const request = "GET / HTTP/1.1\r\nHost: ok.test\r\n\r\n"
+	keepAlive := func() (net.Conn, *bufio.Reader) {
+		c := dial()
+		t.Cleanup(func() { c.Close() })
+		br := bufio.NewReader(c)
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, request); err != nil {
+			t.Fatal(err)
+		}
+		read200(t, br, "first request")
+		if br.Buffered() > 0 {
+			t.Fatalf("%d bytes more than one response", br.Buffered())
+		}
+		return c, br
+	}
+
+	_, br := keepAlive()
+	if took := closedAfter(t, br, "idle connection"); took < idleTimeout*2/3 || took > idleTimeout+3*time.Second {
+		t.Errorf("idle connection closed after %s, want about IdleTimeout %s", took, idleTimeout)
+	}
+
+	c, br := keepAlive()
+	time.Sleep(2 * readTimeout) // idle longer than ReadTimeout, well within IdleTimeout
+	if _, err := io.WriteString(c, request); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: ok.test\r\n\r\n"); err != nil {
+	read200(t, br, "a request after a wait longer than ReadTimeout")
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: ok"); err != nil {
 		t.Fatal(err)
 	}
-	br := bufio.NewReader(c)
-	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
-		t.Fatalf("first request: %q, %v", line, err)
+	if took := closedAfter(t, br, "stalled request"); took < readTimeout*2/3 || took > idleTimeout {
+		t.Errorf("stalled request cut off after %s, want about ReadTimeout %s", took, readTimeout)
 	}
-	drainResponse(t, br)
-	if br.Buffered() > 0 {
-		t.Fatalf("%d bytes more than one response", br.Buffered())
-	}
-	return c
 }
 
 // drainResponse reads the rest of a response whose status line was read:
-// its headers, then Content-Length bytes.
-func drainResponse(t *testing.T, br *bufio.Reader) {
+// its headers, then Content-Length bytes, which it returns.
+func drainResponse(t *testing.T, br *bufio.Reader) []byte {
 	t.Helper()
 	n := 0
 	for {
@@ -247,9 +247,33 @@ func drainResponse(t *testing.T, br *bufio.Reader) {
 			}
 		}
 	}
-	if _, err := io.ReadFull(br, make([]byte, n)); err != nil {
+	body := make([]byte, n)
+	if _, err := io.ReadFull(br, body); err != nil {
 		t.Fatal(err)
 	}
+	return body
+}
+
+// read200 reads one response and fails the test unless it is a 200; it
+// returns the body.
+func read200(t *testing.T, br *bufio.Reader, what string) []byte {
+	t.Helper()
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Fatalf("%s: %q, %v", what, line, err)
+	}
+	return drainResponse(t, br)
+}
+
+// closedAfter reads r until the server closes the connection and returns
+// how long that took; it fails the test if the connection is still open
+// at the client's own deadline.
+func closedAfter(t *testing.T, r io.Reader, what string) time.Duration {
+	t.Helper()
+	begin := time.Now()
+	if _, err := io.ReadAll(r); err != nil && !isReset(err) {
+		t.Fatalf("%s still open after %s: %v", what, time.Since(begin), err)
+	}
+	return time.Since(begin)
 }
 
 // A hijacked connection is the hijacker's: the phase timeouts no longer
@@ -300,9 +324,9 @@ func TestHijackedConnHasNoTimeouts(t *testing.T) {
 // small response the idle phase starts there too; after a large one the
 // idle phase reads the clock again.
 func TestConnClockReadsReused(t *testing.T) {
-	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+	g := testGroup()
 	c, client := phasedPair(t, g)
-	go func() { _, _ = io.Copy(io.Discard, client) }()
+	discardFrom(t, client)
 	for _, size := range []int{100, smallWriteBytes + 1} {
 		if _, err := io.WriteString(client, "q"); err != nil {
 			t.Fatal(err)
@@ -351,8 +375,7 @@ func TestConnClockReadsReused(t *testing.T) {
 }
 
 // Over TLS the phase timeouts start after the handshake, on HTTP/1.1
-// connections: an idle keep-alive connection is closed after IdleTimeout,
-// and a request that stalls after its first bytes at ReadTimeout.
+// connections: the same checks as on plain TCP.
 func TestTLSPhaseTimeouts(t *testing.T) {
 	const readTimeout, idleTimeout = 400 * time.Millisecond, 1500 * time.Millisecond
 	certFile, keyFile, pool := devPair(t)
@@ -362,59 +385,46 @@ func TestTLSPhaseTimeouts(t *testing.T) {
 	r.GET("/", text("ok"))
 	s.SetRouter(r)
 	addr := listenTLS(t, s, certFile, keyFile)
-	dial := func() (*tls.Conn, *bufio.Reader) {
+	checkPhaseTimeouts(t, readTimeout, idleTimeout, func() net.Conn {
 		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
-		br := bufio.NewReader(c)
-		if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
-			t.Fatalf("first request: %q, %v", line, err)
-		}
-		drainResponse(t, br)
-		return c, br
-	}
-
-	_, br := dial()
-	begin := time.Now()
-	if _, err := io.ReadAll(br); err != nil && !isReset(err) {
-		t.Fatalf("idle connection still open after %s: %v", time.Since(begin), err)
-	}
-	if took := time.Since(begin); took < idleTimeout*2/3 || took > idleTimeout+3*time.Second {
-		t.Errorf("idle connection closed after %s, want about IdleTimeout %s", took, idleTimeout)
-	}
-
-	c, br := dial()
-	begin = time.Now()
-	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadAll(br); err != nil && !isReset(err) {
-		t.Fatalf("stalled request still open after %s: %v", time.Since(begin), err)
-	}
-	if took := time.Since(begin); took < readTimeout*2/3 || took > idleTimeout {
-		t.Errorf("stalled request cut off after %s, want about ReadTimeout %s", took, readTimeout)
-	}
+		return c
+	})
 }
 
-// Pipelined requests come from the buffer with no Read between them, so
-// the write phase never ends; each response still gets a WriteTimeout
-// from its own handler's end.
-func TestConnPipelinedWriteDeadlines(t *testing.T) {
-	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
+// discardFrom reads and drops what arrives on c until the test ends, then
+// closes c and waits for the reader.
+func discardFrom(t *testing.T, c net.Conn) {
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
+	t.Cleanup(func() {
+		c.Close()
+		wg.Wait()
+	})
+}
+
+// pipelinedPair is a phasedPair whose server end has read two requests
+// sent together; what it writes is discarded.
+func pipelinedPair(t *testing.T, g *connGroup) *serverConn {
 	c, client := phasedPair(t, g)
-	go func() { _, _ = io.Copy(io.Discard, client) }()
+	discardFrom(t, client)
 	if _, err := io.WriteString(client, "q1q2"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Read(make([]byte, 4)); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// Pipelined requests come from the buffer with no Read between them, so
+// the write phase never ends; each response still gets a WriteTimeout
+// from its own handler's end.
+func TestConnPipelinedWriteDeadlines(t *testing.T) {
+	g := testGroup()
+	c := pipelinedPair(t, g)
 	var ends []time.Duration
 	for range 2 {
 		rc := reqClock{start: g.at(c.readStart), sc: c}
@@ -463,33 +473,11 @@ func TestServerPipelinedRequests(t *testing.T) {
 	}
 	br := bufio.NewReader(c)
 	for i := range n {
-		line, err := br.ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
-			t.Fatalf("response %d: %q, %v", i, line, err)
-		}
-		var body []byte
-		for {
-			h, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			if h == "\r\n" {
-				break
-			}
-			if k, v, ok := strings.Cut(h, ":"); ok && strings.EqualFold(k, "Content-Length") {
-				m, _ := strconv.Atoi(strings.TrimSpace(v))
-				body = make([]byte, m)
-			}
-		}
-		if _, err := io.ReadFull(br, body); err != nil || string(body) != "n"+strconv.Itoa(i) {
-			t.Fatalf("response %d: body %q, %v", i, body, err)
+		if body := read200(t, br, "response "+strconv.Itoa(i)); string(body) != "n"+strconv.Itoa(i) {
+			t.Fatalf("response %d: body %q", i, body)
 		}
 	}
-	begin := time.Now()
-	if _, err := io.ReadAll(br); err != nil && !isReset(err) {
-		t.Fatalf("still open after %s: %v", time.Since(begin), err)
-	}
-	if took := time.Since(begin); took < idleTimeout/2 || took > idleTimeout+3*time.Second {
+	if took := closedAfter(t, br, "the connection"); took < idleTimeout/2 || took > idleTimeout+3*time.Second {
 		t.Errorf("closed %s after the last response, want about IdleTimeout %s", took, idleTimeout)
 	}
 }
@@ -497,15 +485,8 @@ func TestServerPipelinedRequests(t *testing.T) {
 // A request that begins while its connection is in the write phase (a
 // pipelined one) starts then, with a ReadTimeout of its own.
 func TestStartClockPipelined(t *testing.T) {
-	g := &connGroup{read: 10 * time.Second, write: 20 * time.Second, idle: 30 * time.Second, base: time.Now()}
-	c, client := phasedPair(t, g)
-	go func() { _, _ = io.Copy(io.Discard, client) }()
-	if _, err := io.WriteString(client, "q1q2"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Read(make([]byte, 4)); err != nil {
-		t.Fatal(err)
-	}
+	g := testGroup()
+	c := pipelinedPair(t, g)
 	var ctx fasthttp.RequestCtx
 	ctx.Init2(c, nil, false)
 	first := startClock(&ctx)
