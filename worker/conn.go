@@ -33,7 +33,7 @@ type serverConn struct {
 	// on.
 	g         *connGroup // nil: no phases (TLS handshake, HTTP/2, hijacked)
 	phase     connPhase
-	readStart time.Duration // when the current request's first bytes came, on to's clock
+	readStart time.Duration // when the current request's first bytes came, on g's clock
 	// handlerEnd: when the handler ended (reqClock.took), or 0; the write
 	// phase starts then.
 	handlerEnd time.Duration
@@ -100,10 +100,10 @@ func newConnGroup(cfg ServerConfig) *connGroup {
 // now is the monotonic time since base.
 func (g *connGroup) now() time.Duration { return time.Since(g.base) }
 
-// at is the time.Time of d on to's clock.
+// at is the time.Time of d on g's clock.
 func (g *connGroup) at(d time.Duration) time.Time { return g.base.Add(d) }
 
-// connListener hands out serverConns. With to set it starts their phases
+// connListener hands out serverConns. With g set it starts their phases
 // at once (plain TCP); under TLS they start after the handshake, and only
 // on connections that chose HTTP/1.1.
 type connListener struct {
@@ -123,7 +123,7 @@ func (l connListener) Accept() (net.Conn, error) {
 	return sc, nil
 }
 
-// startPhases begins applying to: the connection is new.
+// startPhases begins applying g's timeouts: the connection is new.
 func (c *serverConn) startPhases(g *connGroup) {
 	c.g = g
 	c.phase = phaseNew
@@ -150,6 +150,9 @@ func serverConnOf(c net.Conn) *serverConn {
 	return sc
 }
 
+// Read moves the phases: the first Read after a response begins the idle
+// phase (after a yield, yield.go), and the first bytes after the idle
+// phase begin the next request.
 func (c *serverConn) Read(p []byte) (int, error) {
 	g := c.g
 	if g == nil {
@@ -164,7 +167,7 @@ func (c *serverConn) Read(p []byte) (int, error) {
 		if !c.smallWrite {
 			idleStart = g.now()
 		}
-		g.yields.yield() // yield.go
+		g.yields.yield()
 		_ = c.set(g.at(idleStart+g.idle), true, false)
 	}
 	n, err := c.Conn.Read(p)
