@@ -301,7 +301,7 @@ func TestHijackedConnHasNoTimeouts(t *testing.T) {
 		t.Fatalf("hijack: %q, %v", line, err)
 	}
 	drainResponse(t, br) // its headers; a 101 has no body
-	time.Sleep(4 * d) // quiet for longer than every timeout
+	time.Sleep(4 * d)    // quiet for longer than every timeout
 	if _, err := io.WriteString(c, "ping"); err != nil {
 		t.Fatal(err)
 	}
