@@ -74,7 +74,7 @@ func (b *binding) admitBody(ctx *fasthttp.RequestCtx, hs *hostState) bool {
 	if cl >= 0 {
 		return true
 	}
-	lim := &limitedBody{r: ctx.RequestBodyStream(), left: b.body.max}
+	lim := &limitedBody{r: ctx.RequestBodyStream(), ctx: ctx, left: b.body.max}
 	ctx.Request.SetBodyStream(lim, -1)
 	if hs.streamBody {
 		return true
@@ -101,8 +101,12 @@ func (b *binding) refuseBody(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // limitedBody reads a chunked body and fails once it passes the limit.
+// The rest of such a body is never read, so its connection closes after
+// the response, and lingers (linger.go): the client, still sending, then
+// reads the answer (a 413 from a streaming handler) instead of a reset.
 type limitedBody struct {
 	r    io.Reader
+	ctx  *fasthttp.RequestCtx
 	left int64
 	over bool
 	err  error
@@ -116,6 +120,8 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	l.left -= int64(n)
 	if l.left < 0 {
 		l.over = true
+		l.ctx.SetConnectionClose()
+		lingerOnClose(l.ctx)
 		return n, fasthttp.ErrBodyTooLarge
 	}
 	if err != nil && err != io.EOF {
