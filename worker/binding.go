@@ -91,11 +91,13 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 		ctx.SetConnectionClose()
 	}
 	if !b.admitHead(ctx) {
-		return // 400: smuggling and Host tricks (smuggling.go)
+		startClock(ctx).took() // its 400 is written next (smuggling.go)
+		return
 	}
 	if b.tls != nil {
 		if !b.tls.admitHTTP1(ctx) {
-			return // 421: the Host belongs to another certificate than the SNI
+			startClock(ctx).took() // its 421 is written next: the Host belongs to another certificate than the SNI
+			return
 		}
 		defer b.tls.advertise(ctx) // Alt-Svc, whatever answered
 	}

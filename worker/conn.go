@@ -34,20 +34,7 @@ type serverConn struct {
 	g         *connGroup // nil: no phases (TLS handshake, HTTP/2, hijacked)
 	phase     connPhase
 	readStart time.Duration // when the current request's first bytes came, on g's clock
-	// handlerEnd: when the handler ended (reqClock.took), or 0; the write
-	// phase starts then.
-	handlerEnd time.Duration
-	// writeStart: when the write phase began. smallWrite: the phase is
-	// one Write of at most smallWriteBytes so far, which takes no time to
-	// speak of; the idle phase then starts at writeStart, without a clock
-	// read.
-	writeStart time.Duration
-	smallWrite bool
 }
-
-// smallWriteBytes: a response this small goes into the socket's buffer in
-// one Write without waiting (the default send buffer is 16 KiB or more).
-const smallWriteBytes = 16 << 10
 
 // Phase timeouts. fasthttp applies its timeouts by setting a socket
 // deadline from time.Now() three times a request: the idle timeout, the
@@ -64,18 +51,23 @@ const smallWriteBytes = 16 << 10
 //	            connection's start)
 //	phaseRead   a request's first bytes came: the read deadline is
 //	            ReadTimeout after them, for its headers and its body
-//	phaseWrite  the first Write after reading starts the response: the
-//	            write deadline is WriteTimeout after it, unless the
-//	            handler set one (RequestCtx.SetWriteDeadline)
+//	phaseWrite  the handler ended (reqClock.took) and its response is
+//	            written next: the write deadline is WriteTimeout after
+//	            that, unless the handler set one
+//	            (RequestCtx.SetWriteDeadline)
 //	phaseIdle   the first Read after writing waits for the next request:
 //	            the read deadline is IdleTimeout after that
 //
 // The deadlines land in the lazy deadline store, so a busy connection
-// still reaches the socket only when a timer fires. The clock is read at
-// most twice a request: when its first bytes come, which is also its
-// start for the metrics and limits, and when its handler ends (reqClock),
-// which is also the start of the write phase; a response written in one
-// small Write starts the idle phase at that same time.
+// still reaches the socket only when a timer fires. The clock is read
+// three times a request: when its first bytes come, which is also its
+// start for the metrics and limits; when its handler ends, which is also
+// its end for the metrics; and when the idle phase begins.
+//
+// Write and ReadFrom change nothing here: under TLS another goroutine
+// writes too (tls.Conn.Close sends its close_notify alert from whichever
+// goroutine closes the connection), so only the serving goroutine's own
+// steps (a Read, the start and the end of a handler) move the phases.
 type connPhase uint8
 
 const (
@@ -163,12 +155,8 @@ func (c *serverConn) Read(p []byte) (int, error) {
 		if c.ownWrite.Load() {
 			c.ownWrite.Store(false)
 		}
-		idleStart := c.writeStart
-		if !c.smallWrite {
-			idleStart = g.now()
-		}
 		g.yields.yield()
-		_ = c.set(g.at(idleStart+g.idle), true, false)
+		_ = c.set(g.at(g.now()+g.idle), true, false)
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
@@ -185,44 +173,18 @@ func (c *serverConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *serverConn) Write(p []byte) (int, error) {
-	c.beginWrite(len(p))
-	return c.Conn.Write(p)
-}
-
 // ReadFrom passes a body copy on to the socket's own ReadFrom, so that a
 // static file still goes out with sendfile.
 func (c *serverConn) ReadFrom(r io.Reader) (int64, error) {
-	c.beginWrite(smallWriteBytes + 1)
 	return readFrom(c.Conn, r)
 }
 
-// beginWrite notes a write of n bytes, and enters the write phase if this
-// is a response's first. A handler that ended since the write phase began
-// served a pipelined request (read from the buffer, with no Read): its
-// response gets a WriteTimeout of its own, as each response does in
-// fasthttp.
-func (c *serverConn) beginWrite(n int) {
-	g := c.g
-	if g == nil {
-		return
-	}
-	if c.phase == phaseWrite {
-		c.smallWrite = false
-		if c.handlerEnd == 0 {
-			return
-		}
-	} else {
-		c.phase = phaseWrite
-		c.smallWrite = n <= smallWriteBytes
-	}
-	c.writeStart = c.handlerEnd
-	if c.writeStart == 0 {
-		c.writeStart = g.now()
-	}
-	c.handlerEnd = 0
+// beginResponse enters the write phase at now: the handler has ended and
+// its response is written next.
+func (c *serverConn) beginResponse(now time.Duration) {
+	c.phase = phaseWrite
 	if !c.ownWrite.Load() {
-		_ = c.set(g.at(c.writeStart+g.write), false, true)
+		_ = c.set(c.g.at(now+c.g.write), false, true)
 	}
 }
 
@@ -241,22 +203,32 @@ func (c *serverConn) SetDeadline(t time.Time) error {
 
 // reqClock times one request: its start, when its first bytes came (on
 // an HTTP/1.1 connection with phase timeouts) or else ctx.Time(); and its
-// end, which on such a connection also starts the write phase, so that
-// the response's write deadline needs no clock read of its own.
+// end, which on such a connection also starts the write phase. Every
+// path that answers a request calls took before the answer is written.
 type reqClock struct {
 	start time.Time
 	sc    *serverConn // nil: not a phased connection
 }
 
 // startClock starts timing ctx's request. A request that begins in the
+// new phase came in with the TLS handshake; one that begins in the
 // write phase came from the read buffer with no Read of its own (pipelined, or after a 100 Continue): it starts now,
 // with a ReadTimeout of its own for the rest of its body, as each request
 // gets one in fasthttp.
 func startClock(ctx *fasthttp.RequestCtx) reqClock {
-	if sc := serverConnOf(ctx.Conn()); sc != nil && sc.g != nil && sc.phase != phaseNew {
-		if sc.phase == phaseWrite {
+	if sc := serverConnOf(ctx.Conn()); sc != nil && sc.g != nil {
+		switch sc.phase {
+		case phaseNew:
+			// Its bytes came with the TLS handshake's last read, before
+			// the phases began; the connection's read deadline holds.
 			sc.phase = phaseRead
 			sc.readStart = sc.g.now()
+		case phaseWrite:
+			sc.phase = phaseRead
+			sc.readStart = sc.g.now()
+			if sc.ownWrite.Load() {
+				sc.ownWrite.Store(false) // the last handler's
+			}
 			_ = sc.set(sc.g.at(sc.readStart+sc.g.read), true, false)
 		}
 		return reqClock{start: sc.g.at(sc.readStart), sc: sc}
@@ -268,13 +240,13 @@ func startClock(ctx *fasthttp.RequestCtx) reqClock {
 }
 
 // took reads the clock for the end of the request and returns its
-// duration. The reading is kept for the write phase that follows at once.
+// duration. On a phased connection the response's write phase begins.
 func (rc reqClock) took() time.Duration {
 	if rc.sc == nil || rc.sc.g == nil {
 		return time.Since(rc.start)
 	}
 	now := rc.sc.g.now()
-	rc.sc.handlerEnd = now
+	rc.sc.beginResponse(now)
 	return now - rc.sc.readStart
 }
 
