@@ -7,9 +7,11 @@ import (
 	"time"
 )
 
-// Lazy deadlines. fasthttp sets three deadlines on a keep-alive connection
-// for every request: the idle timeout, then the read timeout once the
-// request begins, then the write timeout. Each is a call into the runtime
+// Lazy deadlines. A keep-alive connection gets three deadlines for every
+// request: the idle timeout, then the read timeout once the request
+// begins, then the write timeout (the phase timeouts of conn.go set them;
+// fasthttp, when it applied its own timeouts, did the same). Each, on the
+// socket, would be a call into the runtime
 // poller that locks the descriptor and moves one of its timers, and each
 // moved timer is more work for the scheduler; in profiles of a worker
 // under wrk they were a few per cent of all its CPU time, for timeouts of
