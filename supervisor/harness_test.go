@@ -55,8 +55,12 @@ type master struct {
 	pids    sync.Map      // every pid seen, killed at cleanup
 }
 
-// baseConfig is a config on ephemeral ports; %d is the worker count.
-const baseConfig = `
+// configHead is how every test config begins: workers, the master's
+// files under run/ beside the config, a 5 s shutdown, logs at level
+// (with logExtra as more [log] lines), and the admin endpoint on an
+// ephemeral port. Servers and hosts follow.
+func configHead(workers int, level, logExtra string) string {
+	return fmt.Sprintf(`
 [supervisor]
 workers = %d
 control_socket = "run/ctl.sock"
@@ -64,11 +68,16 @@ pid_file = "run/rockstar.pid"
 shutdown_timeout = "5s"
 
 [log]
-level = "debug"
-
+level = %q
+%s
 [admin]
 listen = "127.0.0.1:0"
+`, workers, level, logExtra)
+}
 
+// baseConfig follows configHead: one server on an ephemeral port, one
+// host; %s is its body.
+const baseConfig = `
 [[server]]
 listen = "127.0.0.1:0"
 
@@ -83,7 +92,7 @@ hosts = ["hello.test"]
 `
 
 func configText(workers int, body string) string {
-	return fmt.Sprintf(baseConfig, workers, body)
+	return configHead(workers, "debug", "") + fmt.Sprintf(baseConfig, body)
 }
 
 // startMaster writes cfg into a temp dir and runs the binary on it until ready.

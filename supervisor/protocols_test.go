@@ -43,21 +43,9 @@ func tlsFiles(t *testing.T, dir, name string, pool *x509.CertPool, hosts ...stri
 	return certFile, keyFile
 }
 
-// protocolsConfig serves http1, http2 and http3 on one TLS address, with a
-// default certificate and two hosts that have their own.
+// protocolsConfig follows configHead: http1, http2 and http3 on one TLS
+// address, with a default certificate and two hosts that have their own.
 const protocolsConfig = `
-[supervisor]
-workers = %d
-control_socket = "run/ctl.sock"
-pid_file = "run/rockstar.pid"
-shutdown_timeout = "5s"
-
-[log]
-level = "debug"
-
-[admin]
-listen = "127.0.0.1:0"
-
 [[server]]
 listen = "127.0.0.1:0"
 protocols = ["http1", "http2", "http3"]
@@ -108,15 +96,20 @@ func newProtoSetup(t *testing.T) *protoSetup {
 		n, _ := io.Copy(h, r.Body)
 		fmt.Fprintf(w, "%d %x", n, h.Sum(nil))
 	})}
-	go up.Serve(ln) // ends with Close below
-	t.Cleanup(func() { up.Close() })
+	var served sync.WaitGroup
+	served.Go(func() { _ = up.Serve(ln) }) // ends with Close below
+	t.Cleanup(func() {
+		up.Close()
+		served.Wait()
+	})
 	s.upstream = ln.Addr().String()
 	return s
 }
 
 func (s *protoSetup) config(workers int, readTimeout string) string {
 	f := s.files
-	return fmt.Sprintf(protocolsConfig, workers, f[0], f[1], readTimeout, f[2], f[3], f[4], f[5], s.upstream)
+	return configHead(workers, "debug", "") +
+		fmt.Sprintf(protocolsConfig, f[0], f[1], readTimeout, f[2], f[3], f[4], f[5], s.upstream)
 }
 
 type client struct {

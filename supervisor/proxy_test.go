@@ -53,26 +53,14 @@ func proxyConfig(workers int, upstreams ...*proxyUpstream) string {
 	for _, u := range upstreams {
 		list = append(list, fmt.Sprintf("%q", u.addr()))
 	}
-	return fmt.Sprintf(`
-[supervisor]
-workers = %d
-control_socket = "run/ctl.sock"
-pid_file = "run/rockstar.pid"
-shutdown_timeout = "5s"
-
-[log]
-level = "debug"
-
-[admin]
-listen = "127.0.0.1:0"
-
+	return configHead(workers, "debug", "") + fmt.Sprintf(`
 [[server]]
 listen = "127.0.0.1:0"
 
 [[host]]
 hostname = "proxy.test"
 proxy = { upstreams = [%s], health_path = "/health", health_interval = "100ms", fail_timeout = "1s" }
-`, workers, strings.Join(list, ", "))
+`, strings.Join(list, ", "))
 }
 
 // metrics returns the admin endpoint's /metrics.

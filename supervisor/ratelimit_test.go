@@ -18,19 +18,7 @@ func limitConfig(workers int, hostLimit, tenantLimit string) string {
 	if tenantLimit != "" {
 		tl = "rate_limit = " + tenantLimit
 	}
-	return fmt.Sprintf(`
-[supervisor]
-workers = %d
-control_socket = "run/ctl.sock"
-pid_file = "run/rockstar.pid"
-shutdown_timeout = "5s"
-
-[log]
-level = "info"
-
-[admin]
-listen = "127.0.0.1:0"
-
+	return configHead(workers, "info", "") + fmt.Sprintf(`
 [[server]]
 listen = "127.0.0.1:0"
 
@@ -47,7 +35,7 @@ respond = "b"
 id = "demo"
 hosts = ["a.test", "b.test"]
 %s
-`, workers, hl, tl)
+`, hl, tl)
 }
 
 // TestSharedLimitExact: with N workers and many connections spread over

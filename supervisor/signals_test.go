@@ -14,22 +14,9 @@ import (
 	"time"
 )
 
-// filesConfig serves hello.test (a fixed body) and files.test (the static
-// directory %q); %d is the worker count and the %s line goes in [log].
+// filesConfig follows configHead: hello.test (a fixed body) and
+// files.test (the static directory %q).
 const filesConfig = `
-[supervisor]
-workers = %d
-control_socket = "run/ctl.sock"
-pid_file = "run/rockstar.pid"
-shutdown_timeout = "5s"
-
-[log]
-level = "debug"
-%s
-
-[admin]
-listen = "127.0.0.1:0"
-
 [[server]]
 listen = "127.0.0.1:0"
 
@@ -60,7 +47,7 @@ func startFilesMaster(t *testing.T, workers int, logLine string) *master {
 	if err := os.WriteFile(filepath.Join(site, "big.bin"), bytes.Repeat([]byte("x"), bigFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return startMaster(t, fmt.Sprintf(filesConfig, workers, logLine, site))
+	return startMaster(t, configHead(workers, "debug", logLine)+fmt.Sprintf(filesConfig, site))
 }
 
 // slowDownload starts GET /big.bin on a connection with a small receive

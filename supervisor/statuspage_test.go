@@ -54,18 +54,9 @@ const readPage = `(() => {
   };
 })()`
 
-// statusPageConfig has a limited host, a plain one and a failing one, in
-// two tenants.
+// statusPageConfig follows configHead: a limited host, a plain one and a
+// failing one, in two tenants.
 const statusPageConfig = `
-[supervisor]
-workers = 2
-control_socket = "run/ctl.sock"
-pid_file = "run/rockstar.pid"
-shutdown_timeout = "5s"
-
-[admin]
-listen = "127.0.0.1:0"
-
 [[server]]
 listen = "127.0.0.1:0"
 
@@ -104,7 +95,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if chrome == "" {
 		t.Skip("chromium is not installed (Debian: apt-get install chromium chromium-driver; .ci/run installs them)")
 	}
-	m := startMaster(t, statusPageConfig)
+	m := startMaster(t, configHead(2, "info", "")+statusPageConfig)
 	m.waitWorkers(2, 10*time.Second)
 	_, stop := hammer(t, m.addr, "GET", []string{"a.test", "b.test", "c.test"}, 12, time.Minute)
 	defer stop()
