@@ -183,15 +183,16 @@ func TestProxySupervisedReloadUnderLoad(t *testing.T) {
 		t.Error("the slow request on a did not finish there")
 	}
 	waitFor(t, "c to take requests", 5*time.Second, func() bool { return c.hits.Load() > 20 })
-	aHits := a.hits.Load()
-	time.Sleep(300 * time.Millisecond)
+	aHits, cHits := a.hits.Load(), c.hits.Load()
+	waitFor(t, "c to take 100 more requests", 5*time.Second, func() bool { return c.hits.Load() > cHits+100 })
 	if n := a.hits.Load() - aHits; n != 0 {
 		t.Errorf("a got %d requests after it was removed", n)
 	}
 	// An upstream dying under load costs no request either.
 	b.srv.CloseClientConnections()
 	b.srv.Listener.Close()
-	time.Sleep(500 * time.Millisecond)
+	cHits = c.hits.Load()
+	waitFor(t, "c to take 200 more requests after b died", 10*time.Second, func() bool { return c.hits.Load() > cHits+200 })
 	res := stop()
 	t.Logf("reload under load: %s", res)
 	if res.OK.Load() == 0 || res.failures() != 0 {
