@@ -45,6 +45,7 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 		}
 		if h.Respond != "" {
 			hc.Middleware = []worker.MiddlewareFunc{respond(h.RespondStatus, h.ContentType, h.Respond)}
+			hc.Inline = true // a fixed answer never blocks: the event loop serves it
 		}
 		if h.RateLimit != nil {
 			hc.RateLimits = h.RateLimit.Worker()

@@ -31,7 +31,8 @@ type binding struct {
 	// just before its listener closed is closed as soon as it shows up.
 	connsClosed bool // guarded by connMu
 
-	tls *tlsServe // TLS: the ALPN split, HTTP/2 and HTTP/3; nil on plain TCP
+	tls  *tlsServe  // TLS: the ALPN split, HTTP/2 and HTTP/3; nil on plain TCP
+	loop *eventLoop // the event loop (eventloop.go); nil: none
 
 	stopping atomic.Bool
 	draining atomic.Bool   // responses say Connection: close
@@ -69,6 +70,9 @@ func newBinding(addr string, ln net.Listener, cfg ServerConfig, log zerolog.Logg
 // If Serve fails without being asked to stop, failed runs first.
 func (b *binding) start(failed func(*binding)) {
 	b.tls.start()
+	if b.loop != nil {
+		b.loop.start(b)
+	}
 	go func() {
 		defer close(b.done)
 		err := b.srv.Serve(b.ln)
@@ -85,13 +89,7 @@ func (b *binding) start(failed func(*binding)) {
 }
 
 func (b *binding) serve(ctx *fasthttp.RequestCtx) {
-	if b.draining.Load() {
-		// Close each keep-alive connection after its next response, which
-		// says so, instead of closing it while the client may be sending.
-		ctx.SetConnectionClose()
-	}
-	if !b.admitHead(ctx) {
-		startClock(ctx).took() // its 400 is written next (smuggling.go)
+	if !b.admitRequest(ctx) {
 		return
 	}
 	if b.tls != nil {
@@ -113,6 +111,24 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 			sc.stopPhases()
 		}
 	}
+}
+
+// admitRequest runs the checks every HTTP/1.1 request passes before its
+// host is looked up, on a goroutine or on the event loop; false: it has
+// been answered (400, smuggling.go).
+func (b *binding) admitRequest(ctx *fasthttp.RequestCtx) bool {
+	if b.draining.Load() || b.stopping.Load() {
+		// Close each keep-alive connection after its next response, which
+		// says so, instead of closing it while the client may be sending.
+		// (fasthttp's CloseOnShutdown does this on a goroutine once
+		// shutdown begins; the event loop needs it said.)
+		ctx.SetConnectionClose()
+	}
+	if !b.admitHead(ctx) {
+		startClock(ctx).took() // its 400 is written next (smuggling.go)
+		return false
+	}
+	return true
 }
 
 func (b *binding) connState(c net.Conn, st fasthttp.ConnState) {
@@ -176,6 +192,9 @@ func (b *binding) shutdown(ctx context.Context) error {
 // closeConns closes the connections that are still open and waits, up to a
 // second, for their goroutines to notice.
 func (b *binding) closeConns() {
+	if b.loop != nil {
+		b.loop.stop()
+	}
 	b.connMu.Lock()
 	b.connsClosed = true
 	for c := range b.conns {

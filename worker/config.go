@@ -85,6 +85,13 @@ type ServerConfig struct {
 	// tenant, method, path, status, bytes, duration, remote address).
 	// Default nil: no access log.
 	AccessLog io.Writer
+
+	// DisableEventLoop serves every connection of a plain-TCP listener on
+	// its own goroutine from the start. Default false: on Linux, one event
+	// loop accepts them, serves the requests of inline hosts itself, and
+	// hands every other connection on to a goroutine (see
+	// HostConfig.Inline).
+	DisableEventLoop bool
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -143,6 +150,16 @@ type HostConfig struct {
 	// as they arrive (ctx.RequestBodyStream), as a proxy does, instead of
 	// the server reading them whole first. Default false.
 	StreamRequestBody bool
+	// Inline promises that the host's middleware and handlers never block:
+	// no network or disk I/O but a write to the access log, no waiting, no
+	// Hijack, TimeoutError or reading the connection. On a plain-TCP
+	// listener the worker's event loop then answers the host's requests
+	// that have no body itself, without a goroutine per connection, as
+	// nginx's event loop answers its return directive. A handler that
+	// blocks there holds up every connection of the listener. Default
+	// false: the host's requests are served on their connection's
+	// goroutine.
+	Inline bool
 }
 
 // RateLimitConfig is a token bucket: RequestsPerSecond refill, BurstSize capacity.

@@ -30,6 +30,7 @@ type hostState struct {
 	files        fs.FS // may be nil
 	errLog       *zerolog.Logger
 	streamBody   bool // HostConfig.StreamRequestBody
+	inline       bool // HostConfig.Inline: the event loop may serve it
 }
 
 type headerKV struct{ k, v string }
@@ -37,8 +38,9 @@ type headerKV struct{ k, v string }
 // dispatch maps a Host header to its hostState. It is immutable; a binding
 // publishes a new one on every configuration change.
 type dispatch struct {
-	hosts hostMap[*hostState]
-	def   *hostState // no host matched: the root router's routes
+	hosts  hostMap[*hostState]
+	def    *hostState // no host matched: the root router's routes
+	inline bool       // some host is inline: the event loop serves requests
 }
 
 func (d *dispatch) lookup(host []byte) *hostState {

@@ -338,9 +338,19 @@ func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net
 		// handshake under TLS.
 		conns := newConnGroup(s.cfg)
 		var ts *tlsServe
-		if tlsOpts == nil {
+		var loop *eventLoop
+		if tlsOpts == nil && !s.cfg.DisableEventLoop {
+			l, hl, lerr := newEventLoop(ln, s.cfg, conns, m.log)
+			switch {
+			case lerr == nil:
+				loop, ln = l, hl // the loop accepts; the fasthttp server gets what it hands on
+			case !errors.Is(lerr, errors.ErrUnsupported):
+				m.log.Warn().Err(lerr).Str("addr", addr).Msg("no event loop: every connection gets a goroutine")
+			}
+		}
+		if tlsOpts == nil && loop == nil {
 			ln = connListener{Listener: ln, g: conns}
-		} else {
+		} else if tlsOpts != nil {
 			raw := connListener{Listener: ln}
 			if ts, ln, err = newTLSServe(raw, tlsOpts, s.cfg, conns, m.log); err != nil {
 				_ = raw.Close()
@@ -349,6 +359,7 @@ func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net
 		}
 		b = newBinding(addr, ln, s.cfg, m.log)
 		b.tls = ts
+		b.loop = loop
 		ts.attach(b)
 		m.bindings[addr] = b
 	}

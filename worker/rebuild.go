@@ -57,14 +57,18 @@ func (m *serverManager) buildDispatchLocked(b *binding) {
 	for _, s := range b.members {
 		for _, name := range s.ownedHosts() {
 			if _, taken := d.hosts.get(name); !taken {
-				d.hosts.set(name, m.hostStateLocked(s, name))
+				hs := m.hostStateLocked(s, name)
+				d.hosts.set(name, hs)
+				d.inline = d.inline || hs.inline
 			}
 		}
 	}
 	primary := b.members[0]
 	for name := range m.reg.hosts {
 		if _, taken := d.hosts.get(name); !taken {
-			d.hosts.set(name, m.hostStateLocked(primary, name))
+			hs := m.hostStateLocked(primary, name)
+			d.hosts.set(name, hs)
+			d.inline = d.inline || hs.inline
 		}
 	}
 	d.def = m.defaultStateLocked(primary)
@@ -96,6 +100,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 	if cfg != nil {
 		hs.files = cfg.VirtualFS
 		hs.streamBody = cfg.StreamRequestBody
+		hs.inline = cfg.Inline
 		mw = cfg.Middleware
 		if cfg.RateLimits.active() {
 			hs.hostLim, hs.hostKeyed = m.limitersLocked(LimiterKey{ScopeHost, name}, *cfg.RateLimits)

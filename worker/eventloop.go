@@ -1,0 +1,124 @@
+package worker
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The event loop. A plain-TCP HTTP/1.1 binding on Linux accepts its
+// connections on one goroutine that waits for all of them at once
+// (eventloop_linux.go), as nginx's workers do, instead of a goroutine per
+// connection that reads its next request as soon as it has answered the
+// last. Under wrk, with the workers sharing their CPUs with the clients,
+// that read found nothing more than a third of the time, and each worker
+// went idle and woke up again for each connection: the loop reads each
+// connection only when the kernel says it has bytes, and wakes once for
+// all the connections that have.
+//
+// The loop serves a request itself only when all of it is in what it read
+// and its host is inline (HostConfig.Inline: its handler never blocks, as a
+// respond host's does not). Every other connection is handed on, with what
+// the loop has read of it, to the binding's fasthttp server, which serves
+// it on a goroutine from then on as it serves every connection without the
+// loop: a request with a body, one that came in pieces, HTTP/1.0, a
+// Connection: close, a head the loop cannot parse (fasthttp answers it with
+// its 400 or 431), a host that is not inline, and a connection whose
+// response could not be written at once. So what the loop itself has to
+// get right is small: a complete request without a body, answered at once.
+//
+// Its connections keep the server's timeouts: ReadTimeout until a new
+// connection's first request, IdleTimeout between requests (checked by a
+// sweep several times per timeout), and MaxConnections counts them with
+// the handed-on ones; the one over the limit gets fasthttp's 503.
+
+// errLoopConnIO: a handler on the event loop tried to read or write its
+// connection itself, which only the loop does.
+var errLoopConnIO = errors.New("worker: an event-loop connection is read and written by its loop only")
+
+// loopConn is a connection the event loop serves; it is the net.Conn a
+// RequestCtx on the loop sees (ctx.Conn, ctx.RemoteAddr).
+type loopConn struct {
+	fd           int
+	laddr, raddr net.Addr
+	until        time.Duration // on the loop's clock: closed after this; 0: never
+	closeAsked   bool          // a handler called Close: close after the response
+}
+
+func (c *loopConn) Read([]byte) (int, error)         { return 0, errLoopConnIO }
+func (c *loopConn) Write([]byte) (int, error)        { return 0, errLoopConnIO }
+func (c *loopConn) Close() error                     { c.closeAsked = true; return nil }
+func (c *loopConn) LocalAddr() net.Addr              { return c.laddr }
+func (c *loopConn) RemoteAddr() net.Addr             { return c.raddr }
+func (c *loopConn) SetDeadline(time.Time) error      { return nil }
+func (c *loopConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *loopConn) SetWriteDeadline(time.Time) error { return nil }
+
+// verdict is what the loop does with the request at the head of what it read.
+type verdict uint8
+
+const (
+	served      verdict = iota // answered; go on with the next
+	servedClose                // answered; close the connection after writing
+	handOn                     // hand the connection on, from this request
+)
+
+// outBuf collects a connection's responses until the loop writes them.
+type outBuf []byte
+
+func (o *outBuf) Write(p []byte) (int, error) {
+	*o = append(*o, p...)
+	return len(p), nil
+}
+
+// headerEnd is the length of the request head at the start of b (through
+// its blank line), or -1 when b holds no whole head.
+func headerEnd(b []byte) int {
+	end := -1
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		end = i + 4
+	}
+	if i := bytes.Index(b, []byte("\n\n")); i >= 0 && (end < 0 || i+2 < end) {
+		end = i + 2
+	}
+	return end
+}
+
+// plainTarget reports whether uri is an origin-form request target
+// ("/path?query") that fasthttp's URI parser accepts as it is: no control
+// bytes, not "//" (which it reads as an authority).
+func plainTarget(uri []byte) bool {
+	if len(uri) == 0 || uri[0] != '/' || (len(uri) > 1 && uri[1] == '/') {
+		return false
+	}
+	for _, c := range uri {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// loopCanServe reports whether the loop may answer the request whose head
+// h is; the others are handed on.
+func loopCanServe(req *fasthttp.Request) bool {
+	h := &req.Header
+	cl := h.ContentLength() // -2: none given, so no body; -1: chunked
+	return (cl == 0 || cl == -2) && h.IsHTTP11() && !h.ConnectionClose() &&
+		!req.MayContinue() && plainTarget(h.RequestURI()) && bytes.IndexByte(h.Host(), '@') < 0
+}
+
+// sweepInterval is how often the loop looks for connections past their
+// timeout: a tenth of the shortest, between 10 ms and a second.
+func sweepInterval(read, idle time.Duration) time.Duration {
+	d := time.Second
+	for _, t := range []time.Duration{read, idle} {
+		if t > 0 && t/10 < d {
+			d = t / 10
+		}
+	}
+	return max(d, 10*time.Millisecond)
+}

@@ -1,0 +1,492 @@
+//go:build linux
+
+package worker
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
+)
+
+// eventLoop is a binding's event loop (eventloop.go). Its goroutine owns
+// every field but cmd and the wake-up's lock; stopAccept and stop reach it
+// through cmd and an eventfd.
+type eventLoop struct {
+	b   *binding
+	g   *connGroup
+	hl  *handoffListener
+	log  zerolog.Logger
+	flog fasthttp.Logger // log, for the RequestCtx
+
+	lfd  int      // a dup of the listening socket; -1 once closed
+	epfd int      // the epoll instance
+	ep   *os.File // epfd, waited on in Go's network poller
+	rc   syscall.RawConn
+	wake int // eventfd: a command is waiting
+
+	mu     sync.Mutex // guards closed against kick
+	closed bool       // the fds are closed
+	cmd    atomic.Uint32
+	done   chan struct{}
+
+	conns      map[int]*loopConn
+	maxConns   int64
+	paused     bool // accepting is paused: out of file descriptors
+	sweepEvery time.Duration
+	nextSweep  time.Duration
+
+	// Scratch for one request at a time.
+	ctx    fasthttp.RequestCtx
+	rd     bytes.Reader
+	br     *bufio.Reader
+	out    outBuf
+	bw     *bufio.Writer
+	rbuf   []byte
+	events []unix.EpollEvent
+}
+
+const (
+	loopStopAccept = 1 << iota
+	loopStop
+)
+
+// newEventLoop prepares a loop for ln, a TCP listener, and returns it with
+// the listener its binding's fasthttp server is to accept from. ln stays
+// open (its address, and the socket itself, until the loop stops
+// accepting); the loop accepts on a dup of it.
+func newEventLoop(ln net.Listener, cfg ServerConfig, g *connGroup, log zerolog.Logger) (*eventLoop, *handoffListener, error) {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return nil, nil, fmt.Errorf("worker: event loop: %T: %w", ln, errors.ErrUnsupported)
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return nil, nil, err
+	}
+	lfd := -1
+	var dupErr error
+	if err := rc.Control(func(fd uintptr) {
+		lfd, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, nil, err
+	}
+	if dupErr != nil {
+		return nil, nil, fmt.Errorf("worker: event loop: dup listener: %w", dupErr)
+	}
+	l := &eventLoop{g: g, log: log, flog: fasthttpLogger{log}, lfd: lfd, epfd: -1, wake: -1, done: make(chan struct{}),
+		conns: make(map[int]*loopConn), maxConns: int64(cfg.MaxConnections),
+		sweepEvery: sweepInterval(cfg.ReadTimeout, idleOrRead(cfg)),
+		events:     make([]unix.EpollEvent, 128)}
+	if err := l.open(); err != nil {
+		l.closeFDs()
+		return nil, nil, err
+	}
+	size := max(cfg.MaxHeaderBytes, 4096)
+	l.rbuf = make([]byte, size)
+	l.br = bufio.NewReaderSize(nil, size)
+	l.bw = bufio.NewWriterSize(&l.out, 4096)
+	l.hl = newHandoffListener(ln, l.stopAccept)
+	return l, l.hl, nil
+}
+
+// idleOrRead is the timeout between requests: IdleTimeout, or ReadTimeout
+// when there is none, as fasthttp has it.
+func idleOrRead(cfg ServerConfig) time.Duration {
+	if cfg.IdleTimeout > 0 {
+		return cfg.IdleTimeout
+	}
+	return cfg.ReadTimeout
+}
+
+func (l *eventLoop) open() error {
+	var err error
+	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return fmt.Errorf("worker: event loop: epoll: %w", err)
+	}
+	if l.wake, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		return fmt.Errorf("worker: event loop: eventfd: %w", err)
+	}
+	for _, fd := range []int{l.lfd, l.wake} {
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+			return fmt.Errorf("worker: event loop: epoll_ctl: %w", err)
+		}
+	}
+	// A non-blocking epoll fd is pollable: the loop parks in Go's poller
+	// until one of its own fds is ready, and the P runs other goroutines
+	// meanwhile.
+	if err := unix.SetNonblock(l.epfd, true); err != nil {
+		return err
+	}
+	l.ep = os.NewFile(uintptr(l.epfd), "eventloop")
+	if l.rc, err = l.ep.SyscallConn(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// start runs the loop on a goroutine; stop waits for it.
+func (l *eventLoop) start(b *binding) {
+	l.b = b
+	l.nextSweep = l.g.now() + l.sweepEvery
+	_ = l.ep.SetReadDeadline(l.g.at(l.nextSweep))
+	go l.run()
+}
+
+// stopAccept closes the listening socket in the loop (handoffListener.Close).
+func (l *eventLoop) stopAccept() { l.command(loopStopAccept) }
+
+// stop closes every connection the loop holds and waits for it to return.
+// A loop that never started just closes its fds.
+func (l *eventLoop) stop() {
+	if l.b == nil {
+		l.closeFDs()
+		return
+	}
+	l.command(loopStop | loopStopAccept)
+	<-l.done
+}
+
+func (l *eventLoop) command(c uint32) {
+	l.cmd.Or(c)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		_, _ = unix.Write(l.wake, one[:])
+	}
+}
+
+func (l *eventLoop) run() {
+	defer close(l.done)
+	defer l.closeFDs()
+	defer l.closeAll()
+	for {
+		n := l.wait()
+		if c := l.cmd.Load(); c != 0 && l.obey(c) {
+			return
+		}
+		now := l.g.now()
+		for i := range n {
+			switch fd := int(l.events[i].Fd); fd {
+			case l.lfd:
+				l.accept(now)
+			case l.wake:
+				var b [8]byte
+				_, _ = unix.Read(l.wake, b[:])
+			default:
+				if c := l.conns[fd]; c != nil {
+					l.serve(c, now)
+				}
+			}
+		}
+		if now >= l.nextSweep {
+			l.sweep(now)
+		}
+	}
+}
+
+// wait returns the number of ready events in l.events, parking the
+// goroutine in Go's poller when there are none yet. A timeout of the
+// poller (the next sweep) returns 0.
+func (l *eventLoop) wait() int {
+	n := 0
+	_ = l.rc.Read(func(uintptr) bool {
+		n = epollNow(l.epfd, l.events)
+		return n > 0
+	})
+	return n
+}
+
+// epollNow is epoll_wait without waiting. It makes no call into the
+// scheduler (the call cannot block), as the loop's reads and writes do not.
+func epollNow(epfd int, events []unix.EpollEvent) int {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0
+	}
+	return int(r)
+}
+
+func rawRead(fd int, p []byte) (int, syscall.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), 0
+}
+
+func rawWrite(fd int, p []byte) (int, syscall.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), 0
+}
+
+// obey carries out the commands in c; true: the loop is to return.
+func (l *eventLoop) obey(c uint32) bool {
+	if c&loopStopAccept != 0 && l.lfd >= 0 {
+		_ = unix.Close(l.lfd) // leaves the epoll set with it
+		l.lfd = -1
+	}
+	return c&loopStop != 0
+}
+
+// accept takes the connections waiting on the listener, up to a batch.
+func (l *eventLoop) accept(now time.Duration) {
+	d := l.b.disp.Load()
+	for range 64 {
+		fd, sa, err := unix.Accept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) {
+				// Out of descriptors: stop polling the listener until the
+				// next sweep, instead of spinning on it.
+				l.log.Warn().Err(err).Msg("event loop: accept paused")
+				l.paused = true
+				_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.lfd, nil)
+			}
+			return
+		}
+		n := l.b.active.Add(1)
+		c := &loopConn{fd: fd, laddr: l.hl.addr, raddr: sockaddrAddr(sa)}
+		if l.maxConns > 0 && n > l.maxConns {
+			l.refuseConn(c)
+			continue
+		}
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if d == nil || !d.inline {
+			l.handOn(c, nil, nil) // nothing for the loop to serve here
+			continue
+		}
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
+			l.handOn(c, nil, nil)
+			continue
+		}
+		if l.g.read > 0 {
+			c.until = now + l.g.read
+		}
+		l.conns[fd] = c
+	}
+}
+
+// sockaddrAddr is a peer's address as net.TCPAddr.
+func sockaddrAddr(sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)), Port: a.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)), Port: a.Port}
+	}
+	return &net.TCPAddr{}
+}
+
+// refuseConn answers a connection over MaxConnections with 503, as
+// fasthttp does, and closes it.
+func (l *eventLoop) refuseConn(c *loopConn) {
+	ctx := &l.ctx
+	ctx.Request.Reset()
+	ctx.Response.Reset()
+	ctx.Error("The connection cannot be served because Server.Concurrency limit exceeded", fasthttp.StatusServiceUnavailable)
+	ctx.Response.SetConnectionClose()
+	ctx.Response.Header.SetServer(l.b.srv.Name)
+	l.out = l.out[:0]
+	l.bw.Reset(&l.out)
+	if ctx.Response.Write(l.bw) == nil && l.bw.Flush() == nil {
+		_, _ = rawWrite(c.fd, l.out)
+	}
+	l.close(c)
+}
+
+// serve reads what c has sent and answers the requests in it.
+func (l *eventLoop) serve(c *loopConn, now time.Duration) {
+	n, errno := rawRead(c.fd, l.rbuf)
+	if n <= 0 {
+		if errno == unix.EAGAIN || errno == unix.EINTR {
+			return
+		}
+		l.close(c) // the client closed it, or it failed
+		return
+	}
+	in := l.rbuf[:n]
+	l.out = l.out[:0]
+	for len(in) > 0 {
+		used, v := l.request(c, in)
+		switch v {
+		case handOn:
+			l.handOn(c, in, l.out)
+			return
+		case servedClose:
+			if len(l.out) > 0 {
+				_, _ = rawWrite(c.fd, l.out)
+			}
+			l.close(c)
+			return
+		}
+		in = in[used:]
+	}
+	w, errno := rawWrite(c.fd, l.out)
+	switch {
+	case w == len(l.out):
+		if t := l.g.idle; t > 0 {
+			c.until = now + t
+		} else if t := l.g.read; t > 0 {
+			c.until = now + t
+		} else {
+			c.until = 0
+		}
+	case errno == 0 || errno == unix.EAGAIN:
+		l.handOn(c, nil, l.out[w:]) // the socket's buffer is full: a goroutine waits for it
+	default:
+		l.close(c)
+	}
+}
+
+// request answers the request at the head of in, if the loop can (see
+// loopCanServe and HostConfig.Inline), appending the response to l.out; it
+// returns how many bytes of in the request took.
+func (l *eventLoop) request(c *loopConn, in []byte) (int, verdict) {
+	end := headerEnd(in)
+	if end < 0 {
+		return 0, handOn
+	}
+	ctx := &l.ctx
+	ctx.Request.Reset()
+	ctx.Response.Reset()
+	ctx.Hijack(nil)
+	l.rd.Reset(in[:end])
+	l.br.Reset(&l.rd)
+	if err := ctx.Request.Header.Read(l.br); err != nil || l.br.Buffered()+l.rd.Len() != 0 || !loopCanServe(&ctx.Request) {
+		return 0, handOn
+	}
+	ctx.Init2(c, l.flog, false)
+	b := l.b
+	if !b.admitRequest(ctx) {
+		return end, l.respond(c, ctx) // its 400
+	}
+	d := b.disp.Load()
+	if d == nil {
+		return 0, handOn
+	}
+	hs := d.lookup(ctx.Host())
+	if !hs.inline {
+		return 0, handOn // before anything is counted: the goroutine serves it whole
+	}
+	hs.serve(ctx)
+	return end, l.respond(c, ctx)
+}
+
+// respond appends ctx's response to l.out, as fasthttp's server writes it.
+func (l *eventLoop) respond(c *loopConn, ctx *fasthttp.RequestCtx) verdict {
+	if ctx.IsHead() {
+		ctx.Response.SkipBody = true
+	}
+	if len(ctx.Response.Header.Server()) == 0 {
+		ctx.Response.Header.SetServer(l.b.srv.Name)
+	}
+	closing := ctx.Response.ConnectionClose() || c.closeAsked || ctx.Hijacked()
+	if closing {
+		ctx.Response.SetConnectionClose()
+	}
+	l.bw.Reset(&l.out)
+	if ctx.Response.Write(l.bw) != nil || l.bw.Flush() != nil {
+		return servedClose
+	}
+	if closing {
+		return servedClose
+	}
+	return served
+}
+
+// handOn gives c to the binding's fasthttp server, with in, what the loop
+// read of it and did not serve, and out, what it could not write yet.
+func (l *eventLoop) handOn(c *loopConn, in, out []byte) {
+	if l.conns[c.fd] == c {
+		delete(l.conns, c.fd)
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	}
+	l.b.active.Add(-1) // the fasthttp server counts it again
+	f := os.NewFile(uintptr(c.fd), "tcp")
+	nc, err := net.FileConn(f)
+	_ = f.Close()
+	if err != nil {
+		l.log.Warn().Err(err).Msg("event loop: hand on a connection")
+		return
+	}
+	hc := &handedConn{Conn: nc, write: l.g.write}
+	if len(in) > 0 {
+		hc.in = append([]byte(nil), in...)
+	}
+	if len(out) > 0 {
+		hc.out = append([]byte(nil), out...)
+	}
+	sc := &serverConn{lazyDeadlineConn: lazyDeadlineConn{Conn: hc}}
+	sc.startPhases(l.g)
+	l.hl.hand(sc)
+}
+
+func (l *eventLoop) close(c *loopConn) {
+	if l.conns[c.fd] == c {
+		delete(l.conns, c.fd)
+	}
+	_ = unix.Close(c.fd) // leaves the epoll set with it
+	l.b.active.Add(-1)
+}
+
+// sweep closes the connections past their timeout, and polls the listener
+// again if accepting was paused.
+func (l *eventLoop) sweep(now time.Duration) {
+	for _, c := range l.conns {
+		if c.until > 0 && now >= c.until {
+			l.close(c)
+		}
+	}
+	if l.paused && l.lfd >= 0 {
+		l.paused = false
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.lfd)})
+	}
+	l.nextSweep = now + l.sweepEvery
+	_ = l.ep.SetReadDeadline(l.g.at(l.nextSweep))
+}
+
+// closeAll closes the connections the loop holds: the binding is shutting
+// down, and between two events none of them is in the middle of a request.
+func (l *eventLoop) closeAll() {
+	for _, c := range l.conns {
+		l.close(c)
+	}
+}
+
+func (l *eventLoop) closeFDs() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.closed = true
+	if l.lfd >= 0 {
+		_ = unix.Close(l.lfd)
+		l.lfd = -1
+	}
+	if l.ep != nil {
+		_ = l.ep.Close()
+	} else if l.epfd >= 0 {
+		_ = unix.Close(l.epfd)
+	}
+	if l.wake >= 0 {
+		_ = unix.Close(l.wake)
+	}
+}

@@ -1,0 +1,170 @@
+package worker
+
+import (
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// handoffListener is the listener a binding's fasthttp server accepts from
+// when the binding has an event loop (eventloop.go): the loop owns the
+// listening socket, serves the requests it can, and hands each other
+// connection on through here, so that the connections served by a goroutine
+// each keep everything fasthttp's Serve gives them (its worker pool, the
+// Concurrency limit, graceful shutdown of idle and busy connections).
+//
+// The loop never waits on it: hand queues the connection and returns.
+type handoffListener struct {
+	inner net.Listener // the listening socket; closed by Close
+	addr  net.Addr
+
+	mu      sync.Mutex
+	queue   []net.Conn
+	closed  bool
+	ready   chan struct{} // a token while the queue may be non-empty
+	done    chan struct{} // closed by Close
+	onClose func()        // tells the loop to stop accepting
+}
+
+func newHandoffListener(inner net.Listener, onClose func()) *handoffListener {
+	return &handoffListener{inner: inner, addr: inner.Addr(), ready: make(chan struct{}, 1), done: make(chan struct{}), onClose: onClose}
+}
+
+// hand queues c for Accept; after Close it closes c instead.
+func (l *handoffListener) hand(c net.Conn) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	l.queue = append(l.queue, c)
+	l.mu.Unlock()
+	select {
+	case l.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Accept returns the next connection handed on, or net.ErrClosed once the
+// listener is closed.
+func (l *handoffListener) Accept() (net.Conn, error) {
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return nil, net.ErrClosed
+		}
+		if len(l.queue) > 0 {
+			c := l.queue[0]
+			l.queue[0] = nil
+			l.queue = l.queue[1:]
+			more := len(l.queue) > 0
+			l.mu.Unlock()
+			if more {
+				select {
+				case l.ready <- struct{}{}:
+				default:
+				}
+			}
+			return c, nil
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.ready:
+		case <-l.done:
+		}
+	}
+}
+
+// Close stops Accept, closes the connections not yet accepted, tells the
+// loop to stop accepting (it closes its dup of the listening socket), and
+// closes the listener.
+func (l *handoffListener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	queued := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	close(l.done)
+	for _, c := range queued {
+		_ = c.Close()
+	}
+	if l.onClose != nil {
+		l.onClose()
+	}
+	return l.inner.Close()
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// handedConn is a connection the loop handed on: what the loop had read
+// of it and not served (in) comes first, and what the loop could not yet
+// write of its responses (out) is written before the first read, under
+// the write timeout.
+type handedConn struct {
+	net.Conn
+	in, out []byte
+	write   time.Duration // WriteTimeout for out; 0: none
+}
+
+func (c *handedConn) Read(p []byte) (int, error) {
+	if len(c.out) > 0 {
+		if err := c.flushOut(); err != nil {
+			return 0, err
+		}
+	}
+	if len(c.in) > 0 {
+		n := copy(p, c.in)
+		c.in = c.in[n:]
+		if len(c.in) == 0 {
+			c.in = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *handedConn) flushOut() error {
+	if c.write > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.write))
+	}
+	_, err := c.Conn.Write(c.out)
+	c.out = nil
+	if c.write > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Time{})
+	}
+	return err
+}
+
+func (c *handedConn) Write(p []byte) (int, error) {
+	if len(c.out) > 0 {
+		if err := c.flushOut(); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// ReadFrom keeps sendfile for static files.
+func (c *handedConn) ReadFrom(r io.Reader) (int64, error) {
+	if len(c.out) > 0 {
+		if err := c.flushOut(); err != nil {
+			return 0, err
+		}
+	}
+	return readFrom(c.Conn, r)
+}
+
+// CloseWrite passes a half-close on (lingering close, linger.go).
+func (c *handedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
