@@ -46,14 +46,42 @@ func stillServes(t *testing.T, addr, after string) {
 	}
 }
 
+// badInputServer answers GET / with "ok" and POST /upload with the size of
+// its body, for every host; under TestLoopBadInput (eventloop_test.go) the
+// hosts "a" and "ok.test" are inline, so that the event loop meets the bad
+// input first.
 func badInputServer(t *testing.T, cfg ServerConfig) string {
 	t.Helper()
 	sm := quietManager(t)
 	r := NewRouter()
 	r.GET("/", text("ok"))
-	r.POST("/upload", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("got " + strconv.Itoa(len(ctx.PostBody()))) })
+	r.POST("/upload", uploadSize)
+	if badInputInline {
+		cfg.HostConfigs = map[string]*HostConfig{
+			"a":       {Inline: true, Middleware: []MiddlewareFunc{answerBadInput}},
+			"ok.test": {Inline: true, Middleware: []MiddlewareFunc{answerBadInput}},
+		}
+	}
 	_, addr := start(t, sm, cfg, r)
 	return addr
+}
+
+func uploadSize(ctx *fasthttp.RequestCtx) {
+	ctx.SetBodyString("got " + strconv.Itoa(len(ctx.PostBody())))
+}
+
+// answerBadInput is badInputServer's router as an inline host's middleware.
+func answerBadInput(fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		switch {
+		case ctx.IsGet() && string(ctx.Path()) == "/":
+			ctx.SetBodyString("ok")
+		case ctx.IsPost() && string(ctx.Path()) == "/upload":
+			uploadSize(ctx)
+		default:
+			ctx.SetStatusCode(fasthttp.StatusNotFound)
+		}
+	}
 }
 
 func TestRequestTooLarge(t *testing.T) {

@@ -82,4 +82,14 @@
 // fasthttp.RequestHandlers. Serving a static route, limits and metrics
 // included, allocates nothing; a route with parameters allocates once per
 // parameter value (see bench_test.go and alloc_test.go).
+//
+// # Event loop
+//
+// On Linux a plain-TCP listener's connections start on an epoll event loop
+// (eventloop.go), as nginx's do. It answers the requests without a body of
+// hosts marked HostConfig.Inline (handlers that never block, as rockstar's
+// respond hosts are) itself, and hands every other connection, with the
+// bytes it has read, to fasthttp, which serves it on a goroutine from then
+// on. ServerConfig.DisableEventLoop gives every connection a goroutine from
+// the start.
 package worker

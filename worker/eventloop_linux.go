@@ -44,6 +44,7 @@ type eventLoop struct {
 
 	conns      map[int]*loopConn
 	maxConns   int64
+	maxHead    int // MaxHeaderBytes: a longer head goes to fasthttp, for its 431
 	paused     bool // accepting is paused: out of file descriptors
 	sweepEvery time.Duration
 	nextSweep  time.Duration
@@ -87,7 +88,7 @@ func newEventLoop(ln net.Listener, cfg ServerConfig, g *connGroup, log zerolog.L
 		return nil, nil, fmt.Errorf("worker: event loop: dup listener: %w", dupErr)
 	}
 	l := &eventLoop{g: g, log: log, flog: fasthttpLogger{log}, lfd: lfd, epfd: -1, wake: -1, done: make(chan struct{}),
-		conns: make(map[int]*loopConn), maxConns: int64(cfg.MaxConnections),
+		conns: make(map[int]*loopConn), maxConns: int64(cfg.MaxConnections), maxHead: cfg.MaxHeaderBytes,
 		sweepEvery: sweepInterval(cfg.ReadTimeout, idleOrRead(cfg)),
 		events:     make([]unix.EpollEvent, 128)}
 	if err := l.open(); err != nil {
@@ -360,7 +361,7 @@ func (l *eventLoop) serve(c *loopConn, now time.Duration) {
 // returns how many bytes of in the request took.
 func (l *eventLoop) request(c *loopConn, in []byte) (int, verdict) {
 	end := headerEnd(in)
-	if end < 0 {
+	if end < 0 || (l.maxHead > 0 && end > l.maxHead) {
 		return 0, handOn
 	}
 	ctx := &l.ctx

@@ -1,0 +1,400 @@
+//go:build linux
+
+package worker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// badInputInline makes badInputServer's hosts inline (TestLoopBadInput).
+// Tests in this package do not run in parallel.
+var badInputInline bool
+
+// The bad-input tests again, with their hosts inline: every connection
+// starts on the event loop, which serves what it can and hands the rest
+// on, bad input included, to fasthttp.
+func TestLoopBadInput(t *testing.T) {
+	badInputInline = true
+	defer func() { badInputInline = false }()
+	for _, tt := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"RequestTooLarge", TestRequestTooLarge},
+		{"RequestTooLargeSeenByAStreamingClient", TestRequestTooLargeSeenByAStreamingClient},
+		{"MalformedRequests", TestMalformedRequests},
+		{"MaxConnections", TestMaxConnections},
+		{"SlowClientsCutOff", TestSlowClientsCutOff},
+		{"ServerPhaseTimeouts", TestServerPhaseTimeouts},
+		{"SlowlorisHundreds", TestSlowlorisHundreds},
+	} {
+		t.Run(tt.name, tt.test)
+	}
+}
+
+// loopServer serves three hosts: "in.test" and "big.test" are inline,
+// "go.test" is not. Each answers with its name and the path; big.test
+// answers with size bytes. onLoop counts the requests whose handler ran
+// on the event loop, offLoop the others.
+type loopServer struct {
+	sm              ServerManager
+	addr            string
+	onLoop, offLoop atomic.Int64
+}
+
+func newLoopServer(t *testing.T, cfg ServerConfig, size int) *loopServer {
+	t.Helper()
+	ls := &loopServer{sm: quietManager(t)}
+	big := bytes.Repeat([]byte("b"), size)
+	answer := func(name string) MiddlewareFunc {
+		return func(fasthttp.RequestHandler) fasthttp.RequestHandler {
+			return func(ctx *fasthttp.RequestCtx) {
+				if _, ok := ctx.Conn().(*loopConn); ok {
+					ls.onLoop.Add(1)
+				} else {
+					ls.offLoop.Add(1)
+				}
+				switch {
+				case name == "big.test":
+					ctx.SetBody(big)
+				case ctx.IsPost():
+					ctx.SetBodyString(name + " got " + strconv.Itoa(len(ctx.PostBody())))
+				default:
+					ctx.SetBodyString(name + " " + string(ctx.Path()))
+				}
+			}
+		}
+	}
+	cfg.HostConfigs = map[string]*HostConfig{
+		"in.test":  {Inline: true, Middleware: []MiddlewareFunc{answer("in.test")}},
+		"big.test": {Inline: true, Middleware: []MiddlewareFunc{answer("big.test")}},
+		"go.test":  {Middleware: []MiddlewareFunc{answer("go.test")}},
+	}
+	_, ls.addr = start(t, ls.sm, cfg, nil)
+	return ls
+}
+
+func (ls *loopServer) dial(t *testing.T) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", ls.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+// readHead reads a 200 response's status line and headers, and returns the headers.
+func readHead(t *testing.T, br *bufio.Reader, what string) string {
+	t.Helper()
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Fatalf("%s: %q, %v", what, line, err)
+	}
+	var h strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if line == "\r\n" {
+			return h.String()
+		}
+		h.WriteString(line)
+	}
+}
+
+func send(t *testing.T, c net.Conn, s string) {
+	t.Helper()
+	if _, err := io.WriteString(c, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// One keep-alive connection: inline requests are answered on the loop; a
+// request for a host that is not inline, or with a body, moves the
+// connection to a goroutine, which answers everything after it.
+func TestLoopServesInlineHosts(t *testing.T) {
+	ls := newLoopServer(t, ServerConfig{}, 0)
+	c, br := ls.dial(t)
+	for i := range 3 {
+		send(t, c, fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: in.test\r\n\r\n", i))
+		if got, want := string(read200(t, br, "inline GET")), fmt.Sprintf("in.test /%d", i); got != want {
+			t.Fatalf("inline GET: body %q, want %q", got, want)
+		}
+	}
+	// A HEAD answer has the head alone: were a body sent, the next
+	// response would not begin where the head ends.
+	send(t, c, "HEAD /h HTTP/1.1\r\nHost: in.test\r\n\r\nGET /after-head HTTP/1.1\r\nHost: in.test\r\n\r\n")
+	if h := readHead(t, br, "inline HEAD"); !strings.Contains(h, "Content-Length: 10\r\n") { // "in.test /h"
+		t.Fatalf("HEAD answered with %q, want the Content-Length of its GET", h)
+	}
+	if got := string(read200(t, br, "GET after HEAD")); got != "in.test /after-head" {
+		t.Fatalf("GET after HEAD: body %q", got)
+	}
+	if got, want := ls.onLoop.Load(), int64(5); got != want {
+		t.Fatalf("%d requests served on the loop, want %d", got, want)
+	}
+
+	send(t, c, "GET /x HTTP/1.1\r\nHost: go.test\r\n\r\n")
+	if got := string(read200(t, br, "GET of a host that is not inline")); got != "go.test /x" {
+		t.Fatalf("body %q", got)
+	}
+	send(t, c, "GET /y HTTP/1.1\r\nHost: in.test\r\n\r\n")
+	if got := string(read200(t, br, "inline GET after the hand-on")); got != "in.test /y" {
+		t.Fatalf("body %q", got)
+	}
+	if on, off := ls.onLoop.Load(), ls.offLoop.Load(); on != 5 || off != 2 {
+		t.Fatalf("on the loop %d, off it %d; want 5 and 2", on, off)
+	}
+
+	c2, br2 := ls.dial(t)
+	send(t, c2, "POST /p HTTP/1.1\r\nHost: in.test\r\nContent-Length: 5\r\n\r\nhello")
+	if got := string(read200(t, br2, "inline POST with a body")); got != "in.test got 5" {
+		t.Fatalf("POST body %q", got)
+	}
+	if off := ls.offLoop.Load(); off != 3 {
+		t.Fatalf("a request with a body was served on the loop")
+	}
+}
+
+// Pipelined requests are answered in order, on the loop, and a request cut
+// in two by the client is handed on with its first part and answered.
+func TestLoopPipelined(t *testing.T) {
+	ls := newLoopServer(t, ServerConfig{}, 0)
+	c, br := ls.dial(t)
+	var reqs strings.Builder
+	const n = 40
+	for i := range n {
+		fmt.Fprintf(&reqs, "GET /%d HTTP/1.1\r\nHost: in.test\r\n\r\n", i)
+	}
+	reqs.WriteString("GET /last HTTP/1.1\r\nHo")
+	send(t, c, reqs.String())
+	for i := range n {
+		if got, want := string(read200(t, br, "pipelined "+strconv.Itoa(i))), "in.test /"+strconv.Itoa(i); got != want {
+			t.Fatalf("response %d: %q, want %q", i, got, want)
+		}
+	}
+	send(t, c, "st: in.test\r\n\r\n")
+	if got := string(read200(t, br, "the split request")); got != "in.test /last" {
+		t.Fatalf("split request: %q", got)
+	}
+	if on := ls.onLoop.Load(); on < n {
+		t.Errorf("%d of %d pipelined requests served on the loop", on, n)
+	}
+}
+
+// A response too big for the socket's buffer is finished by a goroutine
+// once the client reads; the connection then goes on serving.
+func TestLoopFullSocketBuffer(t *testing.T) {
+	const size = 32 << 20
+	ls := newLoopServer(t, ServerConfig{}, size)
+	c, br := ls.dial(t)
+	send(t, c, "GET / HTTP/1.1\r\nHost: big.test\r\n\r\n")
+	// Not reading for a while fills the buffers on both sides.
+	time.Sleep(100 * time.Millisecond)
+	body := read200(t, br, "big response")
+	if len(body) != size || bytes.IndexFunc(body, func(r rune) bool { return r != 'b' }) >= 0 {
+		t.Fatalf("big response: %d bytes, want %d of 'b'", len(body), size)
+	}
+	send(t, c, "GET /after HTTP/1.1\r\nHost: in.test\r\n\r\n")
+	if got := string(read200(t, br, "after the big response")); got != "in.test /after" {
+		t.Fatalf("body %q", got)
+	}
+}
+
+// Shutdown closes the idle connections on the loop at once; Drain answers
+// the next request on each with Connection: close.
+func TestLoopShutdownAndDrain(t *testing.T) {
+	ls := newLoopServer(t, ServerConfig{}, 0)
+	idle, idleBr := ls.dial(t)
+	send(t, idle, "GET / HTTP/1.1\r\nHost: in.test\r\n\r\n")
+	read200(t, idleBr, "before the drain")
+	busy, busyBr := ls.dial(t)
+	send(t, busy, "GET / HTTP/1.1\r\nHost: in.test\r\n\r\n")
+	read200(t, busyBr, "before the drain")
+
+	drained := make(chan error, 1)
+	go func() { drained <- ls.sm.Drain(context.Background(), 0) }()
+	waitFor(t, "the drain to begin", 5*time.Second, func() bool {
+		ls.sm.(*serverManager).mu.Lock()
+		defer ls.sm.(*serverManager).mu.Unlock()
+		for _, b := range ls.sm.(*serverManager).bindings {
+			if !b.draining.Load() {
+				return false
+			}
+		}
+		return true
+	})
+	send(t, busy, "GET /last HTTP/1.1\r\nHost: in.test\r\n\r\n")
+	if h := readHead(t, busyBr, "request during the drain"); !strings.Contains(h, "Connection: close\r\n") {
+		t.Error("a response during the drain did not say Connection: close")
+	}
+	closedAfter(t, busyBr, "the busy connection")
+	closedAfter(t, idleBr, "the idle connection")
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Drain did not return")
+	}
+}
+
+// With the loop off, every connection is served on its own goroutine.
+func TestLoopDisabled(t *testing.T) {
+	ls := newLoopServer(t, ServerConfig{DisableEventLoop: true}, 0)
+	c, br := ls.dial(t)
+	send(t, c, "GET / HTTP/1.1\r\nHost: in.test\r\n\r\n")
+	read200(t, br, "GET")
+	if on, off := ls.onLoop.Load(), ls.offLoop.Load(); on != 0 || off != 1 {
+		t.Fatalf("on the loop %d, off it %d; want 0 and 1", on, off)
+	}
+}
+
+// A reload that makes a host inline moves its requests onto the loop for
+// new connections; one that makes it not inline hands them on.
+func TestLoopFollowsReload(t *testing.T) {
+	ls := newLoopServer(t, ServerConfig{}, 0)
+	sm := ls.sm.(*serverManager)
+	setInline := func(v bool) {
+		sm.mu.Lock()
+		for _, b := range sm.bindings {
+			for _, s := range b.members {
+				s.cfg.HostConfigs["in.test"].Inline = v
+			}
+			sm.rebuildBindingLocked(b)
+		}
+		sm.mu.Unlock()
+	}
+	c, br := ls.dial(t)
+	send(t, c, "GET / HTTP/1.1\r\nHost: in.test\r\n\r\n")
+	read200(t, br, "GET")
+	setInline(false)
+	send(t, c, "GET / HTTP/1.1\r\nHost: in.test\r\n\r\n")
+	read200(t, br, "GET after the reload")
+	if on, off := ls.onLoop.Load(), ls.offLoop.Load(); on != 1 || off != 1 {
+		t.Fatalf("on the loop %d, off it %d; want 1 and 1", on, off)
+	}
+	setInline(true)
+	c2, br2 := ls.dial(t)
+	send(t, c2, "GET / HTTP/1.1\r\nHost: in.test\r\n\r\n")
+	read200(t, br2, "GET on a new connection")
+	if on := ls.onLoop.Load(); on != 2 {
+		t.Fatalf("on the loop %d, want 2", on)
+	}
+}
+
+func TestHeaderEnd(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /", 27},
+		{"GET / HTTP/1.1\nHost: a\n\n", 24},
+		{"GET / HTTP/1.1\r\nHost: a\r\n", -1},
+		{"", -1},
+	}
+	for _, tt := range tests {
+		if got := headerEnd([]byte(tt.in)); got != tt.want {
+			t.Errorf("headerEnd(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestLoopCanServe(t *testing.T) {
+	tests := []struct {
+		head string
+		want bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true},
+		{"GET /a?b=c HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", true},
+		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n", false},
+		{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", false},
+		{"GET / HTTP/1.0\r\nHost: a\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", false},
+		{"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"GET //a HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", false},
+	}
+	for _, tt := range tests {
+		var req fasthttp.Request
+		if err := req.Header.Read(bufio.NewReader(strings.NewReader(tt.head))); err != nil {
+			t.Fatalf("%q: %v", tt.head, err)
+		}
+		if got := loopCanServe(&req); got != tt.want {
+			t.Errorf("loopCanServe(%q) = %v, want %v", tt.head, got, tt.want)
+		}
+	}
+}
+
+func TestSweepInterval(t *testing.T) {
+	tests := []struct {
+		read, idle, want time.Duration
+	}{
+		{0, 0, time.Second},
+		{30 * time.Second, 60 * time.Second, time.Second},
+		{2 * time.Second, 60 * time.Second, 200 * time.Millisecond},
+		{0, 300 * time.Millisecond, 30 * time.Millisecond},
+		{time.Millisecond, time.Millisecond, 10 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := sweepInterval(tt.read, tt.idle); got != tt.want {
+			t.Errorf("sweepInterval(%s, %s) = %s, want %s", tt.read, tt.idle, got, tt.want)
+		}
+	}
+}
+
+// What the loop serves it parses as fasthttp's server would: for any bytes
+// whose head the loop accepts, fasthttp's own reading of the whole request
+// agrees on its length, method, target and host, and finds no body.
+func FuzzLoopRequestHead(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+	f.Add([]byte("GET /x?y HTTP/1.1\nHost: a\n\nGET / HTTP/1.1\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\nxyz"))
+	f.Add([]byte("HEAD /a HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: identity\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		end := headerEnd(in)
+		if end < 0 {
+			return
+		}
+		var head fasthttp.Request
+		br := bufio.NewReader(bytes.NewReader(in[:end]))
+		if head.Header.Read(br) != nil || br.Buffered() != 0 || !loopCanServe(&head) {
+			return
+		}
+		var whole fasthttp.Request
+		rd := bytes.NewReader(in)
+		wbr := bufio.NewReader(rd)
+		if err := whole.Read(wbr); err != nil {
+			t.Fatalf("the loop accepts %q, fasthttp refuses it: %v", in, err)
+		}
+		if used := len(in) - wbr.Buffered() - rd.Len(); used != end {
+			t.Fatalf("%q: the loop takes %d bytes, fasthttp %d", in, end, used)
+		}
+		if len(whole.Body()) != 0 {
+			t.Fatalf("%q: fasthttp reads a body %q", in, whole.Body())
+		}
+		if !bytes.Equal(whole.Header.Method(), head.Header.Method()) ||
+			!bytes.Equal(whole.Header.RequestURI(), head.Header.RequestURI()) ||
+			!bytes.Equal(whole.Header.Host(), head.Header.Host()) {
+			t.Fatalf("%q: the loop and fasthttp read different heads", in)
+		}
+	})
+}
