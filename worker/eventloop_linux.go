@@ -25,9 +25,9 @@ import (
 // every field but cmd and the wake-up's lock; stopAccept and stop reach it
 // through cmd and an eventfd.
 type eventLoop struct {
-	b   *binding
-	g   *connGroup
-	hl  *handoffListener
+	b    *binding
+	g    *connGroup
+	hl   *handoffListener
 	log  zerolog.Logger
 	flog fasthttp.Logger // log, for the RequestCtx
 
@@ -44,7 +44,7 @@ type eventLoop struct {
 
 	conns      map[int]*loopConn
 	maxConns   int64
-	maxHead    int // MaxHeaderBytes: a longer head goes to fasthttp, for its 431
+	maxHead    int  // MaxHeaderBytes: a longer head goes to fasthttp, for its 431
 	paused     bool // accepting is paused: out of file descriptors
 	sweepEvery time.Duration
 	nextSweep  time.Duration
