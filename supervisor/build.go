@@ -129,6 +129,8 @@ func serverConfig(s config.Server, accessLog io.Writer) worker.ServerConfig {
 		EnableHTTP2:    s.Serves("http2"),
 		EnableQUIC:     s.Serves("http3"),
 		AccessLog:      accessLog,
+		// DisableEventLoop: the loop serves respond hosts (Inline above).
+		DisableEventLoop: !s.EventLoop,
 	}
 }
 

@@ -24,8 +24,8 @@ import (
 // respond host's does not). Every other connection is handed on, with what
 // the loop has read of it, to the binding's fasthttp server, which serves
 // it on a goroutine from then on as it serves every connection without the
-// loop: a request with a body, one that came in pieces, HTTP/1.0, a
-// Connection: close, a head the loop cannot parse (fasthttp answers it with
+// loop: a request with a body, one that came in pieces, HTTP/1.0, a head
+// the loop cannot parse (fasthttp answers it with
 // its 400 or 431), a host that is not inline, and a connection whose
 // response could not be written at once. So what the loop itself has to
 // get right is small: a complete request without a body, answered at once.
@@ -107,8 +107,7 @@ func plainTarget(uri []byte) bool {
 func loopCanServe(req *fasthttp.Request) bool {
 	h := &req.Header
 	cl := h.ContentLength() // -2: none given, so no body; -1: chunked
-	return (cl == 0 || cl == -2) && h.IsHTTP11() && !h.ConnectionClose() &&
-		!req.MayContinue() && plainTarget(h.RequestURI()) && bytes.IndexByte(h.Host(), '@') < 0
+	return (cl == 0 || cl == -2) && h.IsHTTP11() && !req.MayContinue() && plainTarget(h.RequestURI()) && bytes.IndexByte(h.Host(), '@') < 0
 }
 
 // sweepInterval is how often the loop looks for connections past their

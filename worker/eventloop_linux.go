@@ -40,11 +40,15 @@ type eventLoop struct {
 	mu     sync.Mutex // guards closed against kick
 	closed bool       // the fds are closed
 	cmd    atomic.Uint32
-	done   chan struct{}
+	// accepting: the loop is to accept (some host is inline); otherwise
+	// the fasthttp server accepts from the listener itself.
+	accepting atomic.Bool
+	done      chan struct{}
 
 	conns      map[int]*loopConn
 	maxConns   int64
 	maxHead    int  // MaxHeaderBytes: a longer head goes to fasthttp, for its 431
+	listening  bool // the listener is in the epoll set
 	paused     bool // accepting is paused: out of file descriptors
 	sweepEvery time.Duration
 	nextSweep  time.Duration
@@ -62,6 +66,7 @@ type eventLoop struct {
 const (
 	loopStopAccept = 1 << iota
 	loopStop
+	loopListen // accepting changed
 )
 
 // newEventLoop prepares a loop for ln, a TCP listener, and returns it with
@@ -99,7 +104,7 @@ func newEventLoop(ln net.Listener, cfg ServerConfig, g *connGroup, log zerolog.L
 	l.rbuf = make([]byte, size)
 	l.br = bufio.NewReaderSize(nil, size)
 	l.bw = bufio.NewWriterSize(&l.out, 4096)
-	l.hl = newHandoffListener(ln, l.stopAccept)
+	l.hl = newHandoffListener(connListener{Listener: ln, g: g}, &l.accepting, l.stopAccept)
 	return l, l.hl, nil
 }
 
@@ -120,10 +125,8 @@ func (l *eventLoop) open() error {
 	if l.wake, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
 		return fmt.Errorf("worker: event loop: eventfd: %w", err)
 	}
-	for _, fd := range []int{l.lfd, l.wake} {
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
-			return fmt.Errorf("worker: event loop: epoll_ctl: %w", err)
-		}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.wake)}); err != nil {
+		return fmt.Errorf("worker: event loop: epoll_ctl: %w", err)
 	}
 	// A non-blocking epoll fd is pollable: the loop parks in Go's poller
 	// until one of its own fds is ready, and the P runs other goroutines
@@ -148,6 +151,19 @@ func (l *eventLoop) start(b *binding) {
 
 // stopAccept closes the listening socket in the loop (handoffListener.Close).
 func (l *eventLoop) stopAccept() { l.command(loopStopAccept) }
+
+// setAccepting says whether the loop is to accept the listener's
+// connections: while no host is inline, the fasthttp server accepts them
+// itself, and a connection costs nothing more than without a loop.
+func (l *eventLoop) setAccepting(on bool) {
+	if l.accepting.Swap(on) == on {
+		return
+	}
+	l.command(loopListen)
+	if !on {
+		l.hl.nudge() // an Accept waiting for the loop accepts itself now
+	}
+}
 
 // stop closes every connection the loop holds and waits for it to return.
 // A loop that never started just closes its fds.
@@ -177,7 +193,7 @@ func (l *eventLoop) run() {
 	defer l.closeAll()
 	for {
 		n := l.wait()
-		if c := l.cmd.Load(); c != 0 && l.obey(c) {
+		if c := l.cmd.Swap(0); c != 0 && l.obey(c) {
 			return
 		}
 		now := l.g.now()
@@ -243,8 +259,29 @@ func (l *eventLoop) obey(c uint32) bool {
 	if c&loopStopAccept != 0 && l.lfd >= 0 {
 		_ = unix.Close(l.lfd) // leaves the epoll set with it
 		l.lfd = -1
+		l.listening = false
+	}
+	if c&loopListen != 0 {
+		l.listen(l.accepting.Load())
 	}
 	return c&loopStop != 0
+}
+
+// listen puts the listener in the epoll set, or takes it out.
+func (l *eventLoop) listen(on bool) {
+	on = on && l.lfd >= 0 && !l.paused
+	if on == l.listening {
+		return
+	}
+	if on {
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.lfd)}); err != nil {
+			l.log.Warn().Err(err).Msg("event loop: cannot poll the listener")
+			return
+		}
+	} else {
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.lfd, nil)
+	}
+	l.listening = on
 }
 
 // accept takes the connections waiting on the listener, up to a batch.
@@ -257,8 +294,8 @@ func (l *eventLoop) accept(now time.Duration) {
 				// Out of descriptors: stop polling the listener until the
 				// next sweep, instead of spinning on it.
 				l.log.Warn().Err(err).Msg("event loop: accept paused")
+				l.listen(false)
 				l.paused = true
-				_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.lfd, nil)
 			}
 			return
 		}
@@ -398,7 +435,7 @@ func (l *eventLoop) respond(c *loopConn, ctx *fasthttp.RequestCtx) verdict {
 	if len(ctx.Response.Header.Server()) == 0 {
 		ctx.Response.Header.SetServer(l.b.srv.Name)
 	}
-	closing := ctx.Response.ConnectionClose() || c.closeAsked || ctx.Hijacked()
+	closing := ctx.Request.Header.ConnectionClose() || ctx.Response.ConnectionClose() || c.closeAsked || ctx.Hijacked()
 	if closing {
 		ctx.Response.SetConnectionClose()
 	}
@@ -455,9 +492,9 @@ func (l *eventLoop) sweep(now time.Duration) {
 			l.close(c)
 		}
 	}
-	if l.paused && l.lfd >= 0 {
+	if l.paused {
 		l.paused = false
-		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.lfd)})
+		l.listen(l.accepting.Load())
 	}
 	l.nextSweep = now + l.sweepEvery
 	_ = l.ep.SetReadDeadline(l.g.at(l.nextSweep))

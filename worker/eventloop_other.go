@@ -17,5 +17,6 @@ func newEventLoop(net.Listener, ServerConfig, *connGroup, zerolog.Logger) (*even
 	return nil, nil, errors.ErrUnsupported
 }
 
-func (l *eventLoop) start(*binding) {}
-func (l *eventLoop) stop()          {}
+func (l *eventLoop) start(*binding)    {}
+func (l *eventLoop) stop()             {}
+func (l *eventLoop) setAccepting(bool) {}

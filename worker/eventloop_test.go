@@ -170,6 +170,23 @@ func TestLoopServesInlineHosts(t *testing.T) {
 	}
 }
 
+// A request that says Connection: close is answered on the loop, with
+// Connection: close, and the connection then closes.
+func TestLoopConnectionClose(t *testing.T) {
+	ls := newLoopServer(t, ServerConfig{}, 0)
+	c, br := ls.dial(t)
+	send(t, c, "GET /bye HTTP/1.1\r\nHost: in.test\r\nConnection: close\r\n\r\n")
+	if h := readHead(t, br, "GET with Connection: close"); !strings.Contains(h, "Connection: close\r\n") {
+		t.Fatalf("response head %q, want Connection: close", h)
+	}
+	if rest, err := io.ReadAll(br); err != nil || string(rest) != "in.test /bye" {
+		t.Fatalf("after the head: %q, %v; want the body, then the end", rest, err)
+	}
+	if on := ls.onLoop.Load(); on != 1 {
+		t.Fatalf("on the loop %d, want 1", on)
+	}
+}
+
 // Pipelined requests are answered in order, on the loop, and a request cut
 // in two by the client is handed on with its first part and answered.
 func TestLoopPipelined(t *testing.T) {
@@ -289,12 +306,44 @@ func TestLoopFollowsReload(t *testing.T) {
 	if on, off := ls.onLoop.Load(), ls.offLoop.Load(); on != 1 || off != 1 {
 		t.Fatalf("on the loop %d, off it %d; want 1 and 1", on, off)
 	}
+	// With no host inline the fasthttp server accepts by itself; the
+	// Accept it is blocked in when a host becomes inline again may still
+	// take one connection, and the loop takes the ones after it.
 	setInline(true)
-	c2, br2 := ls.dial(t)
-	send(t, c2, "GET / HTTP/1.1\r\nHost: in.test\r\n\r\n")
-	read200(t, br2, "GET on a new connection")
-	if on := ls.onLoop.Load(); on != 2 {
-		t.Fatalf("on the loop %d, want 2", on)
+	for i := range 2 {
+		c, br := ls.dial(t)
+		send(t, c, "GET / HTTP/1.1\r\nHost: in.test\r\n\r\n")
+		read200(t, br, "GET on new connection "+strconv.Itoa(i))
+	}
+	if on, off := ls.onLoop.Load(), ls.offLoop.Load(); on < 2 || on+off != 4 {
+		t.Fatalf("on the loop %d, off it %d; want the last new connection's request on it", on, off)
+	}
+}
+
+// A listener with no inline host is accepted from by fasthttp itself: its
+// connections never pass through the loop.
+func TestLoopIdleWithoutInlineHosts(t *testing.T) {
+	sm := quietManager(t)
+	var direct, handed atomic.Int64
+	r := NewRouter()
+	r.GET("/", func(ctx *fasthttp.RequestCtx) {
+		if sc := serverConnOf(ctx.Conn()); sc != nil {
+			if _, ok := sc.Conn.(*handedConn); ok {
+				handed.Add(1)
+			} else {
+				direct.Add(1)
+			}
+		}
+		ctx.SetBodyString("ok")
+	})
+	_, addr := start(t, sm, ServerConfig{}, r)
+	for range 3 {
+		if code, body := get(t, addr, "a", "/"); code != 200 || body != "ok" {
+			t.Fatalf("GET = %d %q", code, body)
+		}
+	}
+	if d, h := direct.Load(), handed.Load(); d != 3 || h != 0 {
+		t.Fatalf("%d connections accepted by fasthttp, %d handed on by the loop; want 3 and 0", d, h)
 	}
 }
 
@@ -326,7 +375,7 @@ func TestLoopCanServe(t *testing.T) {
 		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n", false},
 		{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", false},
 		{"GET / HTTP/1.0\r\nHost: a\r\n\r\n", false},
-		{"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", true},
 		{"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", false},
 		{"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", false},
 		{"GET //a HTTP/1.1\r\nHost: a\r\n\r\n", false},

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,8 +17,11 @@ import (
 //
 // The loop never waits on it: hand queues the connection and returns.
 type handoffListener struct {
-	inner net.Listener // the listening socket; closed by Close
+	inner net.Listener // the listening socket, handing out serverConns; closed by Close
 	addr  net.Addr
+	// loopAccepts: the loop accepts now; while it does not, Accept takes
+	// connections from inner itself.
+	loopAccepts *atomic.Bool
 
 	mu      sync.Mutex
 	queue   []net.Conn
@@ -27,8 +31,8 @@ type handoffListener struct {
 	onClose func()        // tells the loop to stop accepting
 }
 
-func newHandoffListener(inner net.Listener, onClose func()) *handoffListener {
-	return &handoffListener{inner: inner, addr: inner.Addr(), ready: make(chan struct{}, 1), done: make(chan struct{}), onClose: onClose}
+func newHandoffListener(inner net.Listener, loopAccepts *atomic.Bool, onClose func()) *handoffListener {
+	return &handoffListener{inner: inner, addr: inner.Addr(), loopAccepts: loopAccepts, ready: make(chan struct{}, 1), done: make(chan struct{}), onClose: onClose}
 }
 
 // hand queues c for Accept; after Close it closes c instead.
@@ -41,14 +45,20 @@ func (l *handoffListener) hand(c net.Conn) {
 	}
 	l.queue = append(l.queue, c)
 	l.mu.Unlock()
+	l.nudge()
+}
+
+// nudge wakes a waiting Accept to look again.
+func (l *handoffListener) nudge() {
 	select {
 	case l.ready <- struct{}{}:
 	default:
 	}
 }
 
-// Accept returns the next connection handed on, or net.ErrClosed once the
-// listener is closed.
+// Accept returns the next connection handed on, or, while the loop does
+// not accept, the next one from the listening socket; net.ErrClosed once
+// the listener is closed.
 func (l *handoffListener) Accept() (net.Conn, error) {
 	for {
 		l.mu.Lock()
@@ -63,14 +73,17 @@ func (l *handoffListener) Accept() (net.Conn, error) {
 			more := len(l.queue) > 0
 			l.mu.Unlock()
 			if more {
-				select {
-				case l.ready <- struct{}{}:
-				default:
-				}
+				l.nudge()
 			}
 			return c, nil
 		}
 		l.mu.Unlock()
+		if !l.loopAccepts.Load() {
+			// A reload that makes a host inline finds this Accept
+			// blocked here: it returns the next connection, and the
+			// loop accepts the ones after it.
+			return l.inner.Accept()
+		}
 		select {
 		case <-l.ready:
 		case <-l.done:

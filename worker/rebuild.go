@@ -76,6 +76,9 @@ func (m *serverManager) buildDispatchLocked(b *binding) {
 		b.tls.certs.Store(m.certTableLocked(b))
 	}
 	b.disp.Store(d)
+	if b.loop != nil {
+		b.loop.setAccepting(d.inline)
+	}
 }
 
 // hostStateLocked resolves one host of server s. The server's own

@@ -172,6 +172,13 @@ type Server struct {
 	// MaxRequestSize limits a request body in bytes. Default
 	// worker.DefaultMaxRequestSize.
 	MaxRequestSize int64
+	// EventLoop (event_loop): on Linux, a plain-TCP listener's connections
+	// start on each worker's epoll event loop, which answers respond hosts'
+	// requests itself and hands every other connection to a goroutine;
+	// false gives every connection a goroutine from the start (see
+	// worker.ServerConfig.DisableEventLoop). TLS listeners have no loop.
+	// Default true.
+	EventLoop bool
 	// TLSCert and TLSKey are the absolute paths of the listener's default
 	// certificate pair; both or neither. Default "": plain TCP. HTTP/2 and
 	// HTTP/3 need them. Hosts' own pairs are picked by SNI on top.

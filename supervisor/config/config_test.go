@@ -33,6 +33,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 			MaxHeaderBytes: worker.DefaultMaxHeaderBytes,
 			MaxConnections: worker.DefaultMaxConnections,
 			MaxRequestSize: worker.DefaultMaxRequestSize,
+			EventLoop:      true,
 		}},
 		name: c.name,
 		pos:  c.pos,
@@ -98,6 +99,18 @@ hosts = ["app.example.com"]
 rate_limit = { requests_per_second = 100, burst = 20 }
 `
 
+func TestParseEventLoop(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want bool
+	}{{"", true}, {"event_loop = true\n", true}, {"event_loop = false\n", false}} {
+		c := mustParse(t, "[[server]]\nlisten = \":8080\"\n"+tt.line)
+		if got := c.Servers[0].EventLoop; got != tt.want {
+			t.Errorf("%q: EventLoop = %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}
+
 func TestParseFull(t *testing.T) {
 	c := mustParse(t, fullDoc)
 	sup := Supervisor{Workers: 4, ControlSocket: "/run/rockstar/ctl.sock", ShutdownTimeout: 90 * time.Second, User: "nobody", Group: "1000"}
@@ -113,7 +126,7 @@ func TestParseFull(t *testing.T) {
 	servers := []Server{{
 		Listen: "127.0.0.1:8443", Protocols: []string{"http1", "http2", "http3"},
 		ReadTimeout: 5 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second,
-		MaxHeaderBytes: 16384, MaxConnections: 1000, MaxRequestSize: 1 << 20,
+		MaxHeaderBytes: 16384, MaxConnections: 1000, MaxRequestSize: 1 << 20, EventLoop: true,
 		TLSCert: "/etc/rockstar/certs/default.pem", TLSKey: "/etc/rockstar/certs/default.key",
 	}}
 	if !reflect.DeepEqual(c.Servers, servers) {

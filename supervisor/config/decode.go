@@ -110,6 +110,19 @@ func (t *table) str(key string, required bool) (string, bool) {
 	return s, ok
 }
 
+// boolean returns a true or false value.
+func (t *table) boolean(key string) (bool, bool) {
+	v, ok := t.get(key)
+	if !ok {
+		return false, false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		t.errorf(key, ErrType, "must be true or false, not %s", typeName(v))
+	}
+	return b, ok
+}
+
 // integer returns an integer value within [lo, hi].
 func (t *table) integer(key string, lo, hi int64) (int64, bool) {
 	v, ok := t.get(key)

@@ -84,6 +84,8 @@ var invalidCases = []struct {
 		[]want{{3, "server[0].max_header_bytes", ErrInvalid}}},
 	{"max_connections zero", srv + "max_connections = 0\n",
 		[]want{{3, "server[0].max_connections", ErrInvalid}}},
+	{"event_loop not a bool", srv + "event_loop = \"yes\"\n",
+		[]want{{3, "server[0].event_loop", ErrType}}},
 	{"log level", srv + "[log]\nlevel = \"verbose\"\n",
 		[]want{{4, "log.level", ErrInvalid}}},
 	{"log format", srv + "[log]\nformat = \"xml\"\n",

@@ -149,6 +149,7 @@ func (d *decoder) server(t *table) Server {
 		MaxHeaderBytes: worker.DefaultMaxHeaderBytes,
 		MaxConnections: worker.DefaultMaxConnections,
 		MaxRequestSize: worker.DefaultMaxRequestSize,
+		EventLoop:      true,
 	}
 	if v, ok := t.str("listen", true); ok {
 		s.Listen = v
@@ -176,6 +177,9 @@ func (d *decoder) server(t *table) Server {
 	}
 	if v, ok := t.integer("max_request_size", 1, math.MaxInt64); ok {
 		s.MaxRequestSize = v
+	}
+	if v, ok := t.boolean("event_loop"); ok {
+		s.EventLoop = v
 	}
 	s.TLSCert, s.TLSKey = d.tlsPair(t)
 	if !s.TLS() {

@@ -1,0 +1,32 @@
+package supervisor
+
+import (
+	"testing"
+
+	"github.com/rockstar-dev/rockstar/supervisor/config"
+)
+
+// respond hosts never block, so the workers' event loops serve them.
+func TestRespondHostsAreInline(t *testing.T) {
+	var r roots
+	hosts, _, err := r.hostConfigs(&config.Config{Hosts: []config.Host{
+		{Hostname: "fixed.test", Respond: "ok"},
+		{Hostname: "plain.test"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		if got, want := h.Inline, h.Hostname == "fixed.test"; got != want {
+			t.Errorf("%s: Inline = %v, want %v", h.Hostname, got, want)
+		}
+	}
+}
+
+func TestServerConfigEventLoop(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		if got := serverConfig(config.Server{EventLoop: on}, nil).DisableEventLoop; got != !on {
+			t.Errorf("event_loop = %v: DisableEventLoop = %v", on, got)
+		}
+	}
+}
