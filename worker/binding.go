@@ -83,6 +83,9 @@ func (b *binding) start(failed func(*binding)) {
 			// fasthttp returns nil when the listener is closed under it.
 			err = net.ErrClosed
 		}
+		if b.loop != nil {
+			b.loop.stop() // the binding is gone: so are its loop's connections
+		}
 		b.serveErr = err
 		failed(b)
 	}()
