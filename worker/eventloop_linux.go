@@ -307,11 +307,11 @@ func (l *eventLoop) accept(now time.Duration) {
 		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		if d == nil || !d.inline {
-			l.handOn(c, nil, nil) // nothing for the loop to serve here
+			l.handOn(c, nil, nil, false) // nothing for the loop to serve here
 			continue
 		}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
-			l.handOn(c, nil, nil)
+			l.handOn(c, nil, nil, false)
 			continue
 		}
 		if l.g.read > 0 {
@@ -361,23 +361,33 @@ func (l *eventLoop) serve(c *loopConn, now time.Duration) {
 	}
 	in := l.rbuf[:n]
 	l.out = l.out[:0]
+	defer l.trimOut()
 	for len(in) > 0 {
 		used, v := l.request(c, in)
 		switch v {
 		case handOn:
-			l.handOn(c, in, l.out)
+			l.handOn(c, in, l.out, false)
 			return
 		case servedClose:
-			if len(l.out) > 0 {
-				_, _ = rawWrite(c.fd, l.out)
-			}
-			l.close(c)
+			l.flush(c, now, true)
 			return
 		}
 		in = in[used:]
 	}
-	w, errno := rawWrite(c.fd, l.out)
+	l.flush(c, now, false)
+}
+
+// flush writes c's responses. What the socket's buffer cannot take now a
+// goroutine writes (handOn); closing: the last response said Connection:
+// close.
+func (l *eventLoop) flush(c *loopConn, now time.Duration, closing bool) {
+	w, errno := 0, syscall.Errno(0)
+	if len(l.out) > 0 {
+		w, errno = rawWrite(c.fd, l.out)
+	}
 	switch {
+	case w == len(l.out) && closing:
+		l.close(c)
 	case w == len(l.out):
 		if t := l.g.idle; t > 0 {
 			c.until = now + t
@@ -387,10 +397,20 @@ func (l *eventLoop) serve(c *loopConn, now time.Duration) {
 			c.until = 0
 		}
 	case errno == 0 || errno == unix.EAGAIN:
-		l.handOn(c, nil, l.out[w:]) // the socket's buffer is full: a goroutine waits for it
+		l.handOn(c, nil, l.out[w:], closing) // the socket's buffer is full: a goroutine waits for it
 	default:
 		l.close(c)
 	}
+}
+
+// trimOut lets go of a large response's buffers, so that one big answer
+// does not stay in memory for the loop's life.
+func (l *eventLoop) trimOut() {
+	const keep = 64 << 10
+	if cap(l.out) > keep {
+		l.out = nil
+	}
+	l.ctx.Response.ReleaseBody(keep)
 }
 
 // request answers the request at the head of in, if the loop can (see
@@ -450,8 +470,9 @@ func (l *eventLoop) respond(c *loopConn, ctx *fasthttp.RequestCtx) verdict {
 }
 
 // handOn gives c to the binding's fasthttp server, with in, what the loop
-// read of it and did not serve, and out, what it could not write yet.
-func (l *eventLoop) handOn(c *loopConn, in, out []byte) {
+// read of it and did not serve, and out, what it could not write yet;
+// closing: the connection ends once out is written.
+func (l *eventLoop) handOn(c *loopConn, in, out []byte, closing bool) {
 	if l.conns[c.fd] == c {
 		delete(l.conns, c.fd)
 		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
@@ -464,7 +485,7 @@ func (l *eventLoop) handOn(c *loopConn, in, out []byte) {
 		l.log.Warn().Err(err).Msg("event loop: hand on a connection")
 		return
 	}
-	hc := &handedConn{Conn: nc, write: l.g.write}
+	hc := &handedConn{Conn: nc, write: l.g.write, closeAfterOut: closing}
 	if len(in) > 0 {
 		hc.in = append([]byte(nil), in...)
 	}

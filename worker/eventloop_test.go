@@ -230,6 +230,16 @@ func TestLoopFullSocketBuffer(t *testing.T) {
 	if got := string(read200(t, br, "after the big response")); got != "in.test /after" {
 		t.Fatalf("body %q", got)
 	}
+
+	// The same with Connection: close: all of it, then the end.
+	c2, br2 := ls.dial(t)
+	send(t, c2, "GET / HTTP/1.1\r\nHost: big.test\r\nConnection: close\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+	readHead(t, br2, "big response with Connection: close")
+	rest, err := io.ReadAll(br2)
+	if err != nil || len(rest) != size {
+		t.Fatalf("big response with Connection: close: %d bytes then %v, want %d then the end", len(rest), err, size)
+	}
 }
 
 // Shutdown closes the idle connections on the loop at once; Drain answers

@@ -124,6 +124,9 @@ type handedConn struct {
 	net.Conn
 	in, out []byte
 	write   time.Duration // WriteTimeout for out; 0: none
+	// closeAfterOut: out ends with a Connection: close response, so the
+	// first read after it ends the connection.
+	closeAfterOut bool
 }
 
 func (c *handedConn) Read(p []byte) (int, error) {
@@ -131,6 +134,9 @@ func (c *handedConn) Read(p []byte) (int, error) {
 		if err := c.flushOut(); err != nil {
 			return 0, err
 		}
+	}
+	if c.closeAfterOut {
+		return 0, io.EOF
 	}
 	if len(c.in) > 0 {
 		n := copy(p, c.in)
