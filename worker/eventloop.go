@@ -22,18 +22,24 @@ import (
 // The loop serves a request itself only when all of it is in what it read
 // and its host is inline (HostConfig.Inline: its handler never blocks, as a
 // respond host's does not). Every other connection is handed on, with what
-// the loop has read of it, to the binding's fasthttp server, which serves
-// it on a goroutine from then on as it serves every connection without the
-// loop: a request with a body, one that came in pieces, HTTP/1.0, a head
-// the loop cannot parse (fasthttp answers it with
-// its 400 or 431), a host that is not inline, and a connection whose
-// response could not be written at once. So what the loop itself has to
-// get right is small: a complete request without a body, answered at once.
+// the loop has read of it and what it could not yet write, to the
+// binding's fasthttp server, which serves it on a goroutine from then on as
+// it serves every connection without the loop: a request with a body, one
+// that came in pieces, HTTP/1.0, a head the loop cannot parse or that is
+// over MaxHeaderBytes (fasthttp answers it with its 400 or 431), a host
+// that is not inline, and a connection whose responses did not fit in the
+// socket's buffer. So what the loop itself has to get right is small: a
+// complete request without a body, answered at once.
+//
+// While no host of the binding is inline the loop does not accept: the
+// fasthttp server accepts from the socket itself (handoffListener), so
+// Go handlers and static files pay nothing for the loop. A reload that
+// makes a host inline turns the loop's accepting on again.
 //
 // Its connections keep the server's timeouts: ReadTimeout until a new
 // connection's first request, IdleTimeout between requests (checked by a
-// sweep several times per timeout), and MaxConnections counts them with
-// the handed-on ones; the one over the limit gets fasthttp's 503.
+// sweep ten times per timeout), and MaxConnections counts them with the
+// handed-on ones; the one over the limit gets fasthttp's 503.
 
 // errLoopConnIO: a handler on the event loop tried to read or write its
 // connection itself, which only the loop does.

@@ -5,7 +5,9 @@ import (
 	"sync/atomic"
 )
 
-// Yielding before the next read. After a keep-alive response, fasthttp
+// Yielding before the next read, for connections served on a goroutine
+// (the event loop's, eventloop.go, are read only when the kernel says
+// they have bytes). After a keep-alive response, fasthttp
 // reads the connection's next request at once; the client has not sent it
 // yet, so the read fails with EAGAIN and the goroutine parks until the
 // poller sees the request (perf stat: 2.0 reads per request). When other
