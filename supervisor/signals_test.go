@@ -103,6 +103,9 @@ func assertStopped(t *testing.T, m *master, workers []int, graceful bool, since 
 	if code := m.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("the master exited with %d, want 0", code)
 	}
+	// The master has exited, but its last lines may still be in the pipe
+	// that the harness copies from.
+	m.logs.wait(t, "stopped", 5*time.Second)
 	stopped := m.logs.find("stopped")
 	if len(stopped) != 1 || stopped[0]["graceful"] != graceful {
 		t.Errorf("\"stopped\" lines %v, want one with graceful=%v", stopped, graceful)
