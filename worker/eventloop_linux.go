@@ -455,6 +455,11 @@ func (l *eventLoop) respond(c *loopConn, ctx *fasthttp.RequestCtx) verdict {
 	if len(ctx.Response.Header.Server()) == 0 {
 		ctx.Response.Header.SetServer(l.b.srv.Name)
 	}
+	if ctx.Hijacked() {
+		// Inline handlers promise not to; the loop has no goroutine to
+		// give the connection to, so it ends it after the response.
+		l.log.Warn().Bytes("host", ctx.Host()).Msg("event loop: an inline host's handler hijacked its connection; closed instead")
+	}
 	closing := ctx.Request.Header.ConnectionClose() || ctx.Response.ConnectionClose() || c.closeAsked || ctx.Hijacked()
 	if closing {
 		ctx.Response.SetConnectionClose()

@@ -187,6 +187,76 @@ func TestLoopConnectionClose(t *testing.T) {
 	}
 }
 
+// An inline handler that hijacks breaks its promise: the loop answers what
+// it wrote and ends the connection, and goes on serving the others.
+func TestLoopInlineHijack(t *testing.T) {
+	sm := quietManager(t)
+	hijacker := func(fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			ctx.SetBodyString("hijacked")
+			ctx.Hijack(func(net.Conn) { t.Error("the hijack handler ran on the loop") })
+		}
+	}
+	_, addr := start(t, sm, ServerConfig{HostConfigs: map[string]*HostConfig{
+		"hj.test": {Inline: true, Middleware: []MiddlewareFunc{hijacker}},
+	}}, nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	send(t, c, "GET / HTTP/1.1\r\nHost: hj.test\r\n\r\n")
+	if h := readHead(t, br, "hijacking inline handler"); !strings.Contains(h, "Connection: close\r\n") {
+		t.Fatalf("head %q, want Connection: close", h)
+	}
+	if rest, err := io.ReadAll(br); err != nil || string(rest) != "hijacked" {
+		t.Fatalf("after the head: %q, %v", rest, err)
+	}
+	c2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_ = c2.SetDeadline(time.Now().Add(10 * time.Second))
+	send(t, c2, "GET / HTTP/1.1\r\nHost: hj.test\r\n\r\n")
+	readHead(t, bufio.NewReader(c2), "the next connection")
+}
+
+// Over IPv6 the loop serves as over IPv4, and the handler sees the
+// client's address (which per-client rate limits key on).
+func TestLoopIPv6(t *testing.T) {
+	probe, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	probe.Close()
+	sm := quietManager(t)
+	remote := make(chan string, 1)
+	answer := func(fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			if _, ok := ctx.Conn().(*loopConn); !ok {
+				t.Error("served off the loop")
+			}
+			remote <- ctx.RemoteIP().String()
+			ctx.SetBodyString("six")
+		}
+	}
+	s := sm.NewServer(ServerConfig{Addr: "[::1]:0", HostConfigs: map[string]*HostConfig{
+		"v6.test": {Inline: true, Middleware: []MiddlewareFunc{answer}},
+	}})
+	if err := sm.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, s.Addr(), "v6.test", "/"); code != 200 || body != "six" {
+		t.Fatalf("GET = %d %q", code, body)
+	}
+	if got := <-remote; got != "::1" {
+		t.Fatalf("RemoteIP = %s, want ::1", got)
+	}
+}
+
 // Pipelined requests are answered in order, on the loop, and a request cut
 // in two by the client is handed on with its first part and answered.
 func TestLoopPipelined(t *testing.T) {
