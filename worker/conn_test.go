@@ -241,15 +241,9 @@ func checkPhaseTimeouts(t *testing.T, readTimeout, idleTimeout time.Duration, di
 func drainResponse(t *testing.T, br *bufio.Reader) []byte {
 	t.Helper()
 	n := 0
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if line == "\r\n" {
-			break
-		}
+	for _, line := range strings.SplitAfter(readHeaders(t, br), "\r\n") {
 		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Content-Length") {
+			var err error
 			if n, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
 				t.Fatal(err)
 			}
@@ -260,6 +254,23 @@ func drainResponse(t *testing.T, br *bufio.Reader) []byte {
 		t.Fatal(err)
 	}
 	return body
+}
+
+// readHeaders reads a response's header lines, after its status line,
+// through the blank line, and returns them.
+func readHeaders(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
+	var h strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			return h.String()
+		}
+		h.WriteString(line)
+	}
 }
 
 // read200 reads one response and fails the test unless it is a 200; it
