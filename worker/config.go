@@ -153,12 +153,12 @@ type HostConfig struct {
 	// Inline promises that the host's middleware and handlers never block:
 	// no network or disk I/O but a write to the access log, no waiting, no
 	// Hijack, TimeoutError or reading the connection. On a plain-TCP
-	// listener the worker's event loop then answers the host's requests
-	// that have no body itself, without a goroutine per connection, as
-	// nginx's event loop answers its return directive. A handler that
-	// blocks there holds up every connection of the listener. Default
-	// false: the host's requests are served on their connection's
-	// goroutine.
+	// listener on Linux the worker's event loop then answers the host's
+	// requests that have no body itself, without a goroutine per
+	// connection, as nginx's event loop answers its return directive (see
+	// the package doc's "Event loop"). A handler that blocks there holds
+	// up every connection of the listener. Default false: the host's
+	// requests are served on their connection's goroutine.
 	Inline bool
 }
 
