@@ -24,12 +24,14 @@ import (
 // respond host's does not). Every other connection is handed on, with what
 // the loop has read of it and what it could not yet write, to the
 // binding's fasthttp server, which serves it on a goroutine from then on as
-// it serves every connection without the loop: a request with a body, one
-// that came in pieces, HTTP/1.0, a head the loop cannot parse or that is
-// over MaxHeaderBytes (fasthttp answers it with its 400 or 431), a host
-// that is not inline, and a connection whose responses did not fit in the
-// socket's buffer. So what the loop itself has to get right is small: a
-// complete request without a body, answered at once.
+// it serves every connection without the loop: a request with a body,
+// HTTP/1.0, a head the loop cannot parse or that is over MaxHeaderBytes
+// (fasthttp answers it with its 400 or 431), a host that is not inline,
+// and a connection whose responses did not fit in the socket's buffer. A
+// head that comes in pieces waits on the loop for the rest, up to
+// ReadTimeout after its first bytes (then the connection is closed), as a
+// slow client's does on a goroutine. So what the loop itself has to get
+// right is small: a whole request head without a body, answered at once.
 //
 // While no host of the binding is inline the loop does not accept: the
 // fasthttp server accepts from the socket itself (handoffListener), so
@@ -52,6 +54,10 @@ type loopConn struct {
 	laddr, raddr net.Addr
 	until        time.Duration // on the loop's clock: closed after this; 0: never
 	closeAsked   bool          // a handler called Close: close after the response
+	// head is the start of a request whose head has not all come yet;
+	// nil between requests. until is then ReadTimeout after its first
+	// bytes.
+	head []byte
 }
 
 func (c *loopConn) Read([]byte) (int, error)         { return 0, errLoopConnIO }
@@ -70,6 +76,7 @@ const (
 	served      verdict = iota // answered; go on with the next
 	servedClose                // answered; close the connection after writing
 	handOn                     // hand the connection on, from this request
+	needMore                   // the head is not all there yet: wait for the rest
 )
 
 // outBuf collects a connection's responses until the loop writes them.

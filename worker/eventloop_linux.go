@@ -43,6 +43,7 @@ type eventLoop struct {
 	// accepting: the loop is to accept (some host is inline); otherwise
 	// the fasthttp server accepts from the listener itself.
 	accepting atomic.Bool
+	handed    atomic.Int64 // connections handed on so far (tests read it)
 	done      chan struct{}
 
 	conns      map[int]*loopConn
@@ -360,8 +361,13 @@ func (l *eventLoop) serve(c *loopConn, now time.Duration) {
 		return
 	}
 	in := l.rbuf[:n]
+	if len(c.head) > 0 {
+		c.head = append(c.head, in...)
+		in = c.head
+	}
 	l.out = l.out[:0]
 	defer l.trimOut()
+	headStart := c.until // a head that was waiting keeps its deadline
 	for len(in) > 0 {
 		used, v := l.request(c, in)
 		switch v {
@@ -369,18 +375,28 @@ func (l *eventLoop) serve(c *loopConn, now time.Duration) {
 			l.handOn(c, in, l.out, false)
 			return
 		case servedClose:
-			l.flush(c, now, true)
+			l.flush(c, now, true, nil)
+			return
+		case needMore:
+			if len(c.head) == 0 || len(l.out) > 0 {
+				headStart = now + l.g.read // a new request's first bytes
+			}
+			l.flush(c, now, false, in)
+			if l.conns[c.fd] == c && l.g.read > 0 {
+				c.until = headStart
+			}
 			return
 		}
 		in = in[used:]
 	}
-	l.flush(c, now, false)
+	l.flush(c, now, false, nil)
 }
 
-// flush writes c's responses. What the socket's buffer cannot take now a
-// goroutine writes (handOn); closing: the last response said Connection:
-// close.
-func (l *eventLoop) flush(c *loopConn, now time.Duration, closing bool) {
+// flush writes c's responses, and keeps head, the start of the next
+// request, for when the rest of it comes. What the socket's buffer cannot
+// take now a goroutine writes (handOn); closing: the last response said
+// Connection: close.
+func (l *eventLoop) flush(c *loopConn, now time.Duration, closing bool, head []byte) {
 	w, errno := 0, syscall.Errno(0)
 	if len(l.out) > 0 {
 		w, errno = rawWrite(c.fd, l.out)
@@ -389,6 +405,11 @@ func (l *eventLoop) flush(c *loopConn, now time.Duration, closing bool) {
 	case w == len(l.out) && closing:
 		l.close(c)
 	case w == len(l.out):
+		if len(head) > 0 {
+			c.head = append(c.head[:0], head...) // head may be c.head's own tail
+		} else {
+			c.head = nil
+		}
 		if t := l.g.idle; t > 0 {
 			c.until = now + t
 		} else if t := l.g.read; t > 0 {
@@ -397,7 +418,7 @@ func (l *eventLoop) flush(c *loopConn, now time.Duration, closing bool) {
 			c.until = 0
 		}
 	case errno == 0 || errno == unix.EAGAIN:
-		l.handOn(c, nil, l.out[w:], closing) // the socket's buffer is full: a goroutine waits for it
+		l.handOn(c, head, l.out[w:], closing) // the socket's buffer is full: a goroutine waits for it
 	default:
 		l.close(c)
 	}
@@ -418,8 +439,15 @@ func (l *eventLoop) trimOut() {
 // returns how many bytes of in the request took.
 func (l *eventLoop) request(c *loopConn, in []byte) (int, verdict) {
 	end := headerEnd(in)
-	if end < 0 || (l.maxHead > 0 && end > l.maxHead) {
-		return 0, handOn
+	limit := l.maxHead
+	if limit <= 0 {
+		limit = len(l.rbuf)
+	}
+	switch {
+	case end < 0 && len(in) < limit:
+		return 0, needMore
+	case end < 0 || end > limit:
+		return 0, handOn // fasthttp answers 431
 	}
 	ctx := &l.ctx
 	ctx.Request.Reset()
@@ -483,6 +511,7 @@ func (l *eventLoop) handOn(c *loopConn, in, out []byte, closing bool) {
 		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	}
 	l.b.active.Add(-1) // the fasthttp server counts it again
+	l.handed.Add(1)
 	f := os.NewFile(uintptr(c.fd), "tcp")
 	nc, err := net.FileConn(f)
 	_ = f.Close()

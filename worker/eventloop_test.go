@@ -86,6 +86,19 @@ func newLoopServer(t *testing.T, cfg ServerConfig, size int) *loopServer {
 	return ls
 }
 
+// loop is the event loop of ls's listener.
+func (ls *loopServer) loop(t *testing.T) *eventLoop {
+	t.Helper()
+	m := ls.sm.(*serverManager)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.bindings[ls.addr]
+	if b == nil || b.loop == nil {
+		t.Fatalf("no event loop on %s", ls.addr)
+	}
+	return b.loop
+}
+
 func (ls *loopServer) dial(t *testing.T) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	return dialConn(t, ls.addr)
@@ -263,8 +276,27 @@ func TestLoopPipelined(t *testing.T) {
 	if got := string(read200(t, br, "the split request")); got != "in.test /last" {
 		t.Fatalf("split request: %q", got)
 	}
-	if on := ls.onLoop.Load(); on < n {
-		t.Errorf("%d of %d pipelined requests served on the loop", on, n)
+	if on := ls.onLoop.Load(); on != n+1 {
+		t.Errorf("%d of %d requests served on the loop, the split one included", on, n+1)
+	}
+	if h := ls.loop(t).handed.Load(); h != 0 {
+		t.Errorf("%d connections handed on, want 0", h)
+	}
+}
+
+// A head that stops halfway waits on the loop, and the loop closes its
+// connection ReadTimeout after its first bytes, without handing it on.
+func TestLoopStalledHead(t *testing.T) {
+	const readTimeout = 300 * time.Millisecond
+	ls := newLoopServer(t, ServerConfig{ReadTimeout: readTimeout, IdleTimeout: 10 * time.Second}, 0)
+	c, br := ls.dial(t)
+	send(t, c, "GET / HTTP/1.1\r\nHost: in.test\r\n\r\nGET /second HTTP/1.1\r\nHo")
+	read200(t, br, "the first request")
+	if took := closedAfter(t, br, "the stalled head"); took < readTimeout*2/3 || took > 5*time.Second {
+		t.Errorf("stalled head cut off after %s, want about ReadTimeout %s", took, readTimeout)
+	}
+	if h := ls.loop(t).handed.Load(); h != 0 {
+		t.Errorf("%d connections handed on, want 0", h)
 	}
 }
 
