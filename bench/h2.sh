@@ -70,22 +70,8 @@ ours() {
 	[[ $exe == "$BIN" || $exe == "$(readlink -f "$NGINX")" || $exe == "$(readlink -f "$H2O")" ]]
 }
 
-cleanup() {
-	local pid deadline
-	trap - EXIT INT TERM
-	for pid in "${STARTED[@]}"; do
-		ours "$pid" && kill -TERM "$pid" 2>/dev/null || true
-	done
-	deadline=$((SECONDS + 5))
-	for pid in "${STARTED[@]}"; do
-		while ours "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
-		ours "$pid" && kill -KILL "$pid" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/procs.sh
+source "$ROOT/bench/procs.sh" # cleanup, trapped
 
 log() { echo "h2.sh: $*" >&2; }
 

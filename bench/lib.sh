@@ -1,6 +1,7 @@
 # bench/lib.sh: what the supervisor's load scripts (zero-downtime.sh,
 # soak.sh) share. Source it after setting ROOT, WORK (a temp dir it
-# removes), BIN (where to build rockstar) and STARTED=() (the pids to stop).
+# removes), BIN (where to build rockstar) and STARTED=() (the pids to stop);
+# stopping them is bench/procs.sh's.
 
 # ours reports whether pid is a live process of ours: wrk, or one running
 # our rockstar binary (a master or a worker).
@@ -11,24 +12,8 @@ ours() {
 	[[ $exe == "$BIN" || $exe == "$(command -v wrk)" ]]
 }
 
-# cleanup stops every process in STARTED by pid (a stopped one is
-# continued first), kills what is left after 10 s, and removes WORK.
-cleanup() {
-	local pid deadline
-	trap - EXIT INT TERM
-	for pid in "${STARTED[@]}"; do
-		ours "$pid" && kill -CONT "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
-	done
-	deadline=$((SECONDS + 10))
-	for pid in "${STARTED[@]}"; do
-		while ours "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
-		ours "$pid" && kill -KILL "$pid" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/procs.sh
+source "$ROOT/bench/procs.sh" # cleanup, trapped
 
 echo "building rockstar..." >&2
 (cd "$ROOT" && go build -o "$BIN" ./cmd/rockstar)

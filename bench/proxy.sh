@@ -44,24 +44,18 @@ if [[ $WORKERS != auto && ! $WORKERS =~ ^[1-9][0-9]*$ ]]; then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/proxy-bench.XXXXXX")
-PIDS=() # every process this script started, by pid
+STARTED=() # every process this script started, by pid
 
-cleanup() {
-	local pid deadline
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	deadline=$((SECONDS + 10))
-	for pid in "${PIDS[@]}"; do
-		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
-		kill -KILL "$pid" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
+# ours reports whether pid is a live process of ours: an upstream, rockstar
+# (master or worker) or nginx (master or worker).
+ours() {
+	local pid=$1 exe
+	[[ -e /proc/$pid ]] || return 1
+	exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+	[[ $exe == "$WORK/upstream" || $exe == "$WORK/rockstar" || $exe == "$(readlink -f "$NGINX")" ]]
 }
-trap cleanup EXIT
-trap 'exit 2' INT TERM
+# shellcheck source=bench/procs.sh
+source "$ROOT/bench/procs.sh" # cleanup, trapped
 
 # free_port prints a loopback port nothing listens on, not handed out before.
 USED_PORTS=" "
@@ -109,9 +103,9 @@ echo "building rockstar and bench/upstream..."
 UP1=$(free_port)
 UP2=$(free_port)
 "$WORK/upstream" -addr "127.0.0.1:$UP1" -name a >"$WORK/upstream-a.log" 2>&1 &
-PIDS+=($!)
+STARTED+=($!)
 "$WORK/upstream" -addr "127.0.0.1:$UP2" -name b >"$WORK/upstream-b.log" 2>&1 &
-PIDS+=($!)
+STARTED+=($!)
 wait_hello "http://127.0.0.1:$UP1/" "upstream a"
 wait_hello "http://127.0.0.1:$UP2/" "upstream b"
 
@@ -142,7 +136,7 @@ hostname = "127.0.0.1"
 proxy = { upstreams = ["127.0.0.1:$UP1", "127.0.0.1:$UP2"], strategy = "round_robin" }
 EOF
 "$WORK/rockstar" run -c "$WORK/rockstar.d/rockstar.toml" >"$WORK/rockstar.log" 2>&1 &
-PIDS+=($!)
+STARTED+=($!)
 wait_hello "http://127.0.0.1:$RPORT/" "rockstar" "$WORK/rockstar.log"
 
 # nginx: the same upstreams, with keepalive connections and the same
@@ -182,7 +176,7 @@ http {
 }
 EOF
 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" -g "daemon off;" >"$WORK/nginx.log" 2>&1 &
-PIDS+=($!)
+STARTED+=($!)
 wait_hello "http://127.0.0.1:$NPORT/" "nginx" "$WORK/nginx/error.log"
 
 for name in rockstar nginx; do
