@@ -47,3 +47,31 @@ id = "demo"
 hosts = ["hello.test"]
 CONFIG
 }
+
+# count FILE MSG: how many log lines of FILE have message MSG.
+count() {
+	local n
+	n=$(grep -c "\"message\":\"$2\"" "$1" 2>/dev/null) || true
+	echo "${n:-0}"
+}
+
+# wait_log FILE MSG N TIMEOUT: wait for the N-th line with message MSG;
+# after TIMEOUT seconds, show the end of FILE and return 1.
+wait_log() {
+	local deadline=$((SECONDS + $4))
+	while (($(count "$1" "$2") < $3)); do
+		if ((SECONDS >= deadline)); then
+			echo "$(basename "$0"): timed out waiting for \"$2\" #$3 in $1" >&2
+			tail -20 "$1" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# worker_pids: the current workers' pids, from `rockstar status` on the
+# control socket under DIR.
+worker_pids() {
+	"$BIN" status -s "$DIR/run/ctl.sock" 2>/dev/null |
+		awk 'h && NF { print $2 } /^SLOT/ { h = 1 }'
+}

@@ -48,33 +48,11 @@ LOG=$DIR/master.log
 STARTED=() # every process this script started or learned of, by pid
 
 # shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh" # ours, cleanup (trapped), the build, config
+source "$ROOT/bench/lib.sh" # ours, cleanup (trapped), the build, config, count, wait_log, worker_pids
 
 write_config() { config "$@" >"$DIR/rockstar.toml.tmp" && mv "$DIR/rockstar.toml.tmp" "$DIR/rockstar.toml"; }
 
-count() {
-	local n
-	n=$(grep -c "\"message\":\"$1\"" "$LOG" 2>/dev/null) || true
-	echo "${n:-0}"
-}
-
-# wait_log MSG N TIMEOUT: wait for the N-th line with message MSG.
-wait_log() {
-	local deadline=$((SECONDS + $3))
-	while (($(count "$1") < $2)); do
-		if ((SECONDS >= deadline)); then
-			echo "soak.sh: timed out waiting for \"$1\" #$2" >&2
-			tail -20 "$LOG" >&2
-			exit 2
-		fi
-		sleep 0.05
-	done
-}
-
 master() { cat "$DIR/run/rockstar.pid" 2>/dev/null || echo "$FIRST"; }
-worker_pids() {
-	"$BIN" status -s "$DIR/run/ctl.sock" 2>/dev/null | awk 'h && NF { print $2 } /^SLOT/ { h = 1 }'
-}
 remember() {
 	local pid
 	STARTED+=("$(master)")
@@ -97,39 +75,39 @@ calm() {
 KILLS=0 HUNG=0 HUPS=0 BAD=0 SCALE=0 UPGRADES=0 BODY=hello
 act_kill9() {
 	local n victim
-	n=$(count "worker exited unexpectedly; restarting")
+	n=$(count "$LOG" "worker exited unexpectedly; restarting")
 	victim=$(worker_pids | shuf -n1 --random-source=<(yes "$RANDOM"))
 	kill -KILL "$victim" 2>/dev/null || return 0 # gone since the status: skip
-	wait_log "worker exited unexpectedly; restarting" $((n + 1)) 20
+	wait_log "$LOG" "worker exited unexpectedly; restarting" $((n + 1)) 20 || exit 2
 	KILLS=$((KILLS + 1))
 	calm 2
 }
 act_sigstop() {
 	local n victim
-	n=$(count "worker hung: missed health checks; killing it")
+	n=$(count "$LOG" "worker hung: missed health checks; killing it")
 	victim=$(worker_pids | shuf -n1 --random-source=<(yes "$RANDOM"))
 	kill -STOP "$victim" 2>/dev/null || return 0
 	STARTED+=("$victim") # cleanup sends it CONT and TERM if it outlives the test
-	wait_log "worker hung: missed health checks; killing it" $((n + 1)) 20
+	wait_log "$LOG" "worker hung: missed health checks; killing it" $((n + 1)) 20 || exit 2
 	HUNG=$((HUNG + 1))
 	calm 2
 }
 act_hup_good() {
 	local n
-	n=$(count reloaded)
+	n=$(count "$LOG" reloaded)
 	[[ $BODY == hello ]] && BODY=hullo || BODY=hello
 	write_config 2 "$BODY" demo
 	kill -HUP "$(master)"
-	wait_log reloaded $((n + 1)) 20
+	wait_log "$LOG" reloaded $((n + 1)) 20 || exit 2
 	HUPS=$((HUPS + 1))
 	calm 2
 }
 act_hup_bad() {
 	local n
-	n=$(count "reload failed; still serving the old config")
+	n=$(count "$LOG" "reload failed; still serving the old config")
 	write_config 2 "$BODY" nosuch
 	kill -HUP "$(master)"
-	wait_log "reload failed; still serving the old config" $((n + 1)) 20
+	wait_log "$LOG" "reload failed; still serving the old config" $((n + 1)) 20 || exit 2
 	write_config 2 "$BODY" demo
 	BAD=$((BAD + 1))
 }
@@ -144,7 +122,7 @@ act_usr2() {
 	local old
 	old=$(master)
 	kill -USR2 "$old"
-	wait_log ready $(($(count ready) + 1)) 30
+	wait_log "$LOG" ready $(($(count "$LOG" ready) + 1)) 30 || exit 2
 	while ours "$old"; do sleep 0.05; done # it drains and exits
 	UPGRADES=$((UPGRADES + 1))
 	calm 2
@@ -158,7 +136,7 @@ write_config 2 "$BODY" demo
 (cd "$DIR" && exec "$BIN" run -c "$DIR/rockstar.toml" --log-format json >>"$LOG" 2>&1) &
 FIRST=$!
 STARTED+=("$FIRST")
-wait_log ready 1 30
+wait_log "$LOG" ready 1 30 || exit 2
 ADDR=$(grep '"message":"ready"' "$LOG" | head -1 | grep -o '"listeners":\["[^"]*' | sed 's/.*\["//; s/ (.*//')
 calm 2
 

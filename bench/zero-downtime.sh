@@ -35,27 +35,7 @@ BIN=$WORK/rockstar
 STARTED=() # every process this script started or learned of, by pid
 
 # shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh" # ours, cleanup (trapped), the build, config
-
-# count FILE MSG: how many log lines of FILE have message MSG.
-count() {
-	local n
-	n=$(grep -c "\"message\":\"$2\"" "$1" 2>/dev/null) || true
-	echo "${n:-0}"
-}
-
-# wait_log FILE MSG N TIMEOUT: wait for the N-th line with message MSG.
-wait_log() {
-	local deadline=$((SECONDS + $4))
-	while (($(count "$1" "$2") < $3)); do
-		if ((SECONDS >= deadline)); then
-			echo "zero-downtime.sh: timed out waiting for \"$2\" #$3 in $1" >&2
-			tail -20 "$1" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-}
+source "$ROOT/bench/lib.sh" # ours, cleanup (trapped), the build, config, count, wait_log, worker_pids
 
 # remember_pids: the serving master and its workers, for cleanup.
 remember_pids() {
@@ -64,11 +44,6 @@ remember_pids() {
 	for pid in $(worker_pids); do STARTED+=("$pid"); done
 }
 
-# worker_pids: the current workers' pids, from `rockstar status`.
-worker_pids() {
-	"$BIN" status -s "$DIR/run/ctl.sock" 2>/dev/null |
-		awk 'h && NF { print $2 } /^SLOT/ { h = 1 }'
-}
 
 # start CASE: a fresh master with 2 workers; sets DIR, LOG, MASTER, ADDR.
 start() {
