@@ -32,42 +32,19 @@ func fdCount(t testing.TB, pid int) int {
 // rssKB is VmRSS of pid in kB.
 func rssKB(t testing.TB, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
+	v, ok := procStatus(pid, "VmRSS")
+	if !ok {
+		t.Fatalf("no VmRSS for %d", pid)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return n
-		}
-	}
-	t.Fatalf("no VmRSS for %d", pid)
-	return 0
+	n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+	return n
 }
 
 // children remembers every live child of pid, so the final orphan check
 // covers workers that came and went between status calls.
 func (m *master) children(pid int) {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 2 && f[1] == strconv.Itoa(pid) {
-			m.pids.Store(p, true)
-		}
+	for _, p := range childrenOf(pid) {
+		m.pids.Store(p, true)
 	}
 }
 
@@ -289,14 +266,7 @@ func TestChaos(t *testing.T) {
 
 	// One USR2 upgrade under load, then a kill -9 and a HUP on the new master.
 	_, stop2 := chaosLoad(m.addr, "hello.test", conns, 5*time.Minute)
-	m.signal(syscall.SIGUSR2)
-	m.logs.waitN(t, "ready", 2, 30*time.Second)
-	select {
-	case <-m.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the old master did not exit after the upgrade")
-	}
-	waitFor(t, "the pid file to name the new master", 5*time.Second, func() bool { return m.pid() != master0 })
+	m.upgrade(t)
 	master1 := m.pid()
 	m.admin, _ = m.logs.waitN(t, "admin endpoint listening", 2, 5*time.Second)["listen"].(string)
 	m.calm(2, killed, 15*time.Second)

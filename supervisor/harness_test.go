@@ -251,13 +251,58 @@ func (m *master) cleanup() {
 
 // alive reports whether pid is a live process (not a zombie).
 func alive(pid int) bool {
+	state, _, ok := procStat(pid)
+	return ok && state != "Z"
+}
+
+// procStat reads pid's state ("R", "S", "Z", ...) and parent from
+// /proc/PID/stat; ok is false when there is no such process.
+func procStat(pid int) (state string, ppid int, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return "", 0, false
 	}
 	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+	i := strings.LastIndexByte(s, ')') // the command name may hold anything
+	if i < 0 {
+		return "", 0, false
+	}
+	f := strings.Fields(s[i+1:]) // state, ppid, ...
+	if len(f) < 2 {
+		return "", 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return f[0], ppid, err == nil
+}
+
+// procStatus is the value of the line key ("VmRSS", "Uid", ...) of
+// /proc/PID/status, without the key and its colon.
+func procStatus(pid int, key string) (string, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// upgrade sends USR2 and waits until the new master has taken over: it is
+// ready, the old one has exited and the pid file names the new one.
+func (m *master) upgrade(t *testing.T) {
+	t.Helper()
+	old := m.pid()
+	m.signal(syscall.SIGUSR2)
+	m.logs.waitN(t, "ready", 2, 30*time.Second)
+	select {
+	case <-m.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the old master did not exit after the upgrade")
+	}
+	waitFor(t, "the pid file to name the new master", 5*time.Second, func() bool { return m.pid() != old })
 }
 
 // get sends one request to the master's listener with a Host header.

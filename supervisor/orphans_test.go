@@ -1,7 +1,6 @@
 package supervisor_test
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -168,17 +167,7 @@ func childrenOf(pid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:]) // state, ppid, ...
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) && f[0] != "Z" {
+		if state, ppid, ok := procStat(p); ok && ppid == pid && state != "Z" {
 			out = append(out, p)
 		}
 	}
@@ -188,19 +177,14 @@ func childrenOf(pid int) []int {
 // nsPIDs is the NSpid line of pid's status: its pid in each pid namespace,
 // outermost first.
 func nsPIDs(pid int) []int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
+	rest, ok := procStatus(pid, "NSpid")
+	if !ok {
 		return nil
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
-			var out []int
-			for _, f := range strings.Fields(rest) {
-				n, _ := strconv.Atoi(f)
-				out = append(out, n)
-			}
-			return out
-		}
+	var out []int
+	for _, f := range strings.Fields(rest) {
+		n, _ := strconv.Atoi(f)
+		out = append(out, n)
 	}
-	return nil
+	return out
 }

@@ -31,17 +31,11 @@ func freeOr(t *testing.T, addr string) string {
 // procUIDs reads the real, effective, saved and fs uids of pid.
 func procUIDs(t *testing.T, pid int) []string {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
+	v, ok := procStatus(pid, "Uid")
+	if !ok {
+		t.Fatalf("no Uid line for %d", pid)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
-			return strings.Fields(v)
-		}
-	}
-	t.Fatalf("no Uid line for %d", pid)
-	return nil
+	return strings.Fields(v)
 }
 
 // Started as root with user = "nobody", the master binds the privileged

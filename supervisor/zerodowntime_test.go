@@ -39,15 +39,7 @@ func TestZeroDowntime(t *testing.T) {
 			m.waitWorkers(2, 10*time.Second)
 		}},
 		{"usr2-upgrade", func(t *testing.T, m *master) {
-			old := m.pid()
-			m.signal(syscall.SIGUSR2)
-			m.logs.waitN(t, "ready", 2, 30*time.Second)
-			select {
-			case <-m.exited:
-			case <-time.After(20 * time.Second):
-				t.Fatal("the old master did not exit after the upgrade")
-			}
-			waitFor(t, "the pid file to name the new master", 5*time.Second, func() bool { return m.pid() != old })
+			m.upgrade(t)
 			m.waitWorkers(2, 10*time.Second)
 		}},
 	}
