@@ -86,6 +86,25 @@ func newLoopServer(t *testing.T, cfg ServerConfig, size int) *loopServer {
 	return ls
 }
 
+// wantServed checks how many requests were served on the loop and off it
+// so far; why says what the numbers show.
+func (ls *loopServer) wantServed(t *testing.T, on, off int64, why string) {
+	t.Helper()
+	if gotOn, gotOff := ls.onLoop.Load(), ls.offLoop.Load(); gotOn != on || gotOff != off {
+		if why != "" {
+			why = ": " + why
+		}
+		t.Fatalf("on the loop %d, off it %d; want %d and %d%s", gotOn, gotOff, on, off, why)
+	}
+}
+
+// ask sends req on c and returns the body of its 200 answer.
+func ask(t *testing.T, c net.Conn, br *bufio.Reader, req, what string) string {
+	t.Helper()
+	send(t, c, req)
+	return string(read200(t, br, what))
+}
+
 // loop is the event loop of ls's listener.
 func (ls *loopServer) loop(t *testing.T) *eventLoop {
 	t.Helper()
@@ -157,21 +176,16 @@ func TestLoopServesInlineHosts(t *testing.T) {
 		t.Fatalf("%d requests served on the loop, want %d", got, want)
 	}
 
-	send(t, c, "GET /x HTTP/1.1\r\nHost: go.test\r\n\r\n")
-	if got := string(read200(t, br, "GET of a host that is not inline")); got != "go.test /x" {
+	if got := ask(t, c, br, "GET /x HTTP/1.1\r\nHost: go.test\r\n\r\n", "GET of a host that is not inline"); got != "go.test /x" {
 		t.Fatalf("body %q", got)
 	}
-	send(t, c, "GET /y HTTP/1.1\r\nHost: in.test\r\n\r\n")
-	if got := string(read200(t, br, "inline GET after the hand-on")); got != "in.test /y" {
+	if got := ask(t, c, br, "GET /y HTTP/1.1\r\nHost: in.test\r\n\r\n", "inline GET after the hand-on"); got != "in.test /y" {
 		t.Fatalf("body %q", got)
 	}
-	if on, off := ls.onLoop.Load(), ls.offLoop.Load(); on != 5 || off != 2 {
-		t.Fatalf("on the loop %d, off it %d; want 5 and 2", on, off)
-	}
+	ls.wantServed(t, 5, 2, "")
 
 	c2, br2 := ls.dial(t)
-	send(t, c2, "POST /p HTTP/1.1\r\nHost: in.test\r\nContent-Length: 5\r\n\r\nhello")
-	if got := string(read200(t, br2, "inline POST with a body")); got != "in.test got 5" {
+	if got := ask(t, c2, br2, "POST /p HTTP/1.1\r\nHost: in.test\r\nContent-Length: 5\r\n\r\nhello", "inline POST with a body"); got != "in.test got 5" {
 		t.Fatalf("POST body %q", got)
 	}
 	if off := ls.offLoop.Load(); off != 3 {
@@ -272,8 +286,7 @@ func TestLoopPipelined(t *testing.T) {
 			t.Fatalf("response %d: %q, want %q", i, got, want)
 		}
 	}
-	send(t, c, "st: in.test\r\n\r\n")
-	if got := string(read200(t, br, "the split request")); got != "in.test /last" {
+	if got := ask(t, c, br, "st: in.test\r\n\r\n", "the split request"); got != "in.test /last" {
 		t.Fatalf("split request: %q", got)
 	}
 	if on := ls.onLoop.Load(); on != n+1 {
@@ -312,13 +325,10 @@ func TestLoopFullSocketBuffer(t *testing.T) {
 	if len(body) != size || bytes.IndexFunc(body, func(r rune) bool { return r != 'b' }) >= 0 {
 		t.Fatalf("big response: %d bytes, want %d of 'b'", len(body), size)
 	}
-	send(t, c, "GET /after HTTP/1.1\r\nHost: in.test\r\n\r\n")
-	if got := string(read200(t, br, "after the big response")); got != "in.test /after" {
+	if got := ask(t, c, br, "GET /after HTTP/1.1\r\nHost: in.test\r\n\r\n", "after the big response"); got != "in.test /after" {
 		t.Fatalf("body %q", got)
 	}
-	if on, off := ls.onLoop.Load(), ls.offLoop.Load(); on != 1 || off != 1 {
-		t.Fatalf("on the loop %d, off it %d; want 1 and 1: the connection handed on with the rest of the big response", on, off)
-	}
+	ls.wantServed(t, 1, 1, "the connection handed on with the rest of the big response")
 
 	// The same with Connection: close: all of it, then the end.
 	c2, br2 := ls.dial(t)
@@ -377,9 +387,7 @@ func TestLoopDisabled(t *testing.T) {
 	c, br := ls.dial(t)
 	send(t, c, "GET / HTTP/1.1\r\nHost: in.test\r\n\r\n")
 	read200(t, br, "GET")
-	if on, off := ls.onLoop.Load(), ls.offLoop.Load(); on != 0 || off != 1 {
-		t.Fatalf("on the loop %d, off it %d; want 0 and 1", on, off)
-	}
+	ls.wantServed(t, 0, 1, "")
 }
 
 // A reload that makes a host inline moves its requests onto the loop for
@@ -403,9 +411,7 @@ func TestLoopFollowsReload(t *testing.T) {
 	setInline(false)
 	send(t, c, "GET / HTTP/1.1\r\nHost: in.test\r\n\r\n")
 	read200(t, br, "GET after the reload")
-	if on, off := ls.onLoop.Load(), ls.offLoop.Load(); on != 1 || off != 1 {
-		t.Fatalf("on the loop %d, off it %d; want 1 and 1", on, off)
-	}
+	ls.wantServed(t, 1, 1, "")
 	// With no host inline the fasthttp server accepts by itself; the
 	// Accept it is blocked in when a host becomes inline again may still
 	// take one connection, and the loop takes the ones after it.
