@@ -37,7 +37,7 @@ func newFedLoop(tb testing.TB) (*eventLoop, *loopConn) {
 	if b == nil {
 		tb.Fatalf("no binding for %s", addr)
 	}
-	l := &eventLoop{b: b, flog: fasthttpLogger{}, br: bufio.NewReaderSize(nil, 4096)}
+	l := &eventLoop{b: b, flog: fasthttpLogger{}, maxHead: DefaultMaxHeaderBytes, br: bufio.NewReaderSize(nil, DefaultMaxHeaderBytes)}
 	l.bw = bufio.NewWriterSize(&l.out, 4096)
 	return l, &loopConn{fd: -1, raddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
 }
