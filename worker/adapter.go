@@ -388,13 +388,7 @@ func h2Forbidden(k []byte) bool {
 // namedIn reports whether key is one of the comma-separated tokens of a
 // Connection header.
 func namedIn(tokens, key []byte) bool {
-	for len(tokens) > 0 {
-		tok := tokens
-		if i := bytes.IndexByte(tokens, ','); i >= 0 {
-			tok, tokens = tokens[:i], tokens[i+1:]
-		} else {
-			tokens = nil
-		}
+	for tok := range bytes.SplitSeq(tokens, []byte(",")) {
 		if bytes.EqualFold(bytes.TrimSpace(tok), key) {
 			return true
 		}

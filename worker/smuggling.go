@@ -48,13 +48,7 @@ func (b *binding) admitHead(ctx *fasthttp.RequestCtx) bool {
 // hasRawHeader reports whether raw, a request's header lines, has a field
 // named name (lower case), in any case.
 func hasRawHeader(raw []byte, name string) bool {
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
+	for line := range bytes.SplitSeq(raw, []byte("\n")) {
 		if len(line) > len(name) && line[len(name)] == ':' && bytes.EqualFold(line[:len(name)], []byte(name)) {
 			return true
 		}
