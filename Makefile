@@ -21,8 +21,10 @@ all: build lint test
 build:
 	$(GO) build $(PKGS)
 
+# The allocation proofs build only without -race (which allocates itself).
 test:
 	$(GO) test -race $(PKGS)
+	$(GO) test -run Alloc ./worker/
 
 # The output is benchstat's input format: keep it whole, redirect it to a file.
 bench:
