@@ -48,9 +48,10 @@ type eventLoop struct {
 
 	conns      map[int]*loopConn
 	maxConns   int64
-	maxHead    int  // MaxHeaderBytes: a longer head goes to fasthttp, for its 431
-	listening  bool // the listener is in the epoll set
-	paused     bool // accepting is paused: out of file descriptors
+	maxHead    int           // MaxHeaderBytes: a longer head goes to fasthttp, for its 431
+	keepAlive  time.Duration // the wait for a next request (idleOrRead); 0: none
+	listening  bool          // the listener is in the epoll set
+	paused     bool          // accepting is paused: out of file descriptors
 	sweepEvery time.Duration
 	nextSweep  time.Duration
 
@@ -94,15 +95,19 @@ func newEventLoop(ln net.Listener, cfg ServerConfig, g *connGroup, log zerolog.L
 		return nil, nil, fmt.Errorf("worker: event loop: dup listener: %w", dupErr)
 	}
 	l := &eventLoop{g: g, log: log, flog: fasthttpLogger{log}, lfd: lfd, epfd: -1, wake: -1, done: make(chan struct{}),
-		conns: make(map[int]*loopConn), maxConns: int64(cfg.MaxConnections), maxHead: cfg.MaxHeaderBytes,
-		sweepEvery: sweepInterval(cfg.ReadTimeout, idleOrRead(cfg)),
-		events:     make([]unix.EpollEvent, 128)}
+		conns: make(map[int]*loopConn), maxConns: int64(cfg.MaxConnections),
+		keepAlive: idleOrRead(cfg), events: make([]unix.EpollEvent, 128)}
+	l.sweepEvery = sweepInterval(cfg.ReadTimeout, l.keepAlive)
 	if err := l.open(); err != nil {
 		l.closeFDs()
 		return nil, nil, err
 	}
 	size := max(cfg.MaxHeaderBytes, 4096)
 	l.rbuf = make([]byte, size)
+	l.maxHead = cfg.MaxHeaderBytes
+	if l.maxHead <= 0 {
+		l.maxHead = size
+	}
 	l.br = bufio.NewReaderSize(nil, size)
 	l.bw = bufio.NewWriterSize(&l.out, 4096)
 	l.hl = newHandoffListener(connListener{Listener: ln, g: g}, &l.accepting, l.stopAccept)
@@ -381,8 +386,7 @@ func (l *eventLoop) serve(c *loopConn, now time.Duration) {
 			if len(c.head) == 0 || len(l.out) > 0 {
 				headStart = now + l.g.read // a new request's first bytes
 			}
-			l.flush(c, now, false, in)
-			if l.conns[c.fd] == c && l.g.read > 0 {
+			if l.flush(c, now, false, in) && l.g.read > 0 {
 				c.until = headStart
 			}
 			return
@@ -395,8 +399,8 @@ func (l *eventLoop) serve(c *loopConn, now time.Duration) {
 // flush writes c's responses, and keeps head, the start of the next
 // request, for when the rest of it comes. What the socket's buffer cannot
 // take now a goroutine writes (handOn); closing: the last response said
-// Connection: close.
-func (l *eventLoop) flush(c *loopConn, now time.Duration, closing bool, head []byte) {
+// Connection: close. It reports whether c stays on the loop.
+func (l *eventLoop) flush(c *loopConn, now time.Duration, closing bool, head []byte) bool {
 	w, errno := 0, syscall.Errno(0)
 	if len(l.out) > 0 {
 		w, errno = rawWrite(c.fd, l.out)
@@ -410,18 +414,17 @@ func (l *eventLoop) flush(c *loopConn, now time.Duration, closing bool, head []b
 		} else {
 			c.head = nil
 		}
-		if t := l.g.idle; t > 0 {
-			c.until = now + t
-		} else if t := l.g.read; t > 0 {
-			c.until = now + t
-		} else {
-			c.until = 0
+		c.until = 0
+		if l.keepAlive > 0 {
+			c.until = now + l.keepAlive
 		}
+		return true
 	case errno == 0 || errno == unix.EAGAIN:
 		l.handOn(c, head, l.out[w:], closing) // the socket's buffer is full: a goroutine waits for it
 	default:
 		l.close(c)
 	}
+	return false
 }
 
 // trimOut lets go of a large response's buffers, so that one big answer
@@ -439,14 +442,10 @@ func (l *eventLoop) trimOut() {
 // returns how many bytes of in the request took.
 func (l *eventLoop) request(c *loopConn, in []byte) (int, verdict) {
 	end := headerEnd(in)
-	limit := l.maxHead
-	if limit <= 0 {
-		limit = len(l.rbuf)
-	}
 	switch {
-	case end < 0 && len(in) < limit:
+	case end < 0 && len(in) < l.maxHead:
 		return 0, needMore
-	case end < 0 || end > limit:
+	case end < 0 || end > l.maxHead:
 		return 0, handOn // fasthttp answers 431
 	}
 	ctx := &l.ctx
