@@ -130,10 +130,8 @@ type handedConn struct {
 }
 
 func (c *handedConn) Read(p []byte) (int, error) {
-	if len(c.out) > 0 {
-		if err := c.flushOut(); err != nil {
-			return 0, err
-		}
+	if err := c.flushOut(); err != nil {
+		return 0, err
 	}
 	if c.closeAfterOut {
 		return 0, io.EOF
@@ -149,7 +147,11 @@ func (c *handedConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// flushOut writes out, if the loop left any, under WriteTimeout.
 func (c *handedConn) flushOut() error {
+	if len(c.out) == 0 {
+		return nil
+	}
 	if c.write > 0 {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.write))
 	}
@@ -162,20 +164,16 @@ func (c *handedConn) flushOut() error {
 }
 
 func (c *handedConn) Write(p []byte) (int, error) {
-	if len(c.out) > 0 {
-		if err := c.flushOut(); err != nil {
-			return 0, err
-		}
+	if err := c.flushOut(); err != nil {
+		return 0, err
 	}
 	return c.Conn.Write(p)
 }
 
 // ReadFrom keeps sendfile for static files.
 func (c *handedConn) ReadFrom(r io.Reader) (int64, error) {
-	if len(c.out) > 0 {
-		if err := c.flushOut(); err != nil {
-			return 0, err
-		}
+	if err := c.flushOut(); err != nil {
+		return 0, err
 	}
 	return readFrom(c.Conn, r)
 }
