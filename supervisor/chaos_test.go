@@ -109,8 +109,8 @@ func TestChaos(t *testing.T) {
 	master0 := m.pid()
 	m.calm(2, nil, 10*time.Second)
 	// Warm up, then the first calm point: fds and memory of the master.
-	_, warm := chaosLoad(m.addr, "hello.test", conns, 10*time.Second)
-	time.Sleep(200 * time.Millisecond) // a moment of steady load before the baseline
+	warming, warm := chaosLoad(m.addr, "hello.test", conns, 10*time.Second)
+	waitFor(t, "steady load before the baseline", 10*time.Second, func() bool { return warming.OK.Load() >= 200 })
 	warmRes := warm()
 	m.calm(2, nil, 10*time.Second)
 	fd0, rss0 := fdCount(t, master0), rssKB(t, master0)

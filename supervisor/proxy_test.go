@@ -147,7 +147,9 @@ func TestProxySupervisedReloadUnderLoad(t *testing.T) {
 	m := startMaster(t, proxyConfig(2, a, b))
 	pids := m.waitWorkers(2, 10*time.Second)
 	stop := load(t, m.addr, "proxy.test", 8, 60*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, "the load to reach both upstreams", 10*time.Second, func() bool {
+		return a.hits.Load() >= 20 && b.hits.Load() >= 20
+	})
 
 	// Slow requests in flight, one at least on a, while a is removed.
 	slow := make(chan string, 64)
