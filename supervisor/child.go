@@ -62,8 +62,7 @@ func RunWorker(out io.Writer) int {
 	if os.Getenv(envLogFormat) == "console" {
 		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
 	}
-	log := zerolog.New(out).With().Timestamp().Str("role", "worker").Str("slot", slot).
-		Int("pid", os.Getpid()).Str("generation", os.Getenv(envGeneration)).Logger()
+	log := workerLogger(out, slot, os.Getenv(envGeneration))
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1,
 		syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE)
 

@@ -143,7 +143,7 @@ func (m *Master) runSlot(g *generation, s *slot) {
 			if g.ctx.Err() != nil || p.isRetiring() {
 				return
 			}
-			m.log.Warn().Int("slot", s.index).Int("pid", p.pid).Int("generation", g.id).
+			m.log.Warn().Int("slot", s.index).Int(logWorkerPID, p.pid).Int("generation", g.id).
 				Str("exit", exitString(p.exitErr)).Msg("worker exited unexpectedly; restarting")
 		}
 		s.mu.Lock()
@@ -267,7 +267,7 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 		return nil, fmt.Errorf("supervisor: send config to worker %d: %w", i, err)
 	}
 	m.upstreams.sendTo(p) // the proxy hosts' upstream health (upstreams.go)
-	m.log.Debug().Int("slot", i).Int("pid", p.pid).Int("generation", g.id).Msg("worker started")
+	m.log.Debug().Int("slot", i).Int(logWorkerPID, p.pid).Int("generation", g.id).Msg("worker started")
 	return p, nil
 }
 
@@ -314,7 +314,7 @@ func (m *Master) retire(g *generation, graceful bool, timeout time.Duration) {
 				p.signal(syscall.SIGTERM)
 			}
 			if !stopOrKill(p, timeout+2*time.Second) {
-				m.log.Warn().Int("slot", p.slot).Int("pid", p.pid).Msg("worker did not stop in time; killed it")
+				m.log.Warn().Int("slot", p.slot).Int(logWorkerPID, p.pid).Msg("worker did not stop in time; killed it")
 			}
 		})
 	}

@@ -51,7 +51,7 @@ func (m *Master) probe(procs []*proc) {
 			missed := p.missed
 			p.mu.Unlock()
 			if missed >= maxMissed && p.getState() == StateReady {
-				m.log.Error().Int("slot", p.slot).Int("pid", p.pid).Int("missed", missed).
+				m.log.Error().Int("slot", p.slot).Int(logWorkerPID, p.pid).Int("missed", missed).
 					Msg("worker hung: missed health checks; killing it")
 				p.kill()
 			}

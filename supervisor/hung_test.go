@@ -32,8 +32,8 @@ func TestHungWorkerReplaced(t *testing.T) {
 	stopped := time.Now()
 
 	hung := m.logs.wait(t, "worker hung: missed health checks; killing it", 10*time.Second)
-	if hung["pid"] != float64(victim.PID) || hung["slot"] != float64(victim.Slot) || hung["missed"] != float64(3) {
-		t.Errorf("hung line %v, want pid %d slot %d missed 3", hung, victim.PID, victim.Slot)
+	if hung["worker_pid"] != float64(victim.PID) || hung["pid"] != float64(m.cmd.Process.Pid) || hung["slot"] != float64(victim.Slot) || hung["missed"] != float64(3) {
+		t.Errorf("hung line %v, want worker_pid %d pid %d slot %d missed 3", hung, victim.PID, m.cmd.Process.Pid, victim.Slot)
 	}
 	if d := time.Since(stopped); d < 2*time.Second {
 		t.Errorf("killed %s after it stopped answering: sooner than 3 missed checks", d)

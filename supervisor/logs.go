@@ -2,8 +2,40 @@ package supervisor
 
 import (
 	"context"
+	"io"
+	"os"
+	"strconv"
 	"time"
+
+	"github.com/rs/zerolog"
 )
+
+// Every lifecycle log line, the master's and the workers', carries each of
+// these keys at most once and always with the same JSON type:
+//
+//	role        "master" or "worker": the process that logged
+//	pid         number: the pid of the process that logged
+//	slot        number: the worker slot (a worker's own, or the one a master line is about)
+//	generation  number: the generation (likewise)
+//	worker_pid  number: in master lines, the pid of the worker the line is about
+const logWorkerPID = "worker_pid"
+
+// workerLogger is a worker's logger: role, pid, slot and generation (the
+// last two as numbers, from the master's environment strings; -1 when
+// missing) on every line.
+func workerLogger(out io.Writer, slot, generation string) zerolog.Logger {
+	return zerolog.New(out).With().Timestamp().Str("role", "worker").
+		Int("slot", atoiOr(slot, -1)).Int("pid", os.Getpid()).
+		Int("generation", atoiOr(generation, -1)).Logger()
+}
+
+func atoiOr(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}
 
 // reopenLogs asks every worker to reopen its access log (USR1), for log
 // rotation. The master itself logs to stderr, which it does not reopen.

@@ -48,8 +48,9 @@ func TestRestartCrashedWorker(t *testing.T) {
 		t.Errorf("the first crash waited before its restart (%d backoff lines)", n)
 	}
 	exit := m.logs.wait(t, "worker exited unexpectedly; restarting", time.Second)
-	if exit["slot"] != float64(victim.Slot) || exit["pid"] != float64(victim.PID) {
-		t.Errorf("exit line names slot %v pid %v, want slot %d pid %d", exit["slot"], exit["pid"], victim.Slot, victim.PID)
+	if exit["slot"] != float64(victim.Slot) || exit["worker_pid"] != float64(victim.PID) || exit["pid"] != float64(m.cmd.Process.Pid) {
+		t.Errorf("exit line names slot %v worker_pid %v pid %v, want slot %d worker_pid %d pid %d (the master)",
+			exit["slot"], exit["worker_pid"], exit["pid"], victim.Slot, victim.PID, m.cmd.Process.Pid)
 	}
 	st = m.status()
 	if st.Restarts != 1 {
