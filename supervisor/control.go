@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -37,21 +38,27 @@ var (
 // Version is the binary's version, set by the linker or left as "dev".
 var Version = "dev"
 
-// listenControl creates the control socket: a Unix socket of mode 0600 in a
-// directory only the owner can enter. A stale socket is replaced; a live
-// one means another master runs there (unless this is a binary upgrade,
-// whose old master keeps its socket open until it exits).
+// listenControl creates the control socket: a Unix socket of mode 0600.
+// Its directory is created (mode 0700) only when missing; an existing one
+// is used as it is, and refused when another user could change it
+// (config.CheckSocketPath), as is a path that holds anything but a socket.
+// A stale socket is replaced; a live one means another master runs there
+// (unless this is a binary upgrade, whose old master keeps its socket open
+// until it exits).
 func (m *Master) listenControl(cfg *config.Config) (*net.UnixListener, error) {
 	path := cfg.Supervisor.ControlSocket
 	if path == "" {
 		return nil, fmt.Errorf("supervisor: no control_socket")
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("supervisor: control socket directory: %w", err)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("supervisor: control socket directory: %w", err)
+		}
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("supervisor: control socket directory: %w", err)
+	// After the MkdirAll too: someone else may have made the directory first.
+	if err := config.CheckSocketPath(path); err != nil {
+		return nil, fmt.Errorf("supervisor: control socket: %w", err)
 	}
 	if !isUpgrade() {
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -59,7 +66,9 @@ func (m *Master) listenControl(cfg *config.Config) (*net.UnixListener, error) {
 			return nil, fmt.Errorf("%w: %s", ErrRunning, path)
 		}
 	}
-	_ = os.Remove(path)
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() == fs.ModeSocket {
+		_ = os.Remove(path) // stale, or the old master's during an upgrade
+	}
 	old := syscall.Umask(0o177)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	syscall.Umask(old)

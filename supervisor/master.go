@@ -279,6 +279,8 @@ func (m *Master) announceReady(cfg *config.Config, g *generation, upgraded bool)
 	m.notifyOldMaster()
 }
 
+// writePIDFile writes this master's pid to the pid file, atomically: a
+// temporary file beside it, renamed over it.
 func (m *Master) writePIDFile(cfg *config.Config) error {
 	path := cfg.Supervisor.PIDFile
 	if path == "" {
@@ -287,11 +289,27 @@ func (m *Master) writePIDFile(cfg *config.Config) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	// A fresh name made with O_EXCL, so that nothing planted in the
+	// directory (a symlink at a name one could guess) is written through.
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	tmp := f.Name()
+	_, err = f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
 }
 
 // removePIDFile removes the pid file if it still names this master: after

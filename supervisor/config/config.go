@@ -12,8 +12,8 @@ import (
 const (
 	// DefaultControlSocket is where the master listens for the CLI. It
 	// lives next to the config so that a non-root user can run the bundled
-	// example on a fresh clone; the supervisor creates its directory with
-	// mode 0700.
+	// example on a fresh clone; the supervisor creates its directory, when
+	// missing, with mode 0700 (CheckSocketPath says what it refuses).
 	DefaultControlSocket = "run/rockstar.sock"
 	// DefaultPIDFile is where the master that is serving writes its pid.
 	DefaultPIDFile = "run/rockstar.pid"

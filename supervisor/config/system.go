@@ -10,8 +10,9 @@ import (
 
 // CheckSystem checks c against the machine, as `rockstar check` and a
 // reload need before anything is started: every static root is a
-// directory, every TLS pair loads, and the user and group exist (numeric
-// ids are taken as they are). Load
+// directory, every TLS pair loads, the control socket's path is safe to
+// bind (CheckSocketPath), and the user and group exist (numeric ids are
+// taken as they are). Load
 // calls it; Parse does not. The error is nil, an *Error wrapping ErrSystem
 // and the cause, or several joined in line order.
 func (c *Config) CheckSystem() error {
@@ -43,6 +44,9 @@ func (c *Config) CheckSystem() error {
 			}
 		}
 		pair(field, h.TLSCert, h.TLSKey)
+	}
+	if err := CheckSocketPath(c.Supervisor.ControlSocket); err != nil {
+		fail("supervisor.control_socket", err, "%v", err)
 	}
 	if name := c.Supervisor.User; name != "" && !numeric(name) {
 		if _, err := user.Lookup(name); err != nil {
