@@ -5,9 +5,19 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/rockstar-dev/rockstar/supervisor/config"
+)
+
+// Fixed bounds of the admin endpoint's connections; admin.idle_timeout and
+// admin.max_connections are configurable.
+const (
+	adminReadHeaderTimeout = 5 * time.Second
+	adminReadTimeout       = 10 * time.Second
+	adminWriteTimeout      = 30 * time.Second
 )
 
 // startAdmin serves the admin endpoint on admin.listen (loopback by
@@ -15,6 +25,14 @@ import (
 // none draining; 503 otherwise), /status (JSON), /status/ (a live HTML
 // page of it, statuspage.go) and /metrics (Prometheus, metrics.go). It returns
 // nil when admin is off or cannot listen (which is logged).
+//
+// A request is read within 10 s (its header within 5 s), its answer
+// written within 30 s, and a keep-alive connection closed after
+// admin.idle_timeout idle; at most admin.max_connections are served at once
+// (the others wait in the kernel's accept queue, holding none of the
+// master's descriptors). A request whose Host is not the endpoint's (see
+// adminHostAllowed) gets 421 Misdirected Request, so that a web page
+// whose name was rebound to 127.0.0.1 cannot read /status or /metrics.
 func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 	if cfg.Admin.Listen == "" {
 		return nil
@@ -43,8 +61,52 @@ func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 	})
 	mux.Handle("GET /metrics", m.metricsHandler(m.writeUpstreamMetrics))
 	mux.HandleFunc("GET /status/{$}", serveStatusPage)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	m.wg.Go(func() { _ = srv.Serve(ln) })
+	listenHost, _, _ := net.SplitHostPort(cfg.Admin.Listen)
+	srv := &http.Server{
+		Handler:           checkAdminHost(listenHost, mux),
+		ReadHeaderTimeout: adminReadHeaderTimeout,
+		ReadTimeout:       adminReadTimeout,
+		WriteTimeout:      adminWriteTimeout,
+		IdleTimeout:       cfg.Admin.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+	}
+	limited := newLimitListener(ln, max(cfg.Admin.MaxConnections, 1))
+	m.wg.Go(func() { _ = srv.Serve(limited) })
 	m.log.Info().Str("listen", ln.Addr().String()).Msg("admin endpoint listening")
 	return srv
+}
+
+// checkAdminHost answers 421 to a request whose Host adminHostAllowed
+// refuses.
+func checkAdminHost(listenHost string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !adminHostAllowed(r.Host, listenHost) {
+			http.Error(w, "misdirected request: the admin endpoint answers to its own address, localhost or an IP address",
+				http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// adminHostAllowed reports whether host (a Host header, with or without a
+// port) names the admin endpoint: an IP address (a browser sends one only
+// for a page loaded from that very address, so DNS rebinding cannot
+// produce it), "localhost", or admin.listen's own host name. A request
+// without Host (HTTP/1.0) passes; browsers always send one.
+func adminHostAllowed(host, listenHost string) bool {
+	if host == "" {
+		return true
+	}
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	h = strings.TrimSuffix(h, ".")
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	return strings.EqualFold(h, "localhost") || (listenHost != "" && strings.EqualFold(h, strings.TrimSuffix(listenHost, ".")))
 }

@@ -96,17 +96,46 @@ func (m *Master) removeControl(cfg *config.Config) {
 	m.mu.Lock()
 	ino := m.ctlInode
 	m.mu.Unlock()
-	if syscall.Stat(path, &st) == nil && st.Ino == ino {
+	if syscall.Lstat(path, &st) == nil && st.Ino == ino {
 		_ = os.Remove(path)
 	}
 }
 
-// serveControl answers CLI requests until ln is closed.
+// Pauses of serveControl after a failed Accept, as net/http's Serve makes them.
+const (
+	acceptRetryMin = 5 * time.Millisecond
+	acceptRetryMax = time.Second
+)
+
+// serveControl answers CLI requests until ln is closed. Any other Accept
+// error (EMFILE or ENFILE while descriptors run out, ENOBUFS, ENOMEM) is
+// a spell that passes: it is logged once, and Accept retried after a pause
+// that doubles from acceptRetryMin to acceptRetryMax, so that status,
+// reload and stop work again once descriptors are free.
 func (m *Master) serveControl(ln *net.UnixListener) {
+	var pause time.Duration
 	for {
 		c, err := ln.AcceptUnix()
 		if err != nil {
-			return
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if pause == 0 {
+				pause = acceptRetryMin
+				m.log.Error().Err(err).Msg("control socket: cannot accept; retrying")
+			} else {
+				pause = min(2*pause, acceptRetryMax)
+			}
+			select {
+			case <-time.After(pause):
+			case <-m.done:
+				return
+			}
+			continue
+		}
+		if pause != 0 {
+			pause = 0
+			m.log.Info().Msg("control socket: accepting again")
 		}
 		m.wg.Go(func() {
 			defer c.Close()

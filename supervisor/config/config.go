@@ -24,6 +24,14 @@ const (
 	DefaultLogLevel = "info"
 	// DefaultAdminListen is where the admin endpoint listens: loopback only.
 	DefaultAdminListen = "127.0.0.1:9090"
+	// DefaultAdminIdleTimeout is how long the admin endpoint keeps an idle
+	// keep-alive connection open.
+	DefaultAdminIdleTimeout = 30 * time.Second
+	// DefaultAdminMaxConnections is how many connections the admin endpoint
+	// serves at once; more wait in the kernel's accept queue.
+	DefaultAdminMaxConnections = 64
+	// MaxAdminConnections bounds admin.max_connections.
+	MaxAdminConnections = 4096
 	// DefaultRespondStatus is the status of a respond host.
 	DefaultRespondStatus = 200
 	// DefaultContentType is the Content-Type of a respond host.
@@ -146,6 +154,13 @@ type Admin struct {
 	// Listen is the endpoint's address. Default DefaultAdminListen; an
 	// explicit "" disables the endpoint.
 	Listen string
+	// IdleTimeout closes a keep-alive connection idle this long. Default
+	// DefaultAdminIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxConnections is how many connections are served at once, 1 to
+	// MaxAdminConnections; further ones wait, unaccepted, until one closes.
+	// Default DefaultAdminMaxConnections.
+	MaxConnections int
 }
 
 // Server is one listening address.

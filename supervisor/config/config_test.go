@@ -23,7 +23,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 			ShutdownTimeout: 30 * time.Second,
 		},
 		Log:   Log{Level: "info"},
-		Admin: Admin{Listen: "127.0.0.1:9090"},
+		Admin: Admin{Listen: "127.0.0.1:9090", IdleTimeout: 30 * time.Second, MaxConnections: 64},
 		Servers: []Server{{
 			Listen:         ":8080",
 			Protocols:      []string{"http1"},
@@ -99,6 +99,13 @@ hosts = ["app.example.com"]
 rate_limit = { requests_per_second = 100, burst = 20 }
 `
 
+func TestParseAdmin(t *testing.T) {
+	c := mustParse(t, srv+"[admin]\nlisten = \"[::1]:9191\"\nidle_timeout = \"1m\"\nmax_connections = 8\n")
+	if want := (Admin{Listen: "[::1]:9191", IdleTimeout: time.Minute, MaxConnections: 8}); c.Admin != want {
+		t.Errorf("Admin = %+v, want %+v", c.Admin, want)
+	}
+}
+
 func TestParseEventLoop(t *testing.T) {
 	for _, tt := range []struct {
 		line string
@@ -120,8 +127,8 @@ func TestParseFull(t *testing.T) {
 	if want := (Log{Level: "debug", Format: "json", AccessLog: AccessLogStderr}); c.Log != want {
 		t.Errorf("Log = %+v, want %+v", c.Log, want)
 	}
-	if c.Admin.Listen != "" {
-		t.Errorf("Admin.Listen = %q, want disabled", c.Admin.Listen)
+	if want := (Admin{IdleTimeout: DefaultAdminIdleTimeout, MaxConnections: DefaultAdminMaxConnections}); c.Admin != want {
+		t.Errorf("Admin = %+v, want %+v (disabled)", c.Admin, want)
 	}
 	servers := []Server{{
 		Listen: "127.0.0.1:8443", Protocols: []string{"http1", "http2", "http3"},

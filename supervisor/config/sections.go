@@ -123,7 +123,7 @@ func (d *decoder) log(root *table) Log {
 }
 
 func (d *decoder) admin(root *table) Admin {
-	a := Admin{Listen: DefaultAdminListen}
+	a := Admin{Listen: DefaultAdminListen, IdleTimeout: DefaultAdminIdleTimeout, MaxConnections: DefaultAdminMaxConnections}
 	t, ok := root.sub("admin")
 	if !ok {
 		return a
@@ -135,6 +135,12 @@ func (d *decoder) admin(root *table) Admin {
 				t.errorf("listen", ErrInvalid, "%s", p)
 			}
 		}
+	}
+	if v, ok := t.duration("idle_timeout"); ok {
+		a.IdleTimeout = v
+	}
+	if v, ok := t.integer("max_connections", 1, MaxAdminConnections); ok {
+		a.MaxConnections = int(v)
 	}
 	t.finish()
 	return a
