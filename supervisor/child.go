@@ -258,7 +258,7 @@ func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error 
 		}
 	}
 	w.state = StateReady
-	w.log.Debug().Int("listeners", len(servers)).Msg("worker ready")
+	w.log.Debug().Int("servers", len(servers)).Msg("worker ready")
 	return w.send(&netutil.Message{Type: msgReady})
 }
 

@@ -18,6 +18,12 @@ import (
 //	slot        number: the worker slot (a worker's own, or the one a master line is about)
 //	generation  number: the generation (likewise)
 //	worker_pid  number: in master lines, the pid of the worker the line is about
+//	worker_pids array of numbers: in the master's "ready" line
+//	workers     number: a count of workers
+//	listeners   array of strings: in the master's "ready" line
+//	servers     number: in a worker's "worker ready" line
+//
+// TestLogKeysOncePerLineOneType holds every line to this.
 const logWorkerPID = "worker_pid"
 
 // workerLogger is a worker's logger: role, pid, slot and generation (the

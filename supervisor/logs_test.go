@@ -11,9 +11,9 @@ import (
 )
 
 // Every JSON log line, the master's and the workers', names each key once,
-// and pid, worker_pid, slot and generation are numbers wherever they
-// appear: a master line about a worker says pid (the master) and
-// worker_pid, not pid twice.
+// every key has one JSON type in all lines, and pid, worker_pid, slot and
+// generation are numbers wherever they appear: a master line about a
+// worker says pid (the master) and worker_pid, not pid twice.
 func TestLogKeysOncePerLineOneType(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary")
@@ -26,8 +26,12 @@ func TestLogKeysOncePerLineOneType(t *testing.T) {
 	}
 	m.slotWorker(victim.Slot, map[int]bool{victim.PID: true}, 10*time.Second)
 	m.logs.wait(t, "worker exited unexpectedly; restarting", 5*time.Second)
+	m.signal(syscall.SIGTTIN) // "added a worker": a count of workers
+	m.logs.wait(t, "added a worker", 10*time.Second)
+	m.waitWorkers(3, 10*time.Second)
 
 	roles := map[string]int{}
+	kinds := map[string]string{} // key -> the JSON type it first had
 	aboutWorker := 0
 	for _, line := range strings.Split(m.logs.String(), "\n") {
 		if !strings.HasPrefix(line, "{") {
@@ -37,6 +41,14 @@ func TestLogKeysOncePerLineOneType(t *testing.T) {
 		if err != nil {
 			t.Errorf("%v in %s", err, line)
 			continue
+		}
+		for k, v := range fields {
+			kind := fmt.Sprintf("%T", v)
+			if first, ok := kinds[k]; !ok {
+				kinds[k] = kind
+			} else if first != kind {
+				t.Errorf("key %q is a %s here and a %s before: %s", k, kind, first, line)
+			}
 		}
 		role, _ := fields["role"].(string)
 		roles[role]++

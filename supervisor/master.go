@@ -274,7 +274,7 @@ func (m *Master) announceReady(cfg *config.Config, g *generation, upgraded bool)
 	if _, err := netutil.Notify(fmt.Sprintf("READY=1\nMAINPID=%d", os.Getpid())); err != nil {
 		m.log.Warn().Err(err).Msg("sd_notify")
 	}
-	m.log.Info().Strs("listeners", listeners).Ints("workers", pids).Int("generation", g.id).
+	m.log.Info().Strs("listeners", listeners).Ints("worker_pids", pids).Int("generation", g.id).
 		Bool("upgraded", upgraded).Msg("ready")
 	m.notifyOldMaster()
 }
