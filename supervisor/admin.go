@@ -30,9 +30,10 @@ const (
 // written within 30 s, and a keep-alive connection closed after
 // admin.idle_timeout idle; at most admin.max_connections are served at once
 // (the others wait in the kernel's accept queue, holding none of the
-// master's descriptors). A request whose Host is not the endpoint's (see
-// adminHostAllowed) gets 421 Misdirected Request, so that a web page
-// whose name was rebound to 127.0.0.1 cannot read /status or /metrics.
+// master's descriptors). A request whose Host is not the endpoint's (an
+// IP address, localhost, admin.listen's host or one of admin.hosts) gets
+// 421 Misdirected Request, so that a web page whose name was rebound to
+// 127.0.0.1 cannot read /status or /metrics.
 func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 	if cfg.Admin.Listen == "" {
 		return nil
@@ -61,9 +62,8 @@ func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 	})
 	mux.Handle("GET /metrics", m.metricsHandler(m.writeUpstreamMetrics))
 	mux.HandleFunc("GET /status/{$}", serveStatusPage)
-	listenHost, _, _ := net.SplitHostPort(cfg.Admin.Listen)
 	srv := &http.Server{
-		Handler:           checkAdminHost(listenHost, mux),
+		Handler:           checkAdminHost(adminNames(cfg.Admin), mux),
 		ReadHeaderTimeout: adminReadHeaderTimeout,
 		ReadTimeout:       adminReadTimeout,
 		WriteTimeout:      adminWriteTimeout,
@@ -76,12 +76,25 @@ func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 	return srv
 }
 
+// adminNames are the host names the admin endpoint answers to besides IP
+// addresses: localhost, admin.listen's host and admin.hosts, lower case.
+func adminNames(a config.Admin) map[string]bool {
+	names := map[string]bool{"localhost": true}
+	if h, _, err := net.SplitHostPort(a.Listen); err == nil && h != "" {
+		names[strings.ToLower(strings.TrimSuffix(h, "."))] = true
+	}
+	for _, h := range a.Hosts {
+		names[h] = true
+	}
+	return names
+}
+
 // checkAdminHost answers 421 to a request whose Host adminHostAllowed
 // refuses.
-func checkAdminHost(listenHost string, next http.Handler) http.Handler {
+func checkAdminHost(names map[string]bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !adminHostAllowed(r.Host, listenHost) {
-			http.Error(w, "misdirected request: the admin endpoint answers to its own address, localhost or an IP address",
+		if !adminHostAllowed(r.Host, names) {
+			http.Error(w, "misdirected request: the admin endpoint answers to an IP address, localhost, its listen host or admin.hosts",
 				http.StatusMisdirectedRequest)
 			return
 		}
@@ -92,9 +105,9 @@ func checkAdminHost(listenHost string, next http.Handler) http.Handler {
 // adminHostAllowed reports whether host (a Host header, with or without a
 // port) names the admin endpoint: an IP address (a browser sends one only
 // for a page loaded from that very address, so DNS rebinding cannot
-// produce it), "localhost", or admin.listen's own host name. A request
-// without Host (HTTP/1.0) passes; browsers always send one.
-func adminHostAllowed(host, listenHost string) bool {
+// produce it) or one of names. A request without Host (HTTP/1.0) passes;
+// browsers always send one.
+func adminHostAllowed(host string, names map[string]bool) bool {
 	if host == "" {
 		return true
 	}
@@ -108,5 +121,5 @@ func adminHostAllowed(host, listenHost string) bool {
 	if _, err := netip.ParseAddr(h); err == nil {
 		return true
 	}
-	return strings.EqualFold(h, "localhost") || (listenHost != "" && strings.EqualFold(h, strings.TrimSuffix(listenHost, ".")))
+	return names[strings.ToLower(h)]
 }

@@ -46,13 +46,14 @@ func dialAdmin(t *testing.T, admin string) (net.Conn, *bufio.Reader) {
 }
 
 // The admin endpoint answers a Host that names it (an IP address,
-// localhost, with or without the port) and 421 to any other name, which is
-// what a page whose DNS name was rebound to 127.0.0.1 sends.
+// localhost or a name of admin.hosts, with or without the port) and 421 to
+// any other name, which is what a page whose DNS name was rebound to
+// 127.0.0.1 sends.
 func TestAdminRefusesForeignHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary")
 	}
-	m := startMaster(t, configText(1, "hello"))
+	m := startMaster(t, adminConfig("hosts = [\"Status.Test\"]\n"))
 	_, port, _ := net.SplitHostPort(m.admin)
 	for _, tc := range []struct {
 		host string
@@ -64,6 +65,9 @@ func TestAdminRefusesForeignHost(t *testing.T) {
 		{"LOCALHOST", 200},
 		{"[::1]:" + port, 200},
 		{"[::1]", 200},
+		{"status.test:" + port, 200},
+		{"STATUS.test.", 200},
+		{"other.status.test", http.StatusMisdirectedRequest},
 		{"rebound.example:" + port, http.StatusMisdirectedRequest},
 		{"rebound.example", http.StatusMisdirectedRequest},
 		{"localhost.rebound.example", http.StatusMisdirectedRequest},

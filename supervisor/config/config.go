@@ -161,6 +161,12 @@ type Admin struct {
 	// MaxAdminConnections; further ones wait, unaccepted, until one closes.
 	// Default DefaultAdminMaxConnections.
 	MaxConnections int
+	// Hosts are more names (lower case, no trailing dot) that a request's
+	// Host may give: besides them the endpoint answers only IP addresses,
+	// "localhost" and Listen's own host, and 421 to any other name, so that
+	// a web page whose name was rebound to 127.0.0.1 cannot read it.
+	// Default none.
+	Hosts []string
 }
 
 // Server is one listening address.

@@ -100,8 +100,10 @@ rate_limit = { requests_per_second = 100, burst = 20 }
 `
 
 func TestParseAdmin(t *testing.T) {
-	c := mustParse(t, srv+"[admin]\nlisten = \"[::1]:9191\"\nidle_timeout = \"1m\"\nmax_connections = 8\n")
-	if want := (Admin{Listen: "[::1]:9191", IdleTimeout: time.Minute, MaxConnections: 8}); c.Admin != want {
+	c := mustParse(t, srv+"[admin]\nlisten = \"[::1]:9191\"\nidle_timeout = \"1m\"\nmax_connections = 8\n"+
+		"hosts = [\"Status.Example.NET.\", \"admin\"]\n")
+	want := Admin{Listen: "[::1]:9191", IdleTimeout: time.Minute, MaxConnections: 8, Hosts: []string{"status.example.net", "admin"}}
+	if !reflect.DeepEqual(c.Admin, want) {
 		t.Errorf("Admin = %+v, want %+v", c.Admin, want)
 	}
 }
@@ -127,7 +129,7 @@ func TestParseFull(t *testing.T) {
 	if want := (Log{Level: "debug", Format: "json", AccessLog: AccessLogStderr}); c.Log != want {
 		t.Errorf("Log = %+v, want %+v", c.Log, want)
 	}
-	if want := (Admin{IdleTimeout: DefaultAdminIdleTimeout, MaxConnections: DefaultAdminMaxConnections}); c.Admin != want {
+	if want := (Admin{IdleTimeout: DefaultAdminIdleTimeout, MaxConnections: DefaultAdminMaxConnections}); !reflect.DeepEqual(c.Admin, want) {
 		t.Errorf("Admin = %+v, want %+v (disabled)", c.Admin, want)
 	}
 	servers := []Server{{

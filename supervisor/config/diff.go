@@ -42,7 +42,7 @@ func Diff(old, new *Config) Change {
 		Workers:   o.Workers != n.Workers || o.User != n.User || o.Group != n.Group,
 		Hosts:     !reflect.DeepEqual(old.Hosts, new.Hosts) || !reflect.DeepEqual(old.Tenants, new.Tenants),
 		Log:       old.Log != new.Log,
-		Master: old.Admin != new.Admin || o.ControlSocket != n.ControlSocket ||
+		Master: !reflect.DeepEqual(old.Admin, new.Admin) || o.ControlSocket != n.ControlSocket ||
 			o.PIDFile != n.PIDFile || o.ShutdownTimeout != n.ShutdownTimeout,
 	}
 }

@@ -41,6 +41,7 @@ func TestDiff(t *testing.T) {
 		{"worker user", []string{"workers = 2", "workers = 2\nuser = \"nobody\""}, Change{Workers: true}},
 		{"log level", []string{`level = "info"`, `level = "debug"`}, Change{Log: true}},
 		{"admin address", []string{`listen = "127.0.0.1:9090"`, `listen = "127.0.0.1:9091"`}, Change{Master: true}},
+		{"admin hosts", []string{`listen = "127.0.0.1:9090"`, "listen = \"127.0.0.1:9090\"\nhosts = [\"status.test\"]"}, Change{Master: true}},
 		{"shutdown timeout", []string{"workers = 2", "workers = 2\nshutdown_timeout = \"5s\""}, Change{Master: true}},
 		{"workers and hosts", []string{"workers = 2", "workers = 4", `respond = "a"`, `respond = "z"`}, Change{Workers: true, Hosts: true}},
 	} {

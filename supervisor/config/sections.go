@@ -142,6 +142,18 @@ func (d *decoder) admin(root *table) Admin {
 	if v, ok := t.integer("max_connections", 1, MaxAdminConnections); ok {
 		a.MaxConnections = int(v)
 	}
+	if v, ok := t.strings("hosts"); ok {
+		for i, h := range v {
+			switch {
+			case strings.HasPrefix(h, "*."):
+				d.errorf(indexPath(t.field("hosts"), i), ErrInvalid, "%q: a name, not a wildcard", h)
+			case worker.ValidateHostname(h) != nil:
+				d.errorf(indexPath(t.field("hosts"), i), ErrInvalid, "%v", worker.ValidateHostname(h))
+			default:
+				a.Hosts = append(a.Hosts, worker.CanonicalHostname(h))
+			}
+		}
+	}
 	t.finish()
 	return a
 }
