@@ -25,9 +25,9 @@
 //
 // Parse checks the document alone and touches nothing on disk. Load also
 // checks the document against the machine (CheckSystem): static roots must
-// be directories, TLS pairs must load, the control socket's directory must
-// be writable by its owner only and its path hold a socket or nothing
-// (CheckSocketPath), the user and group must exist.
+// be directories, TLS pairs must load, the control socket's directory and
+// those above it must be safe from other users and its path hold a socket
+// or nothing (CheckSocketPath), the user and group must exist.
 //
 // Diff compares two configs and tells the supervisor, on a reload, whether
 // the change can be pushed to the running workers in place or needs a new

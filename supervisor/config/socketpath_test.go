@@ -10,9 +10,11 @@ import (
 )
 
 // CheckSocketPath refuses a directory other users can write (0777, 1777,
-// 0770) or one of another owner, and a path that holds anything but a
-// socket; it accepts a missing directory, an empty path and a stale socket,
-// and changes nothing on disk either way.
+// 0770) or one of another owner (or reached by another owner's symlink), a
+// directory above it that others can write without the sticky bit, and a
+// path that holds anything but a socket; it accepts a missing directory
+// (under /tmp-like 1777 too), an empty path and a stale socket, and
+// changes nothing on disk either way.
 func TestCheckSocketPath(t *testing.T) {
 	base := t.TempDir()
 	mkdir := func(t *testing.T, name string, mode fs.FileMode) string {
@@ -56,6 +58,44 @@ func TestCheckSocketPath(t *testing.T) {
 		}
 		if err := CheckSocketPath(filepath.Join(d, "ctl.sock")); !errors.Is(err, ErrUnsafeSocketPath) {
 			t.Errorf("CheckSocketPath in nobody's directory: %v, want ErrUnsafeSocketPath", err)
+		}
+	})
+
+	t.Run("above: writable by others, not sticky", func(t *testing.T) {
+		open := mkdir(t, "open-parent", 0o777)
+		d := filepath.Join(open, "run")
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{filepath.Join(d, "ctl.sock"), filepath.Join(open, "missing", "ctl.sock")} {
+			if err := CheckSocketPath(p); !errors.Is(err, ErrUnsafeSocketPath) {
+				t.Errorf("CheckSocketPath(%s) under a 0777 directory: %v, want ErrUnsafeSocketPath", p, err)
+			}
+		}
+	})
+	t.Run("above: sticky like tmp", func(t *testing.T) {
+		sticky := mkdir(t, "sticky-parent", 0o777|fs.ModeSticky)
+		if err := CheckSocketPath(filepath.Join(sticky, "missing", "ctl.sock")); err != nil {
+			t.Errorf("CheckSocketPath for a directory to make under a 1777 one: %v", err)
+		}
+	})
+	t.Run("symlinked directory of another owner", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to give a symlink to nobody (65534)")
+		}
+		target := mkdir(t, "target", 0o700)
+		link := filepath.Join(base, "link")
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckSocketPath(filepath.Join(link, "ctl.sock")); err != nil {
+			t.Errorf("CheckSocketPath through this user's symlink: %v", err)
+		}
+		if err := os.Lchown(link, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckSocketPath(filepath.Join(link, "ctl.sock")); !errors.Is(err, ErrUnsafeSocketPath) {
+			t.Errorf("CheckSocketPath through nobody's symlink: %v, want ErrUnsafeSocketPath", err)
 		}
 	})
 
