@@ -91,6 +91,9 @@ type ProxyConfig struct {
 
 	// MaxFails errors (a failed connection, a timeout, a broken response)
 	// within FailTimeout take an upstream out of rotation for FailTimeout.
+	// Only the upstream's own errors count: not a request that failed
+	// because of its client (a broken or oversized body, a body cut
+	// short), nor one that found every connection to the upstream busy.
 	// Default DefaultProxyMaxFails; negative: never. A pool of one upstream
 	// is never taken out this way (only by health checks), like nginx.
 	MaxFails int

@@ -1,11 +1,10 @@
 package worker
 
 import (
-	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -33,17 +32,41 @@ var callPool = sync.Pool{New: func() any { return new(proxyCall) }}
 
 // countingBody passes the client's request body to the upstream and
 // counts what it read, so that a failed try knows whether the body is
-// spent.
+// spent; it keeps the client's own failure (a broken chunk, a body over
+// MaxRequestSize, a body cut short, a read timeout), so that a try that
+// failed because of it is put down to the client, not to the upstream.
 type countingBody struct {
-	r io.Reader
-	n int64
+	r    io.Reader
+	n    int64
+	want int64 // the announced length; -1: chunked
+	err  error // the client's failure, if any
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n += int64(n)
+	switch {
+	case err == nil:
+	case err == io.EOF:
+		if b.want >= 0 && b.n < b.want {
+			err = io.ErrUnexpectedEOF
+			b.err = err
+		}
+	default:
+		b.err = err
+	}
 	return n, err
 }
+
+// errProxyClient wraps a try that failed because of the client: its
+// request body broke. It does not count against the upstream, and the
+// request is not retried.
+var errProxyClient = errors.New("worker: proxy: the client's request body failed")
+
+// errUpstreamBusy wraps a connection to an upstream that was not made
+// because this process has MaxConnsPerUpstream open to it already
+// (tunnels included): nothing was sent, and the upstream is not at fault.
+var errUpstreamBusy = errors.New("worker: proxy: every connection to the upstream is in use")
 
 // bufPool holds buffers for whole small response bodies.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufferLimit); return &b }}
@@ -63,10 +86,16 @@ func (p *ProxyHandler) serve(ctx *fasthttp.RequestCtx) {
 		callPool.Put(c)
 	}()
 	req := &c.req
-	forwardRequestHeader(ctx, &req.Header)
+	if !forwardRequestHeader(ctx, &req.Header, pool.cfg.Name) {
+		ctx.Error("Bad Request: the proxy does not forward this request\n", fasthttp.StatusBadRequest)
+		ctx.SetConnectionClose()
+		return
+	}
+	c.body.want = -1
 	if ctx.Request.IsBodyStream() {
 		if cl := ctx.Request.Header.ContentLength(); cl != 0 {
 			c.body.r = ctx.RequestBodyStream()
+			c.body.want = int64(cl)
 			req.SetBodyStream(&c.body, cl)
 		}
 	} else if b := ctx.Request.Body(); len(b) > 0 {
@@ -103,6 +132,9 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 	u.begin()
 	start := time.Now()
 	err := u.hc.Do(req, resp)
+	if err != nil && body.err != nil {
+		err = fmt.Errorf("%w: %w", errProxyClient, body.err)
+	}
 	if err != nil && brokenConn(err) {
 		// The connection broke before the answer: the upstream closed it
 		// (an idle timeout) or went away. If it went away and came back,
@@ -113,6 +145,9 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 		if idempotent && body.n == 0 {
 			start = time.Now()
 			err = u.hc.Do(req, resp)
+			if err != nil && body.err != nil {
+				err = fmt.Errorf("%w: %w", errProxyClient, body.err)
+			}
 		}
 	}
 	if err == nil {
@@ -125,7 +160,7 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 	fasthttp.ReleaseResponse(resp)
 	u.end()
 	u.cell.count(failStatus(err))
-	if u.failed(&pool.cfg, pool.single) {
+	if upstreamFault(err) && u.failed(&pool.cfg, pool.single) {
 		p.logState(u, false, "errors")
 	}
 	return err
@@ -222,12 +257,16 @@ func (p *ProxyHandler) fail(ctx *fasthttp.RequestCtx, pool *proxyPool, err error
 		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: every upstream of "+name+" is down\n"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		code, msg = fasthttp.StatusRequestEntityTooLarge, "Request Entity Too Large\n"
+	case errors.Is(err, errProxyClient) && isTimeout(err):
+		code, msg = fasthttp.StatusRequestTimeout, "Request Timeout\n"
+	case errors.Is(err, errProxyClient):
+		code, msg = fasthttp.StatusBadRequest, "Bad Request: the request body is malformed or incomplete\n"
 	case isTimeout(err):
 		code, msg = fasthttp.StatusGatewayTimeout, "Gateway Timeout: the upstream of "+name+
 			" did not answer within "+pool.cfg.Timeout.String()+"\n"
 	case errors.Is(err, errUpstreamConnect):
 		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: cannot connect to any upstream of "+name+"\n"
-	case errors.Is(err, fasthttp.ErrNoFreeConns):
+	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, errUpstreamBusy):
 		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: every connection to the upstreams of "+name+" is busy\n"
 	default:
 		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: the upstream of "+name+" failed before answering\n"
@@ -236,28 +275,43 @@ func (p *ProxyHandler) fail(ctx *fasthttp.RequestCtx, pool *proxyPool, err error
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(msg)
-	if code == fasthttp.StatusRequestEntityTooLarge {
-		ctx.SetConnectionClose() // the client may still be sending
+	if errors.Is(err, errProxyClient) {
+		ctx.SetConnectionClose() // the client may still be sending, or its body is unusable
 	}
 }
 
-// failStatus is the status a failed try counts as in the metrics.
+// failStatus is the status a failed try counts as in the metrics: the
+// 502 or 504 it would answer, or the 400, 408 or 413 of the client's
+// failure.
 func failStatus(err error) int {
+	if errors.Is(err, errProxyClient) {
+		switch {
+		case errors.Is(err, fasthttp.ErrBodyTooLarge):
+			return fasthttp.StatusRequestEntityTooLarge
+		case isTimeout(err):
+			return fasthttp.StatusRequestTimeout
+		}
+		return fasthttp.StatusBadRequest
+	}
 	if isTimeout(err) {
 		return fasthttp.StatusGatewayTimeout
-	}
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		return fasthttp.StatusRequestEntityTooLarge
 	}
 	return fasthttp.StatusBadGateway
 }
 
+// upstreamFault reports whether a failed try counts against the upstream
+// (MaxFails): a connection that could not be made, a timeout waiting for
+// it, a connection that broke, a malformed answer. The client's failures
+// and this process's own connection limit do not.
+func upstreamFault(err error) bool {
+	return !errors.Is(err, errProxyClient) && !errors.Is(err, errUpstreamBusy) && !errors.Is(err, fasthttp.ErrNoFreeConns)
+}
+
 // brokenConn reports whether err is a connection that broke under a
 // request (closed, reset), as opposed to one that could not be made, a
-// timeout, or a refusal of the client's.
+// timeout, a local limit, or a failure of the client's.
 func brokenConn(err error) bool {
-	return !errors.Is(err, errUpstreamConnect) && !isTimeout(err) &&
-		!errors.Is(err, fasthttp.ErrBodyTooLarge) && !errors.Is(err, fasthttp.ErrNoFreeConns)
+	return upstreamFault(err) && !errors.Is(err, errUpstreamConnect) && !isTimeout(err)
 }
 
 func isTimeout(err error) bool {
@@ -273,10 +327,10 @@ func isTimeout(err error) bool {
 // idempotent request, if the failure came before the answer began and
 // the body is not spent; never after a timeout waiting for the answer.
 func retryable(err error, idempotent bool, bodyRead int64) bool {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	if errors.Is(err, errProxyClient) {
 		return false
 	}
-	if errors.Is(err, errUpstreamConnect) {
+	if errors.Is(err, errUpstreamConnect) || errors.Is(err, errUpstreamBusy) {
 		return true
 	}
 	return idempotent && bodyRead == 0 && !isTimeout(err)
@@ -289,126 +343,4 @@ func isIdempotentMethod(m []byte) bool {
 		return true
 	}
 	return false
-}
-
-// hopByHop reports whether a header belongs to one connection and must not
-// be forwarded (RFC 9110, section 7.6.1).
-func hopByHop(k []byte) bool {
-	switch len(k) {
-	case 2:
-		return bytes.EqualFold(k, []byte("TE"))
-	case 7:
-		return bytes.EqualFold(k, []byte("Trailer")) || bytes.EqualFold(k, []byte("Upgrade"))
-	case 10:
-		return bytes.EqualFold(k, []byte("Connection")) || bytes.EqualFold(k, []byte("Keep-Alive"))
-	case 16:
-		return bytes.EqualFold(k, []byte("Proxy-Connection"))
-	case 17:
-		return bytes.EqualFold(k, []byte("Transfer-Encoding"))
-	case 18:
-		return bytes.EqualFold(k, []byte("Proxy-Authenticate"))
-	case 19:
-		return bytes.EqualFold(k, []byte("Proxy-Authorization"))
-	}
-	return false
-}
-
-// connectionListed reports whether the Connection header value names k, a
-// header that is then hop-by-hop too.
-func connectionListed(conn, k []byte) bool {
-	for len(conn) > 0 {
-		var tok []byte
-		if i := bytes.IndexByte(conn, ','); i >= 0 {
-			tok, conn = conn[:i], conn[i+1:]
-		} else {
-			tok, conn = conn, nil
-		}
-		if bytes.EqualFold(bytes.TrimSpace(tok), k) {
-			return true
-		}
-	}
-	return false
-}
-
-// forwardRequestHeader writes into dst the request header to send to an
-// upstream: the client's, without hop-by-hop headers and Expect, with
-// X-Forwarded-For (the client's address appended), X-Forwarded-Proto,
-// X-Forwarded-Host and Via. The Host header is the client's.
-func forwardRequestHeader(ctx *fasthttp.RequestCtx, dst *fasthttp.RequestHeader) {
-	src := &ctx.Request.Header
-	conn := src.Peek(fasthttp.HeaderConnection)
-	var xff, via []byte
-	for k, v := range src.All() {
-		switch {
-		case hopByHop(k), bytes.EqualFold(k, []byte(fasthttp.HeaderContentLength)),
-			bytes.EqualFold(k, []byte(fasthttp.HeaderExpect)):
-			continue
-		case bytes.EqualFold(k, []byte(fasthttp.HeaderXForwardedFor)):
-			xff = v
-			continue
-		case bytes.EqualFold(k, []byte(fasthttp.HeaderVia)):
-			via = v
-			continue
-		case bytes.EqualFold(k, []byte(fasthttp.HeaderXForwardedProto)),
-			bytes.EqualFold(k, []byte(fasthttp.HeaderXForwardedHost)):
-			continue
-		case len(conn) > 0 && connectionListed(conn, k):
-			continue
-		}
-		dst.AddBytesKV(k, v)
-	}
-	dst.SetMethodBytes(src.Method())
-	dst.SetRequestURIBytes(src.RequestURI())
-	var buf [128]byte
-	b := buf[:0]
-	if len(xff) > 0 {
-		b = append(append(b, xff...), ", "...)
-	}
-	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
-		b = ip.Unmap().AppendTo(b)
-	}
-	dst.SetBytesV(fasthttp.HeaderXForwardedFor, b)
-	if ctx.IsTLS() {
-		dst.Set(fasthttp.HeaderXForwardedProto, "https")
-	} else {
-		dst.Set(fasthttp.HeaderXForwardedProto, "http")
-	}
-	dst.SetBytesV(fasthttp.HeaderXForwardedHost, src.Host())
-	if len(via) > 0 {
-		dst.SetBytesV(fasthttp.HeaderVia, append(append(append(buf[:0], via...), ", "...), viaValue...))
-	} else {
-		dst.Set(fasthttp.HeaderVia, viaValue)
-	}
-}
-
-// forwardResponseHeader copies an upstream's status and headers to dst,
-// without hop-by-hop headers, and with Via; Date and Server are the
-// proxy's own, and the body's length is set with the body.
-func forwardResponseHeader(src *fasthttp.Response, dst *fasthttp.Response) {
-	dst.SetStatusCode(src.StatusCode())
-	if msg := src.Header.StatusMessage(); len(msg) > 0 {
-		dst.Header.SetStatusMessage(msg)
-	}
-	dst.Header.SetNoDefaultContentType(true)
-	conn := src.Header.Peek(fasthttp.HeaderConnection)
-	var via []byte
-	for k, v := range src.Header.All() {
-		switch {
-		case hopByHop(k), bytes.EqualFold(k, []byte(fasthttp.HeaderContentLength)),
-			bytes.EqualFold(k, []byte(fasthttp.HeaderDate)), bytes.EqualFold(k, []byte(fasthttp.HeaderServer)):
-			continue
-		case bytes.EqualFold(k, []byte(fasthttp.HeaderVia)):
-			via = v
-			continue
-		case len(conn) > 0 && connectionListed(conn, k):
-			continue
-		}
-		dst.Header.AddBytesKV(k, v)
-	}
-	if len(via) > 0 {
-		var buf [128]byte
-		dst.Header.SetBytesV(fasthttp.HeaderVia, append(append(append(buf[:0], via...), ", "...), viaValue...))
-	} else {
-		dst.Header.Set(fasthttp.HeaderVia, viaValue)
-	}
 }

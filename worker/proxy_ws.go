@@ -33,7 +33,11 @@ func isUpgrade(h *fasthttp.RequestHeader) bool {
 // hijacked and joined to the upstream's until either side closes.
 func (p *ProxyHandler) serveUpgrade(ctx *fasthttp.RequestCtx, pool *proxyPool) {
 	var hdr fasthttp.RequestHeader
-	forwardRequestHeader(ctx, &hdr)
+	if !forwardRequestHeader(ctx, &hdr, pool.cfg.Name) {
+		ctx.Error("Bad Request: the proxy does not forward this request\n", fasthttp.StatusBadRequest)
+		ctx.SetConnectionClose()
+		return
+	}
 	hdr.Set(fasthttp.HeaderConnection, "Upgrade")
 	hdr.SetBytesV(fasthttp.HeaderUpgrade, bytes.TrimSpace(ctx.Request.Header.Peek(fasthttp.HeaderUpgrade)))
 	head := hdr.Header()
@@ -52,7 +56,7 @@ func (p *ProxyHandler) serveUpgrade(ctx *fasthttp.RequestCtx, pool *proxyPool) {
 		}
 		lastErr = err
 		u.cell.count(failStatus(err))
-		if u.failed(cfg, pool.single) {
+		if upstreamFault(err) && u.failed(cfg, pool.single) {
 			p.logState(u, false, "errors")
 		}
 		if !retryable(err, true, 0) {
