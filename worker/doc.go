@@ -72,7 +72,11 @@
 // answer is retried on another upstream when that is safe. The upstream
 // gets the request in origin-form, without hop-by-hop headers, and with
 // the forwarding headers (X-Forwarded-*, X-Real-IP, Forwarded) set by the
-// proxy, never by the client (proxy_header.go). Bodies stream both ways, WebSocket upgrades are tunneled, and
+// proxy, never by the client (proxy_header.go). Bodies stream both ways,
+// and WebSocket upgrades are tunneled: a tunnel counts as a connection of
+// the server (MaxConnections, the metrics' Active) and of its upstream
+// (MaxConnsPerUpstream), closes once idle both ways for
+// TunnelIdleTimeout, and closes on Drain, shutdown and the proxy's Close.
 // UpstreamMetrics counts every upstream's answers. The server streams
 // request bodies: a handler reads one whole with ctx.PostBody, as before,
 // or as it comes with ctx.RequestBodyStream; MaxRequestSize still answers

@@ -58,6 +58,9 @@ const (
 	// DefaultProxyMaxConns is the most connections this process keeps to
 	// one upstream; requests beyond wait for one, up to Timeout.
 	DefaultProxyMaxConns = 1024
+	// DefaultProxyTunnelIdleTimeout closes a WebSocket tunnel idle both
+	// ways for this long.
+	DefaultProxyTunnelIdleTimeout = 60 * time.Second
 )
 
 // ProxyConfig configures a reverse proxy to a pool of upstream servers.
@@ -116,8 +119,13 @@ type ProxyConfig struct {
 	// negative: none.
 	Retries int
 	// MaxConnsPerUpstream bounds this process's connections to one
-	// upstream. Default DefaultProxyMaxConns.
+	// upstream, its WebSocket tunnels included. Default
+	// DefaultProxyMaxConns.
 	MaxConnsPerUpstream int
+	// TunnelIdleTimeout closes a WebSocket tunnel that has carried
+	// nothing either way for this long, like nginx's proxy_read_timeout
+	// on an upgraded connection. Default DefaultProxyTunnelIdleTimeout.
+	TunnelIdleTimeout time.Duration
 
 	// Metrics receives the proxy's counters. Default DefaultUpstreamMetrics.
 	Metrics *UpstreamMetrics
@@ -198,6 +206,9 @@ func (c ProxyConfig) resolve() (ProxyConfig, error) {
 	if c.MaxConnsPerUpstream <= 0 {
 		c.MaxConnsPerUpstream = DefaultProxyMaxConns
 	}
+	if c.TunnelIdleTimeout <= 0 {
+		c.TunnelIdleTimeout = DefaultProxyTunnelIdleTimeout
+	}
 	if c.Metrics == nil {
 		c.Metrics = DefaultUpstreamMetrics
 	}
@@ -216,6 +227,10 @@ type ProxyHandler struct {
 	checker *HealthChecker
 	metrics *UpstreamMetrics
 	closed  bool
+	// tunnels are the WebSocket tunnels open now; tunnelWG waits for
+	// them (proxy_ws.go).
+	tunnels  map[*wsTunnel]struct{}
+	tunnelWG sync.WaitGroup
 }
 
 // proxyPool is one immutable configuration of a proxy: a request loads it
@@ -380,10 +395,12 @@ func (p *ProxyHandler) logState(u *upstream, up bool, why string) {
 	}
 }
 
-// Close stops the health checks and retires the upstreams: requests in
-// flight finish, and each upstream's connections are closed when its last
-// request ends. Requests that still reach the handler are served. Close
-// returns once the checks have stopped; it may be called more than once.
+// Close stops the health checks, closes the WebSocket tunnels and retires
+// the upstreams: requests in flight finish, and each upstream's
+// connections are closed when its last request ends. Requests that still
+// reach the handler are served (an upgrade is refused). Close returns
+// once the checks have stopped and the tunnels have ended; it may be
+// called more than once.
 func (p *ProxyHandler) Close() {
 	p.mu.Lock()
 	if p.closed {
@@ -401,6 +418,7 @@ func (p *ProxyHandler) Close() {
 	for _, u := range p.pool.Load().ups {
 		u.retire()
 	}
+	p.closeTunnels()
 }
 
 func (p *ProxyHandler) startChecks(rc ProxyConfig) {

@@ -74,7 +74,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, bufferLimit); return
 // serve is the proxy's request handler.
 func (p *ProxyHandler) serve(ctx *fasthttp.RequestCtx) {
 	pool := p.pool.Load()
-	if isUpgrade(&ctx.Request.Header) {
+	if ctx.IsGet() && isUpgrade(&ctx.Request.Header) {
 		p.serveUpgrade(ctx, pool)
 		return
 	}
