@@ -40,6 +40,7 @@ type countingBody struct {
 	n    int64
 	want int64 // the announced length; -1: chunked
 	err  error // the client's failure, if any
+	eof  bool  // the whole body was read
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
@@ -51,6 +52,8 @@ func (b *countingBody) Read(p []byte) (int, error) {
 		if b.want >= 0 && b.n < b.want {
 			err = io.ErrUnexpectedEOF
 			b.err = err
+		} else {
+			b.eof = true
 		}
 	default:
 		b.err = err
@@ -62,6 +65,32 @@ func (b *countingBody) Read(p []byte) (int, error) {
 // request body broke. It does not count against the upstream, and the
 // request is not retried.
 var errProxyClient = errors.New("worker: proxy: the client's request body failed")
+
+// errUpstreamCutBody wraps a connection that broke while the request
+// body was being sent: most likely the upstream refused the body (too
+// large for it) and closed, which is the client's doing as much as the
+// upstream's. It answers 502 but does not count against the upstream,
+// nor drop its pooled connections.
+var errUpstreamCutBody = errors.New("worker: proxy: the upstream closed the connection during the request body")
+
+// blame wraps err, the failure of a try, with errProxyClient when the
+// client's body failed, or errUpstreamCutBody when the connection broke
+// while the body was being sent.
+func (b *countingBody) blame(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case b.err != nil:
+		return fmt.Errorf("%w: %w", errProxyClient, b.err)
+	case b.n > 0 && !b.eof && brokenConn(err):
+		return fmt.Errorf("%w: %w", errUpstreamCutBody, err)
+	}
+	return err
+}
+
+// errUpstreamSwitched: an upstream answered 101 to a request that did not
+// ask to switch protocols (a broken answer: it counts against it).
+var errUpstreamSwitched = errors.New("worker: proxy: the upstream switched protocols unasked")
 
 // errUpstreamBusy wraps a connection to an upstream that was not made
 // because this process has MaxConnsPerUpstream open to it already
@@ -131,10 +160,7 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 	resp.Header.SetNoDefaultContentType(true)
 	u.begin()
 	start := time.Now()
-	err := u.hc.Do(req, resp)
-	if err != nil && body.err != nil {
-		err = fmt.Errorf("%w: %w", errProxyClient, body.err)
-	}
+	err := body.blame(u.hc.Do(req, resp))
 	if err != nil && brokenConn(err) {
 		// The connection broke before the answer: the upstream closed it
 		// (an idle timeout) or went away. If it went away and came back,
@@ -144,10 +170,7 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 		u.hc.CloseIdleConnections()
 		if idempotent && body.n == 0 {
 			start = time.Now()
-			err = u.hc.Do(req, resp)
-			if err != nil && body.err != nil {
-				err = fmt.Errorf("%w: %w", errProxyClient, body.err)
-			}
+			err = body.blame(u.hc.Do(req, resp))
 		}
 	}
 	if err == nil {
@@ -171,6 +194,15 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 // client has it. On an error (a small body that broke) ctx is untouched
 // and resp still belongs to the caller.
 func (p *ProxyHandler) answer(ctx *fasthttp.RequestCtx, u *upstream, resp *fasthttp.Response) error {
+	if resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		// Not asked for (the request's Upgrade was not forwarded): passed
+		// on, it would tell the client its connection has switched; and
+		// the upstream's connection speaks another protocol now.
+		if rc, ok := resp.BodyStream().(fasthttp.ReadCloserWithError); ok {
+			_ = rc.CloseWithError(errUpstreamSwitched)
+		}
+		return errUpstreamSwitched
+	}
 	stream := resp.BodyStream()
 	cl := resp.Header.ContentLength()
 	if stream != nil && cl >= 0 && cl <= bufferLimit {
@@ -268,6 +300,8 @@ func (p *ProxyHandler) fail(ctx *fasthttp.RequestCtx, pool *proxyPool, err error
 		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: cannot connect to any upstream of "+name+"\n"
 	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, errUpstreamBusy):
 		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: every connection to the upstreams of "+name+" is busy\n"
+	case errors.Is(err, errUpstreamCutBody):
+		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: the upstream of "+name+" closed the connection during the request body\n"
 	default:
 		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: the upstream of "+name+" failed before answering\n"
 	}
@@ -275,7 +309,7 @@ func (p *ProxyHandler) fail(ctx *fasthttp.RequestCtx, pool *proxyPool, err error
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(msg)
-	if errors.Is(err, errProxyClient) {
+	if errors.Is(err, errProxyClient) || errors.Is(err, errUpstreamCutBody) {
 		ctx.SetConnectionClose() // the client may still be sending, or its body is unusable
 	}
 }
@@ -301,10 +335,12 @@ func failStatus(err error) int {
 
 // upstreamFault reports whether a failed try counts against the upstream
 // (MaxFails): a connection that could not be made, a timeout waiting for
-// it, a connection that broke, a malformed answer. The client's failures
-// and this process's own connection limit do not.
+// it, a connection that broke, a malformed answer. The client's failures,
+// a connection that broke during the request body, and this process's
+// own connection limit do not.
 func upstreamFault(err error) bool {
-	return !errors.Is(err, errProxyClient) && !errors.Is(err, errUpstreamBusy) && !errors.Is(err, fasthttp.ErrNoFreeConns)
+	return !errors.Is(err, errProxyClient) && !errors.Is(err, errUpstreamCutBody) &&
+		!errors.Is(err, errUpstreamBusy) && !errors.Is(err, fasthttp.ErrNoFreeConns)
 }
 
 // brokenConn reports whether err is a connection that broke under a

@@ -207,3 +207,137 @@ func TestProxyOriginForm(t *testing.T) {
 		}
 	}
 }
+
+// pxRefuser is an upstream that answers a GET, and refuses a request
+// with a body the way a server with a small body limit does: it answers
+// 413 after the head and closes without reading the body, which resets
+// the connection under the proxy that is still sending it.
+func pxRefuser(t *testing.T, closed chan<- struct{}) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup // the connections' goroutines
+	var mu sync.Mutex
+	var conns []net.Conn
+	accepting := make(chan struct{})
+	t.Cleanup(func() {
+		ln.Close()
+		<-accepting
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	go func() {
+		defer close(accepting)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					withBody := strings.HasPrefix(line, "PUT ")
+					for line != "\r\n" {
+						if line, err = r.ReadString('\n'); err != nil {
+							return
+						}
+					}
+					if withBody {
+						io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+						c.Close()
+						closed <- struct{}{}
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nrefuser")
+				}
+			})
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// An upstream that refuses a body by closing the connection under it is
+// not taken out of rotation for it: whether the body was too large for
+// it is the client's doing.
+func TestProxyUpstreamRefusingABodyStaysInRotation(t *testing.T) {
+	closed := make(chan struct{}, 4)
+	r1, r2 := pxRefuser(t, closed), pxRefuser(t, closed)
+	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{r1, r2}, MaxFails: 1, FailTimeout: time.Minute}, ServerConfig{})
+	chunk := strings.Repeat("x", 16<<10)
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "PUT /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: %d\r\n\r\n%s", 64*len(chunk), chunk)
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the upstream never got the request")
+		}
+		for range 63 {
+			if _, err := io.WriteString(c, chunk); err != nil {
+				break
+			}
+		}
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 502 && resp.StatusCode != 413 {
+				t.Errorf("upload refused by the upstream: %d, want 502 or 413", resp.StatusCode)
+			}
+		}
+		c.Close()
+	}
+	for _, u := range []string{r1, r2} {
+		if up, _ := p.UpstreamUp(u); !up {
+			t.Errorf("upstream %s was taken out of rotation for refusing a body", u)
+		}
+	}
+	if got := pxCount(t, addr, 4, 1); got["refuser"] != 4 {
+		t.Errorf("GETs after the refusals: %v", got)
+	}
+}
+
+// An upstream's 101 to a request that did not ask to switch protocols is
+// a broken answer: the client gets 502, never the 101.
+func TestProxyUnaskedSwitchIsBadGateway(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		for line, err := r.ReadString('\n'); err == nil && line != "\r\n"; line, err = r.ReadString('\n') {
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{ln.Addr().String()}, Retries: -1}, ServerConfig{})
+	if code := pxRaw(t, addr, "GET / HTTP/1.1\r\nHost: proxy.test\r\n\r\n", false); code != 502 {
+		t.Errorf("an unasked 101 from the upstream: %d, want 502", code)
+	}
+}

@@ -26,7 +26,9 @@ var errBadUpgradeAnswer = errors.New("worker: malformed upstream answer to an up
 // isUpgrade reports whether a request asks to switch to WebSocket (the
 // proxy tunnels a GET only: another method's Upgrade is hop-by-hop).
 func isUpgrade(h *fasthttp.RequestHeader) bool {
-	return h.ConnectionUpgrade() && bytes.EqualFold(bytes.TrimSpace(h.Peek(fasthttp.HeaderUpgrade)), []byte("websocket"))
+	// HTTP/1.1 only: a stream of HTTP/2 or HTTP/3 cannot be hijacked, and
+	// its upstream connection would never be joined, nor closed.
+	return h.IsHTTP11() && h.ConnectionUpgrade() && bytes.EqualFold(bytes.TrimSpace(h.Peek(fasthttp.HeaderUpgrade)), []byte("websocket"))
 }
 
 // serveUpgrade forwards a WebSocket handshake on a connection of its own;
