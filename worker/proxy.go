@@ -115,7 +115,8 @@ type ProxyConfig struct {
 	// connection could not be made (nothing was sent), and an idempotent
 	// one (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) that failed otherwise
 	// before its body was sent and before a response began; never after a
-	// timeout while waiting for the answer. Default DefaultProxyRetries;
+	// timeout while waiting for the answer. A request goes to 8 upstreams
+	// at most, so values over 7 count as 7. Default DefaultProxyRetries;
 	// negative: none.
 	Retries int
 	// MaxConnsPerUpstream bounds this process's connections to one
