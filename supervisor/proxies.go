@@ -60,6 +60,8 @@ func proxyConfig(h *config.Host, log *zerolog.Logger) worker.ProxyConfig {
 		Timeout:        p.Timeout,
 		Retries:        p.Retries,
 		Log:            log,
+
+		TunnelIdleTimeout: p.TunnelIdleTimeout,
 	}
 	// The file's 0 means none; the worker package's 0 means its default.
 	if pc.MaxFails == 0 {

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -25,8 +26,12 @@ type binding struct {
 	disp    atomic.Pointer[dispatch]
 
 	active atomic.Int64
-	connMu sync.Mutex
-	conns  map[net.Conn]struct{}
+	// maxConns is MaxConnections: connections past it, hijacked ones
+	// included, are refused (fasthttp's Concurrency stops counting a
+	// connection once it is hijacked).
+	maxConns int64
+	connMu   sync.Mutex
+	conns    map[net.Conn]struct{}
 	// connsClosed: closeConns has run, so a connection that Serve accepted
 	// just before its listener closed is closed as soon as it shows up.
 	connsClosed bool // guarded by connMu
@@ -42,7 +47,8 @@ type binding struct {
 
 // newBinding prepares the fasthttp server for ln with cfg's limits.
 func newBinding(addr string, ln net.Listener, cfg ServerConfig, log zerolog.Logger) *binding {
-	b := &binding{addr: addr, ln: ln, conns: make(map[net.Conn]struct{}), done: make(chan struct{})}
+	b := &binding{addr: addr, ln: ln, conns: make(map[net.Conn]struct{}), done: make(chan struct{}),
+		maxConns: int64(cfg.MaxConnections)}
 	b.body.max = cfg.MaxRequestSize
 	b.srv = &fasthttp.Server{
 		Handler:      b.serve,
@@ -109,9 +115,11 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 	hs.serve(ctx)
 	if ctx.Hijacked() {
 		// The hijack handler owns the connection and its deadlines from
-		// now on; it runs once this handler returns.
+		// now on; it runs once this handler returns. The connection still
+		// counts among the binding's until it closes.
 		if sc := serverConnOf(ctx.Conn()); sc != nil {
 			sc.stopPhases()
+			sc.hold.Store(&hijackHold{b: b, key: ctx.Conn()})
 		}
 	}
 }
@@ -138,20 +146,54 @@ func (b *binding) connState(c net.Conn, st fasthttp.ConnState) {
 	switch st {
 	case fasthttp.StateNew:
 		b.track(c)
-	case fasthttp.StateClosed, fasthttp.StateHijacked:
+	case fasthttp.StateClosed:
 		b.untrack(c)
+	case fasthttp.StateHijacked:
+		if sc := serverConnOf(c); sc == nil || sc.hold.Load() == nil {
+			b.untrack(c)
+		} // else it leaves when it closes (hijackHold)
 	}
 }
+
+// hijackHold keeps a hijacked connection among its binding's active ones,
+// where MaxConnections, the metrics, Drain and Close see it, until the
+// connection closes (fasthttp closes it when its hijack handler returns;
+// closeConns closes it on shutdown).
+type hijackHold struct {
+	b        *binding
+	key      net.Conn // the connection as the binding tracks it
+	released atomic.Bool
+}
+
+// releaseHold untracks a held hijacked connection, once; serverConn.Close
+// calls it.
+func (c *serverConn) releaseHold() {
+	if h := c.hold.Load(); h != nil && h.released.CompareAndSwap(false, true) {
+		h.b.untrack(h.key)
+	}
+}
+
+// refusedConn is the answer to a connection over MaxConnections.
+const refusedConn = "HTTP/1.1 503 Service Unavailable\r\nServer: rockstar\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+	"Connection: close\r\nContent-Length: 57\r\n\r\n" +
+	"Service Unavailable: the server has too many connections\n"
 
 // track counts a new connection among the active ones, so that metrics,
 // Drain and Close see it; one that arrives after Close is closed at once.
 func (b *binding) track(c net.Conn) {
-	b.active.Add(1)
+	n := b.active.Add(1)
 	b.connMu.Lock()
 	b.conns[c] = struct{}{}
 	late := b.connsClosed
 	b.connMu.Unlock()
-	if late {
+	switch {
+	case late:
+		_ = c.Close()
+	case b.maxConns > 0 && n > b.maxConns:
+		// Over MaxConnections with hijacked connections counted. fasthttp
+		// then serves a closed connection, which ends at once.
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(c, refusedConn)
 		_ = c.Close()
 	}
 }
@@ -200,10 +242,16 @@ func (b *binding) closeConns() {
 	}
 	b.connMu.Lock()
 	b.connsClosed = true
+	open := make([]net.Conn, 0, len(b.conns))
 	for c := range b.conns {
-		_ = c.Close()
+		open = append(open, c)
 	}
 	b.connMu.Unlock()
+	// Closed without the lock: closing a held hijacked connection
+	// untracks it.
+	for _, c := range open {
+		_ = c.Close()
+	}
 	deadline := time.Now().Add(time.Second)
 	for b.active.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)

@@ -67,7 +67,9 @@ type ServerConfig struct {
 	// certificate pair given to ListenTLS.
 	TLSConfig *tls.Config
 
-	// MaxConnections limits open connections. Default DefaultMaxConnections.
+	// MaxConnections limits open connections, hijacked ones (a proxy's
+	// WebSocket tunnels) included until they close; a connection past it
+	// is answered 503 and closed. Default DefaultMaxConnections.
 	MaxConnections int
 	// MaxRequestSize limits a request body in bytes. Default DefaultMaxRequestSize.
 	MaxRequestSize int64

@@ -25,6 +25,9 @@ type serverConn struct {
 	// ownWrite: a write deadline was set from outside since the last
 	// request began. Any goroutine may set it (tls.Conn.Close sets one).
 	ownWrite atomic.Bool
+	// hold: set when the connection is hijacked; it then counts among
+	// its binding's connections until it closes (binding.go).
+	hold atomic.Pointer[hijackHold]
 
 	// The phase timeouts. Only the goroutine serving the connection reads
 	// or changes these fields: phases start before the connection reaches

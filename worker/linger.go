@@ -26,6 +26,7 @@ const (
 // lingerTimeout or lingerMaxBytes, and closes. Another Close meanwhile (a
 // shutdown) closes at once and ends the wait.
 func (c *serverConn) Close() error {
+	defer c.releaseHold()
 	if c.linger.CompareAndSwap(true, false) && c.CloseWrite() == nil {
 		_ = c.lazyDeadlineConn.SetReadDeadline(time.Now().Add(lingerTimeout))
 		_, _ = io.CopyN(io.Discard, c.Conn, lingerMaxBytes) // the socket itself: no phases

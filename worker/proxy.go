@@ -58,6 +58,9 @@ const (
 	// DefaultProxyMaxConns is the most connections this process keeps to
 	// one upstream; requests beyond wait for one, up to Timeout.
 	DefaultProxyMaxConns = 1024
+	// DefaultProxyTunnelIdleTimeout closes a WebSocket tunnel idle both
+	// ways for this long.
+	DefaultProxyTunnelIdleTimeout = 60 * time.Second
 )
 
 // ProxyConfig configures a reverse proxy to a pool of upstream servers.
@@ -91,6 +94,9 @@ type ProxyConfig struct {
 
 	// MaxFails errors (a failed connection, a timeout, a broken response)
 	// within FailTimeout take an upstream out of rotation for FailTimeout.
+	// Only the upstream's own errors count: not a request that failed
+	// because of its client (a broken or oversized body, a body cut
+	// short), nor one that found every connection to the upstream busy.
 	// Default DefaultProxyMaxFails; negative: never. A pool of one upstream
 	// is never taken out this way (only by health checks), like nginx.
 	MaxFails int
@@ -109,12 +115,18 @@ type ProxyConfig struct {
 	// connection could not be made (nothing was sent), and an idempotent
 	// one (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) that failed otherwise
 	// before its body was sent and before a response began; never after a
-	// timeout while waiting for the answer. Default DefaultProxyRetries;
+	// timeout while waiting for the answer. A request goes to 8 upstreams
+	// at most, so values over 7 count as 7. Default DefaultProxyRetries;
 	// negative: none.
 	Retries int
 	// MaxConnsPerUpstream bounds this process's connections to one
-	// upstream. Default DefaultProxyMaxConns.
+	// upstream, its WebSocket tunnels included. Default
+	// DefaultProxyMaxConns.
 	MaxConnsPerUpstream int
+	// TunnelIdleTimeout closes a WebSocket tunnel that has carried
+	// nothing either way for this long, like nginx's proxy_read_timeout
+	// on an upgraded connection. Default DefaultProxyTunnelIdleTimeout.
+	TunnelIdleTimeout time.Duration
 
 	// Metrics receives the proxy's counters. Default DefaultUpstreamMetrics.
 	Metrics *UpstreamMetrics
@@ -195,6 +207,9 @@ func (c ProxyConfig) resolve() (ProxyConfig, error) {
 	if c.MaxConnsPerUpstream <= 0 {
 		c.MaxConnsPerUpstream = DefaultProxyMaxConns
 	}
+	if c.TunnelIdleTimeout <= 0 {
+		c.TunnelIdleTimeout = DefaultProxyTunnelIdleTimeout
+	}
 	if c.Metrics == nil {
 		c.Metrics = DefaultUpstreamMetrics
 	}
@@ -213,6 +228,10 @@ type ProxyHandler struct {
 	checker *HealthChecker
 	metrics *UpstreamMetrics
 	closed  bool
+	// tunnels are the WebSocket tunnels open now; tunnelWG waits for
+	// them (proxy_ws.go).
+	tunnels  map[*wsTunnel]struct{}
+	tunnelWG sync.WaitGroup
 }
 
 // proxyPool is one immutable configuration of a proxy: a request loads it
@@ -377,10 +396,12 @@ func (p *ProxyHandler) logState(u *upstream, up bool, why string) {
 	}
 }
 
-// Close stops the health checks and retires the upstreams: requests in
-// flight finish, and each upstream's connections are closed when its last
-// request ends. Requests that still reach the handler are served. Close
-// returns once the checks have stopped; it may be called more than once.
+// Close stops the health checks, closes the WebSocket tunnels and retires
+// the upstreams: requests in flight finish, and each upstream's
+// connections are closed when its last request ends. Requests that still
+// reach the handler are served (an upgrade is refused). Close returns
+// once the checks have stopped and the tunnels have ended; it may be
+// called more than once.
 func (p *ProxyHandler) Close() {
 	p.mu.Lock()
 	if p.closed {
@@ -398,6 +419,7 @@ func (p *ProxyHandler) Close() {
 	for _, u := range p.pool.Load().ups {
 		u.retire()
 	}
+	p.closeTunnels()
 }
 
 func (p *ProxyHandler) startChecks(rc ProxyConfig) {

@@ -1,11 +1,10 @@
 package worker
 
 import (
-	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -33,17 +32,70 @@ var callPool = sync.Pool{New: func() any { return new(proxyCall) }}
 
 // countingBody passes the client's request body to the upstream and
 // counts what it read, so that a failed try knows whether the body is
-// spent.
+// spent; it keeps the client's own failure (a broken chunk, a body over
+// MaxRequestSize, a body cut short, a read timeout), so that a try that
+// failed because of it is put down to the client, not to the upstream.
 type countingBody struct {
-	r io.Reader
-	n int64
+	r    io.Reader
+	n    int64
+	want int64 // the announced length; -1: chunked
+	err  error // the client's failure, if any
+	eof  bool  // the whole body was read
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n += int64(n)
+	switch {
+	case err == nil:
+	case err == io.EOF:
+		if b.want >= 0 && b.n < b.want {
+			err = io.ErrUnexpectedEOF
+			b.err = err
+		} else {
+			b.eof = true
+		}
+	default:
+		b.err = err
+	}
 	return n, err
 }
+
+// errProxyClient wraps a try that failed because of the client: its
+// request body broke. It does not count against the upstream, and the
+// request is not retried.
+var errProxyClient = errors.New("worker: proxy: the client's request body failed")
+
+// errUpstreamCutBody wraps a connection that broke while the request
+// body was being sent: most likely the upstream refused the body (too
+// large for it) and closed, which is the client's doing as much as the
+// upstream's. It answers 502 but does not count against the upstream,
+// nor drop its pooled connections.
+var errUpstreamCutBody = errors.New("worker: proxy: the upstream closed the connection during the request body")
+
+// blame wraps err, the failure of a try, with errProxyClient when the
+// client's body failed, or errUpstreamCutBody when the connection broke
+// while the body was being sent.
+func (b *countingBody) blame(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case b.err != nil:
+		return fmt.Errorf("%w: %w", errProxyClient, b.err)
+	case b.n > 0 && !b.eof && brokenConn(err):
+		return fmt.Errorf("%w: %w", errUpstreamCutBody, err)
+	}
+	return err
+}
+
+// errUpstreamSwitched: an upstream answered 101 to a request that did not
+// ask to switch protocols (a broken answer: it counts against it).
+var errUpstreamSwitched = errors.New("worker: proxy: the upstream switched protocols unasked")
+
+// errUpstreamBusy wraps a connection to an upstream that was not made
+// because this process has MaxConnsPerUpstream open to it already
+// (tunnels included): nothing was sent, and the upstream is not at fault.
+var errUpstreamBusy = errors.New("worker: proxy: every connection to the upstream is in use")
 
 // bufPool holds buffers for whole small response bodies.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufferLimit); return &b }}
@@ -51,7 +103,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, bufferLimit); return
 // serve is the proxy's request handler.
 func (p *ProxyHandler) serve(ctx *fasthttp.RequestCtx) {
 	pool := p.pool.Load()
-	if isUpgrade(&ctx.Request.Header) {
+	if ctx.IsGet() && isUpgrade(&ctx.Request.Header) {
 		p.serveUpgrade(ctx, pool)
 		return
 	}
@@ -63,10 +115,16 @@ func (p *ProxyHandler) serve(ctx *fasthttp.RequestCtx) {
 		callPool.Put(c)
 	}()
 	req := &c.req
-	forwardRequestHeader(ctx, &req.Header)
+	if !forwardRequestHeader(ctx, &req.Header, pool.cfg.Name) {
+		ctx.Error("Bad Request: the proxy does not forward this request\n", fasthttp.StatusBadRequest)
+		ctx.SetConnectionClose()
+		return
+	}
+	c.body.want = -1
 	if ctx.Request.IsBodyStream() {
 		if cl := ctx.Request.Header.ContentLength(); cl != 0 {
 			c.body.r = ctx.RequestBodyStream()
+			c.body.want = int64(cl)
 			req.SetBodyStream(&c.body, cl)
 		}
 	} else if b := ctx.Request.Body(); len(b) > 0 {
@@ -102,7 +160,7 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 	resp.Header.SetNoDefaultContentType(true)
 	u.begin()
 	start := time.Now()
-	err := u.hc.Do(req, resp)
+	err := body.blame(u.hc.Do(req, resp))
 	if err != nil && brokenConn(err) {
 		// The connection broke before the answer: the upstream closed it
 		// (an idle timeout) or went away. If it went away and came back,
@@ -112,7 +170,7 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 		u.hc.CloseIdleConnections()
 		if idempotent && body.n == 0 {
 			start = time.Now()
-			err = u.hc.Do(req, resp)
+			err = body.blame(u.hc.Do(req, resp))
 		}
 	}
 	if err == nil {
@@ -125,7 +183,7 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 	fasthttp.ReleaseResponse(resp)
 	u.end()
 	u.cell.count(failStatus(err))
-	if u.failed(&pool.cfg, pool.single) {
+	if upstreamFault(err) && u.failed(&pool.cfg, pool.single) {
 		p.logState(u, false, "errors")
 	}
 	return err
@@ -136,6 +194,15 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 // client has it. On an error (a small body that broke) ctx is untouched
 // and resp still belongs to the caller.
 func (p *ProxyHandler) answer(ctx *fasthttp.RequestCtx, u *upstream, resp *fasthttp.Response) error {
+	if resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		// Not asked for (the request's Upgrade was not forwarded): passed
+		// on, it would tell the client its connection has switched; and
+		// the upstream's connection speaks another protocol now.
+		if rc, ok := resp.BodyStream().(fasthttp.ReadCloserWithError); ok {
+			_ = rc.CloseWithError(errUpstreamSwitched)
+		}
+		return errUpstreamSwitched
+	}
 	stream := resp.BodyStream()
 	cl := resp.Header.ContentLength()
 	if stream != nil && cl >= 0 && cl <= bufferLimit {
@@ -222,13 +289,19 @@ func (p *ProxyHandler) fail(ctx *fasthttp.RequestCtx, pool *proxyPool, err error
 		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: every upstream of "+name+" is down\n"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		code, msg = fasthttp.StatusRequestEntityTooLarge, "Request Entity Too Large\n"
+	case errors.Is(err, errProxyClient) && isTimeout(err):
+		code, msg = fasthttp.StatusRequestTimeout, "Request Timeout\n"
+	case errors.Is(err, errProxyClient):
+		code, msg = fasthttp.StatusBadRequest, "Bad Request: the request body is malformed or incomplete\n"
 	case isTimeout(err):
 		code, msg = fasthttp.StatusGatewayTimeout, "Gateway Timeout: the upstream of "+name+
 			" did not answer within "+pool.cfg.Timeout.String()+"\n"
 	case errors.Is(err, errUpstreamConnect):
 		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: cannot connect to any upstream of "+name+"\n"
-	case errors.Is(err, fasthttp.ErrNoFreeConns):
+	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, errUpstreamBusy):
 		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: every connection to the upstreams of "+name+" is busy\n"
+	case errors.Is(err, errUpstreamCutBody):
+		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: the upstream of "+name+" closed the connection during the request body\n"
 	default:
 		code, msg = fasthttp.StatusBadGateway, "Bad Gateway: the upstream of "+name+" failed before answering\n"
 	}
@@ -236,28 +309,45 @@ func (p *ProxyHandler) fail(ctx *fasthttp.RequestCtx, pool *proxyPool, err error
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(msg)
-	if code == fasthttp.StatusRequestEntityTooLarge {
-		ctx.SetConnectionClose() // the client may still be sending
+	if errors.Is(err, errProxyClient) || errors.Is(err, errUpstreamCutBody) {
+		ctx.SetConnectionClose() // the client may still be sending, or its body is unusable
 	}
 }
 
-// failStatus is the status a failed try counts as in the metrics.
+// failStatus is the status a failed try counts as in the metrics: the
+// 502 or 504 it would answer, or the 400, 408 or 413 of the client's
+// failure.
 func failStatus(err error) int {
+	if errors.Is(err, errProxyClient) {
+		switch {
+		case errors.Is(err, fasthttp.ErrBodyTooLarge):
+			return fasthttp.StatusRequestEntityTooLarge
+		case isTimeout(err):
+			return fasthttp.StatusRequestTimeout
+		}
+		return fasthttp.StatusBadRequest
+	}
 	if isTimeout(err) {
 		return fasthttp.StatusGatewayTimeout
-	}
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		return fasthttp.StatusRequestEntityTooLarge
 	}
 	return fasthttp.StatusBadGateway
 }
 
+// upstreamFault reports whether a failed try counts against the upstream
+// (MaxFails): a connection that could not be made, a timeout waiting for
+// it, a connection that broke, a malformed answer. The client's failures,
+// a connection that broke during the request body, and this process's
+// own connection limit do not.
+func upstreamFault(err error) bool {
+	return !errors.Is(err, errProxyClient) && !errors.Is(err, errUpstreamCutBody) &&
+		!errors.Is(err, errUpstreamBusy) && !errors.Is(err, fasthttp.ErrNoFreeConns)
+}
+
 // brokenConn reports whether err is a connection that broke under a
 // request (closed, reset), as opposed to one that could not be made, a
-// timeout, or a refusal of the client's.
+// timeout, a local limit, or a failure of the client's.
 func brokenConn(err error) bool {
-	return !errors.Is(err, errUpstreamConnect) && !isTimeout(err) &&
-		!errors.Is(err, fasthttp.ErrBodyTooLarge) && !errors.Is(err, fasthttp.ErrNoFreeConns)
+	return upstreamFault(err) && !errors.Is(err, errUpstreamConnect) && !isTimeout(err)
 }
 
 func isTimeout(err error) bool {
@@ -273,10 +363,10 @@ func isTimeout(err error) bool {
 // idempotent request, if the failure came before the answer began and
 // the body is not spent; never after a timeout waiting for the answer.
 func retryable(err error, idempotent bool, bodyRead int64) bool {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	if errors.Is(err, errProxyClient) {
 		return false
 	}
-	if errors.Is(err, errUpstreamConnect) {
+	if errors.Is(err, errUpstreamConnect) || errors.Is(err, errUpstreamBusy) {
 		return true
 	}
 	return idempotent && bodyRead == 0 && !isTimeout(err)
@@ -289,126 +379,4 @@ func isIdempotentMethod(m []byte) bool {
 		return true
 	}
 	return false
-}
-
-// hopByHop reports whether a header belongs to one connection and must not
-// be forwarded (RFC 9110, section 7.6.1).
-func hopByHop(k []byte) bool {
-	switch len(k) {
-	case 2:
-		return bytes.EqualFold(k, []byte("TE"))
-	case 7:
-		return bytes.EqualFold(k, []byte("Trailer")) || bytes.EqualFold(k, []byte("Upgrade"))
-	case 10:
-		return bytes.EqualFold(k, []byte("Connection")) || bytes.EqualFold(k, []byte("Keep-Alive"))
-	case 16:
-		return bytes.EqualFold(k, []byte("Proxy-Connection"))
-	case 17:
-		return bytes.EqualFold(k, []byte("Transfer-Encoding"))
-	case 18:
-		return bytes.EqualFold(k, []byte("Proxy-Authenticate"))
-	case 19:
-		return bytes.EqualFold(k, []byte("Proxy-Authorization"))
-	}
-	return false
-}
-
-// connectionListed reports whether the Connection header value names k, a
-// header that is then hop-by-hop too.
-func connectionListed(conn, k []byte) bool {
-	for len(conn) > 0 {
-		var tok []byte
-		if i := bytes.IndexByte(conn, ','); i >= 0 {
-			tok, conn = conn[:i], conn[i+1:]
-		} else {
-			tok, conn = conn, nil
-		}
-		if bytes.EqualFold(bytes.TrimSpace(tok), k) {
-			return true
-		}
-	}
-	return false
-}
-
-// forwardRequestHeader writes into dst the request header to send to an
-// upstream: the client's, without hop-by-hop headers and Expect, with
-// X-Forwarded-For (the client's address appended), X-Forwarded-Proto,
-// X-Forwarded-Host and Via. The Host header is the client's.
-func forwardRequestHeader(ctx *fasthttp.RequestCtx, dst *fasthttp.RequestHeader) {
-	src := &ctx.Request.Header
-	conn := src.Peek(fasthttp.HeaderConnection)
-	var xff, via []byte
-	for k, v := range src.All() {
-		switch {
-		case hopByHop(k), bytes.EqualFold(k, []byte(fasthttp.HeaderContentLength)),
-			bytes.EqualFold(k, []byte(fasthttp.HeaderExpect)):
-			continue
-		case bytes.EqualFold(k, []byte(fasthttp.HeaderXForwardedFor)):
-			xff = v
-			continue
-		case bytes.EqualFold(k, []byte(fasthttp.HeaderVia)):
-			via = v
-			continue
-		case bytes.EqualFold(k, []byte(fasthttp.HeaderXForwardedProto)),
-			bytes.EqualFold(k, []byte(fasthttp.HeaderXForwardedHost)):
-			continue
-		case len(conn) > 0 && connectionListed(conn, k):
-			continue
-		}
-		dst.AddBytesKV(k, v)
-	}
-	dst.SetMethodBytes(src.Method())
-	dst.SetRequestURIBytes(src.RequestURI())
-	var buf [128]byte
-	b := buf[:0]
-	if len(xff) > 0 {
-		b = append(append(b, xff...), ", "...)
-	}
-	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
-		b = ip.Unmap().AppendTo(b)
-	}
-	dst.SetBytesV(fasthttp.HeaderXForwardedFor, b)
-	if ctx.IsTLS() {
-		dst.Set(fasthttp.HeaderXForwardedProto, "https")
-	} else {
-		dst.Set(fasthttp.HeaderXForwardedProto, "http")
-	}
-	dst.SetBytesV(fasthttp.HeaderXForwardedHost, src.Host())
-	if len(via) > 0 {
-		dst.SetBytesV(fasthttp.HeaderVia, append(append(append(buf[:0], via...), ", "...), viaValue...))
-	} else {
-		dst.Set(fasthttp.HeaderVia, viaValue)
-	}
-}
-
-// forwardResponseHeader copies an upstream's status and headers to dst,
-// without hop-by-hop headers, and with Via; Date and Server are the
-// proxy's own, and the body's length is set with the body.
-func forwardResponseHeader(src *fasthttp.Response, dst *fasthttp.Response) {
-	dst.SetStatusCode(src.StatusCode())
-	if msg := src.Header.StatusMessage(); len(msg) > 0 {
-		dst.Header.SetStatusMessage(msg)
-	}
-	dst.Header.SetNoDefaultContentType(true)
-	conn := src.Header.Peek(fasthttp.HeaderConnection)
-	var via []byte
-	for k, v := range src.Header.All() {
-		switch {
-		case hopByHop(k), bytes.EqualFold(k, []byte(fasthttp.HeaderContentLength)),
-			bytes.EqualFold(k, []byte(fasthttp.HeaderDate)), bytes.EqualFold(k, []byte(fasthttp.HeaderServer)):
-			continue
-		case bytes.EqualFold(k, []byte(fasthttp.HeaderVia)):
-			via = v
-			continue
-		case len(conn) > 0 && connectionListed(conn, k):
-			continue
-		}
-		dst.Header.AddBytesKV(k, v)
-	}
-	if len(via) > 0 {
-		var buf [128]byte
-		dst.Header.SetBytesV(fasthttp.HeaderVia, append(append(append(buf[:0], via...), ", "...), viaValue...))
-	} else {
-		dst.Header.Set(fasthttp.HeaderVia, viaValue)
-	}
 }

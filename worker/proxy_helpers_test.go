@@ -191,6 +191,13 @@ func (r *pxPattern) Read(p []byte) (int, error) {
 // a proxy made from cfg, and returns its address and the proxy.
 func pxFront(t testing.TB, cfg ProxyConfig, scfg ServerConfig) (string, *ProxyHandler) {
 	t.Helper()
+	_, addr, p := pxFrontManager(t, cfg, scfg)
+	return addr, p
+}
+
+// pxFrontManager is pxFront that also returns the server's manager.
+func pxFrontManager(t testing.TB, cfg ProxyConfig, scfg ServerConfig) (ServerManager, string, *ProxyHandler) {
+	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "proxy.test"
 	}
@@ -211,7 +218,7 @@ func pxFront(t testing.TB, cfg ProxyConfig, scfg ServerConfig) (string, *ProxyHa
 		t.Fatal(err)
 	}
 	_, addr := start(t, sm, scfg, NewRouter())
-	return addr, p
+	return sm, addr, p
 }
 
 // pxClient returns an HTTP client with keep-alive connections.

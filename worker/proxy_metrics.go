@@ -15,7 +15,8 @@ type UpstreamKey struct {
 // UpstreamStats are the counters of one upstream.
 type UpstreamStats struct {
 	// Codes counts tries by the status code the upstream answered; a try
-	// that got no answer counts as the 502 or 504 it would have given.
+	// that got no answer counts as the 502 or 504 it would have given, or
+	// as the 400, 408 or 413 of the client's failure that ended it.
 	Codes map[int]uint64
 	// Latency is the time from sending a request to the upstream's
 	// response headers (tries without an answer excluded).

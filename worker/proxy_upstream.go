@@ -51,18 +51,54 @@ type upstream struct {
 
 	failMu    sync.Mutex
 	failStart time.Time
+
+	dialer net.Dialer
+	// conns counts this process's open connections to the upstream, the
+	// pooled ones and the WebSocket tunnels', for MaxConnsPerUpstream.
+	conns atomic.Int64
+}
+
+// dial connects to the upstream, unless MaxConnsPerUpstream connections
+// are open already (errUpstreamBusy); a failure wraps errUpstreamConnect.
+// The connection counts until it is closed.
+func (u *upstream) dial() (net.Conn, error) {
+	if n := u.conns.Add(1); n > int64(u.settings.maxConns) {
+		u.conns.Add(-1)
+		return nil, fmt.Errorf("%w %s: %d open", errUpstreamBusy, u.addr, u.settings.maxConns)
+	}
+	c, err := u.dialer.Dial("tcp", u.addr)
+	if err != nil {
+		u.conns.Add(-1)
+		return nil, fmt.Errorf("%w %s: %w", errUpstreamConnect, u.addr, err)
+	}
+	return &countedConn{Conn: c, u: u}, nil
+}
+
+// countedConn is a connection to an upstream that leaves u.conns when it
+// is closed.
+type countedConn struct {
+	net.Conn
+	u      *upstream
+	closed atomic.Bool
+}
+
+func (c *countedConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.u.conns.Add(-1)
+	}
+	return c.Conn.Close()
 }
 
 func newUpstream(addr string, set upstreamSettings, cell *upstreamCell) *upstream {
 	u := &upstream{addr: addr, settings: set, cell: cell, key: fnv64a([]byte(addr))}
-	dialer := &net.Dialer{Timeout: set.connectTimeout, KeepAlive: 30 * time.Second}
+	u.dialer = net.Dialer{Timeout: set.connectTimeout, KeepAlive: 30 * time.Second}
 	timeout := set.timeout
 	u.hc = &fasthttp.HostClient{
 		Addr: addr,
-		DialTimeout: func(addr string, _ time.Duration) (net.Conn, error) {
-			c, err := dialer.Dial("tcp", addr)
+		DialTimeout: func(string, time.Duration) (net.Conn, error) {
+			c, err := u.dial()
 			if err != nil {
-				return nil, fmt.Errorf("%w %s: %w", errUpstreamConnect, addr, err)
+				return nil, err
 			}
 			return &deadlineConn{Conn: c, timeout: timeout}, nil
 		},

@@ -63,6 +63,9 @@ const (
 	// DefaultRetries is the number of other upstreams an idempotent request
 	// that failed to connect is retried on.
 	DefaultRetries = 1
+	// DefaultTunnelIdleTimeout closes a proxied WebSocket tunnel that has
+	// carried nothing either way for this long.
+	DefaultTunnelIdleTimeout = 60 * time.Second
 )
 
 // Protocols a [[server]] may serve.
@@ -305,6 +308,10 @@ type Proxy struct {
 	// Retries is how many other upstreams an idempotent request that
 	// failed to connect is tried on, 0 to 100. Default DefaultRetries.
 	Retries int
+	// TunnelIdleTimeout ("tunnel_idle_timeout") closes a WebSocket tunnel
+	// that has carried nothing either way for this long. Default
+	// DefaultTunnelIdleTimeout.
+	TunnelIdleTimeout time.Duration
 }
 
 // Line returns the line where field (a path like "host[1].root") is

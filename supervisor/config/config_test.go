@@ -88,7 +88,7 @@ content_type = "application/json"
 
 [[host]]
 hostname = "api.example.com"
-proxy = { upstreams = ["127.0.0.1:9001", "127.0.0.1:9002"], strategy = "least_conn", health_path = "/healthz", health_interval = "2s", max_fails = 0, retries = 0 }
+proxy = { upstreams = ["127.0.0.1:9001", "127.0.0.1:9002"], strategy = "least_conn", health_path = "/healthz", health_interval = "2s", max_fails = 0, retries = 0, tunnel_idle_timeout = "90s" }
 
 [[host]]
 hostname = "bare.example.com"
@@ -154,7 +154,7 @@ func TestParseFull(t *testing.T) {
 		Proxy: &Proxy{
 			Upstreams: []string{"127.0.0.1:9001", "127.0.0.1:9002"}, Strategy: StrategyLeastConn,
 			HealthPath: "/healthz", HealthInterval: 2 * time.Second, FailTimeout: DefaultFailTimeout,
-			MaxFails: 0, Timeout: DefaultProxyTimeout, Retries: 0,
+			MaxFails: 0, Timeout: DefaultProxyTimeout, Retries: 0, TunnelIdleTimeout: 90 * time.Second,
 		},
 	}, {
 		Hostname: "bare.example.com", RespondStatus: 200, ContentType: DefaultContentType,
@@ -183,6 +183,7 @@ proxy = { upstreams = ["backend:80"] }
 		Upstreams: []string{"backend:80"}, Strategy: DefaultProxyStrategy,
 		HealthInterval: DefaultHealthInterval, FailTimeout: DefaultFailTimeout,
 		MaxFails: DefaultMaxFails, Timeout: DefaultProxyTimeout, Retries: DefaultRetries,
+		TunnelIdleTimeout: DefaultTunnelIdleTimeout,
 	}
 	if got := c.Hosts[0].Proxy; !reflect.DeepEqual(got, want) {
 		t.Errorf("Proxy = %+v, want %+v", got, want)

@@ -168,6 +168,9 @@ var invalidCases = []struct {
 		[]want{{6, "host[0].proxy.upstreams[1]", ErrInvalid}, {6, "host[0].proxy.upstreams[2]", ErrDuplicate},
 			{7, "host[0].proxy.strategy", ErrInvalid}, {8, "host[0].proxy.health_interval", ErrConflict},
 			{9, "host[0].proxy.retries", ErrInvalid}}},
+	{"proxy tunnel idle timeout", srv + "[[host]]\nhostname = \"a.test\"\n[host.proxy]\nupstreams = [\"b:1\"]\n" +
+		"tunnel_idle_timeout = 30\n[[host]]\nhostname = \"b.test\"\nproxy = { upstreams = [\"b:1\"], tunnel_idle_timeout = \"0s\" }\n",
+		[]want{{7, "host[0].proxy.tunnel_idle_timeout", ErrType}, {10, "host[1].proxy.tunnel_idle_timeout", ErrInvalid}}},
 	{"proxy without upstreams", srv + "[[host]]\nhostname = \"a.test\"\nproxy = {}\n",
 		[]want{{5, "host[0].proxy.upstreams", ErrMissing}}},
 	{"syntax: unterminated string", "[[server]]\nlisten = \":8080\n",

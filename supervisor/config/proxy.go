@@ -19,6 +19,8 @@ func (d *decoder) proxy(t *table) *Proxy {
 		MaxFails:       DefaultMaxFails,
 		Timeout:        DefaultProxyTimeout,
 		Retries:        DefaultRetries,
+
+		TunnelIdleTimeout: DefaultTunnelIdleTimeout,
 	}
 	if !t.has("upstreams") {
 		t.missing("upstreams")
@@ -69,6 +71,9 @@ func (d *decoder) proxy(t *table) *Proxy {
 	}
 	if v, ok := t.integer("retries", 0, 100); ok {
 		p.Retries = int(v)
+	}
+	if v, ok := t.duration("tunnel_idle_timeout"); ok {
+		p.TunnelIdleTimeout = v
 	}
 	t.finish()
 	return p

@@ -1,0 +1,33 @@
+package supervisor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rockstar-dev/rockstar/supervisor/config"
+	"github.com/rockstar-dev/rockstar/worker"
+)
+
+// A proxy table's keys reach the worker's ProxyConfig, and the file's
+// defaults reach it as the worker package's.
+func TestProxyConfigMapping(t *testing.T) {
+	c, err := config.Parse("/etc/rockstar/rockstar.toml", []byte(`[[server]]
+listen = ":80"
+[[host]]
+hostname = "a.test"
+proxy = { upstreams = ["b:1"], tunnel_idle_timeout = "90s", timeout = "7s" }
+[[host]]
+hostname = "b.test"
+proxy = { upstreams = ["b:1"] }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := proxyConfig(&c.Hosts[0], nil)
+	if a.TunnelIdleTimeout != 90*time.Second || a.Timeout != 7*time.Second || a.Name != "a.test" {
+		t.Errorf("a.test: TunnelIdleTimeout %s, Timeout %s, Name %q", a.TunnelIdleTimeout, a.Timeout, a.Name)
+	}
+	if b := proxyConfig(&c.Hosts[1], nil); b.TunnelIdleTimeout != worker.DefaultProxyTunnelIdleTimeout {
+		t.Errorf("b.test: TunnelIdleTimeout %s, want the default %s", b.TunnelIdleTimeout, worker.DefaultProxyTunnelIdleTimeout)
+	}
+}
