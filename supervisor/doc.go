@@ -11,6 +11,17 @@
 // configured: a worker that dies or is replaced leaves its queued
 // connections to the next worker of its slot instead of having them reset.
 //
+// SO_REUSEPORT would also let a second server of the same user bind the
+// address and take half its traffic. So before the master opens the first
+// socket of an address (at start, and for an address a reload adds) it
+// checks that no other process listens there (netutil.CheckAddrFree), and
+// refuses one that does, with an error naming the address and, where /proc
+// shows it, the pids that hold it: `rockstar run` then exits 1 before it
+// takes the control socket or the pid file, and a reload fails and leaves
+// the old config serving (closing what it had opened for other added
+// addresses). Its own sockets, those a binary upgrade handed over
+// included, do not count.
+//
 // # Proxy hosts
 //
 // A [[host]] with a proxy table forwards its requests to upstream servers:

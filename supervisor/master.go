@@ -142,6 +142,11 @@ func (m *Master) Run() error {
 	if err != nil {
 		return err
 	}
+	// The addresses first: a second master on a taken one stops here,
+	// before it touches the first one's control socket or pid file.
+	if err := m.openSockets(cfg, workerCount(cfg)); err != nil {
+		return err
+	}
 	ctl, err := m.listenControl(cfg)
 	if err != nil {
 		m.sockets.closeAll()

@@ -11,7 +11,11 @@ import (
 )
 
 // socketPool holds the listening sockets the master owns: for every
-// configured address, one SO_REUSEPORT socket per slot. The pool only grows
+// configured address, one SO_REUSEPORT socket per slot. Before it opens the
+// first socket of an address it checks that no other process listens
+// there (netutil.CheckAddrFree): with SO_REUSEPORT the kernel would let the
+// bind succeed and split the traffic between two servers. Its own sockets,
+// those a binary upgrade handed over included, do not count. The pool only grows
 // while the master runs: closing a reuseport socket resets the connections
 // queued on it, so a socket whose worker is gone (after TTOU, or a reload
 // to fewer workers) is not closed but served by another worker of the next
@@ -51,6 +55,11 @@ func listenFile(addr string) (*os.File, error) {
 // A port of 0 is resolved by the first socket; the others bind the same port.
 func (p *socketPool) ensure(addr string, n int) error {
 	files := p.byAddr[addr]
+	if len(files) == 0 && n > 0 {
+		if err := netutil.CheckAddrFree("tcp", addr, p.owns); err != nil {
+			return fmt.Errorf("supervisor: listen %s: %w", addr, err)
+		}
+	}
 	for len(files) < n {
 		target := addr
 		if b, ok := p.bound[addr]; ok {
@@ -67,6 +76,23 @@ func (p *socketPool) ensure(addr string, n int) error {
 		p.byAddr[addr] = files
 	}
 	return p.ensureUDP(addr, n)
+}
+
+// owns reports whether the socket with inode ino is one of the pool's.
+func (p *socketPool) owns(ino uint64) bool {
+	for _, m := range []map[string][]*os.File{p.byAddr, p.udp} {
+		for _, files := range m {
+			for _, f := range files {
+				if f == nil {
+					continue
+				}
+				if i, err := netutil.SocketInode(f); err == nil && i == ino {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // boundAddr is the address a socket file is bound to, or fallback.

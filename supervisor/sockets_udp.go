@@ -47,11 +47,16 @@ func (p *socketPool) ensureUDP(addr string, n int) error {
 		return nil
 	}
 	files := p.udp[addr]
-	for len(files) < n {
-		target := addr
-		if b, ok := p.bound[addr]; ok {
-			target = b
+	target := addr
+	if b, ok := p.bound[addr]; ok {
+		target = b
+	}
+	if len(files) == 0 && n > 0 {
+		if err := netutil.CheckAddrFree("udp", target, p.owns); err != nil {
+			return fmt.Errorf("supervisor: listen udp %s: %w", target, err)
 		}
+	}
+	for len(files) < n {
 		f, err := p.listenUDP(target)
 		if err != nil {
 			return fmt.Errorf("supervisor: listen udp %s (slot %d): %w", target, len(files), err)
