@@ -3,7 +3,9 @@
 //
 //   - region.go: one shared memory region (Region): the master makes it with
 //     memfd_create, sizes and seals it, and maps it MAP_SHARED (Create); a
-//     worker maps the descriptor it inherited (Open). Words of the region are
+//     worker maps the descriptor it inherited (Open), and the new master of
+//     a binary upgrade maps and keeps the old master's (Adopt); both refuse
+//     a descriptor not sealed against shrinking. Words of the region are
 //     reached as atomics by offset.
 //   - clock.go: one clock for every process, CLOCK_MONOTONIC in nanoseconds
 //     (Now), and the conversion of a time.Time to it (Mono), so that a
@@ -16,6 +18,6 @@
 //
 // Nothing in the region holds a Go pointer: it is plain words that other
 // processes read and write, through atomics or under a Lock.
-// The region needs Linux; elsewhere Create and Open return
+// The region needs Linux; elsewhere Create, Open and Adopt return
 // errors.ErrUnsupported, and Table and the clock work in one process.
 package shm

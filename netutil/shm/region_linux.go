@@ -42,6 +42,31 @@ func Create(name string, size int) (*Region, error) {
 // whether or not it succeeds: the mapping outlives it.
 func Open(fd uintptr) (*Region, error) {
 	defer unix.Close(int(fd))
+	mem, err := mapInherited(fd)
+	if err != nil {
+		return nil, err
+	}
+	return &Region{mem: mem}, nil
+}
+
+// Adopt maps the region behind an inherited memfd that this process hands
+// on in turn, as a master started by a binary upgrade does with the old
+// master's region: unlike Open it keeps fd, as the region's File, and Zero
+// gives whole pages back. It takes ownership of fd and closes it if it
+// fails.
+func Adopt(fd uintptr) (*Region, error) {
+	mem, err := mapInherited(fd)
+	if err != nil {
+		unix.Close(int(fd))
+		return nil, err
+	}
+	return &Region{f: os.NewFile(fd, "memfd:inherited"), mem: mem}, nil
+}
+
+// mapInherited maps all of fd, which must be a regular file (a memfd)
+// sealed against shrinking, as Create leaves it: a file that some process
+// could shrink would turn every access past its new end into SIGBUS.
+func mapInherited(fd uintptr) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(fd), &st); err != nil {
 		return nil, fmt.Errorf("shm: open fd %d: %w: %w", fd, ErrBadRegion, err)
@@ -49,11 +74,15 @@ func Open(fd uintptr) (*Region, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size <= 0 || st.Size > math.MaxInt {
 		return nil, fmt.Errorf("shm: open fd %d: mode %#o, %d bytes: %w", fd, st.Mode, st.Size, ErrBadRegion)
 	}
+	seals, err := unix.FcntlInt(fd, unix.F_GET_SEALS, 0)
+	if err != nil || seals&unix.F_SEAL_SHRINK == 0 {
+		return nil, fmt.Errorf("shm: open fd %d: not sealed against shrinking (seals %#x, %v): %w", fd, seals, err, ErrBadRegion)
+	}
 	mem, err := unix.Mmap(int(fd), 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("shm: map fd %d: %w", fd, err)
 	}
-	return &Region{mem: mem}, nil
+	return mem, nil
 }
 
 func unmap(mem []byte) error { return unix.Munmap(mem) }

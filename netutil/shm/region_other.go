@@ -21,6 +21,9 @@ func Open(fd uintptr) (*Region, error) {
 	return nil, fmt.Errorf("shm: open fd %d: %w", fd, errors.ErrUnsupported)
 }
 
+// Adopt needs Linux; elsewhere it closes fd and returns errors.ErrUnsupported.
+func Adopt(fd uintptr) (*Region, error) { return Open(fd) }
+
 func unmap([]byte) error { return nil }
 
 func punchHole(*os.File, int, int) error { return errors.ErrUnsupported }

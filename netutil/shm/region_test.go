@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The cross-process tests run this test binary again as a child: TestMain
@@ -181,4 +183,71 @@ func TestSealed(t *testing.T) {
 func dupFD(f *os.File) (uintptr, error) {
 	fd, err := dup(int(f.Fd()))
 	return uintptr(fd), err
+}
+
+// A descriptor that some process could shrink is refused: every access
+// past its new end would be SIGBUS.
+func TestOpenRejectsUnsealed(t *testing.T) {
+	for _, open := range []func(uintptr) (*Region, error){Open, Adopt} {
+		fd, err := unix.MemfdCreate("rockstar-test", unix.MFD_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Ftruncate(fd, regionBytes); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := open(uintptr(fd)); !errors.Is(err, ErrBadRegion) {
+			if r != nil {
+				r.Close()
+			}
+			t.Fatalf("an unsealed memfd: %v, want ErrBadRegion", err)
+		}
+	}
+}
+
+// Adopt keeps the memfd, to hand on, and shares the memory.
+func TestAdopt(t *testing.T) {
+	r, err := Create("rockstar-test", regionBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fd, err := dupFD(r.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Adopt(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.File() == nil || a.Size() != regionBytes {
+		t.Fatalf("adopted: file %v, %d bytes", a.File(), a.Size())
+	}
+	r.Uint64(counterOff).Store(7)
+	if got := a.Uint64(counterOff).Add(1); got != 8 {
+		t.Fatalf("adopted region reads %d, want 8", got)
+	}
+	if err := a.Zero(0, regionBytes); err != nil || r.Uint64(counterOff).Load() != 0 {
+		t.Fatalf("Zero on the adopted region: %v, counter %d", err, r.Uint64(counterOff).Load())
+	}
+	if err := a.File().Truncate(0); err == nil {
+		t.Fatal("the adopted region could be shrunk")
+	}
+}
+
+// A length whose size in bytes wraps around is out of range, not a slice
+// past the region's end.
+func TestWordsOverflow(t *testing.T) {
+	r, err := Create("rockstar-test", regionBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Words(0, 1<<61+1) did not panic")
+		}
+	}()
+	_ = r.Words(0, 1<<61+1)
 }
