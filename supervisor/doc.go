@@ -22,6 +22,18 @@
 // addresses). Its own sockets, those a binary upgrade handed over
 // included, do not count.
 //
+// # Binary upgrade
+//
+// USR2 execs the binary now on disk as a new master and hands it every
+// listening socket (FDSpec in ROCKSTAR_INHERIT) and the memory region the
+// workers share (shared.go, shared_handover.go): its memfd, where each
+// limit keeps its state, and the master's restart and reload counts. So
+// no counter of /metrics goes down across an upgrade and a spent rate
+// limit stays spent. A region of another layout version, or one that the
+// new config's limits do not fit, is not adopted: the new master logs why
+// and starts a fresh one. Once the new master is ready the old one drains
+// its workers and exits; if it fails, the old one keeps serving.
+//
 // # Proxy hosts
 //
 // A [[host]] with a proxy table forwards its requests to upstream servers:

@@ -64,7 +64,7 @@ func (w *workerShared) setLimits(body []byte) error {
 	}
 	m := make(map[limitID]limitSlot, len(b.Limits))
 	for _, sl := range b.Limits {
-		if sl.Bucket >= w.lay.buckets || (sl.Bucket < 0 && (sl.Set < 0 || sl.Sets <= 0 || sl.Set+sl.Sets > w.lay.arenaSets)) {
+		if sl.Bucket >= w.lay.buckets || (sl.Bucket < 0 && !setsFit(sl.Set, sl.Sets, w.lay.arenaSets)) {
 			return errBadShared
 		}
 		m[sl.id()] = sl
