@@ -54,12 +54,13 @@ func listenFile(addr string) (*os.File, error) {
 // ensure makes sure addr has at least n slots, opening sockets as needed.
 // A port of 0 is resolved by the first socket; the others bind the same port.
 func (p *socketPool) ensure(addr string, n int) error {
-	files := p.byAddr[addr]
-	if len(files) == 0 && n > 0 {
+	fresh := len(p.byAddr[addr]) == 0 && n > 0
+	if fresh {
 		if err := netutil.CheckAddrFree("tcp", addr, p.owns); err != nil {
 			return fmt.Errorf("supervisor: listen %s: %w", addr, err)
 		}
 	}
+	files := p.byAddr[addr]
 	for len(files) < n {
 		target := addr
 		if b, ok := p.bound[addr]; ok {
@@ -75,7 +76,27 @@ func (p *socketPool) ensure(addr string, n int) error {
 		files = append(files, f)
 		p.byAddr[addr] = files
 	}
+	if fresh {
+		// Once more, bound: another server that checked at the same
+		// moment and bound too is seen now (as it sees this one), and
+		// neither serves the address.
+		if err := netutil.CheckAddrFree("tcp", p.bound[addr], p.owns); err != nil {
+			p.dropTCP(addr)
+			return fmt.Errorf("supervisor: listen %s: %w", addr, err)
+		}
+	}
 	return p.ensureUDP(addr, n)
+}
+
+// dropTCP closes addr's TCP sockets and forgets them.
+func (p *socketPool) dropTCP(addr string) {
+	for _, f := range p.byAddr[addr] {
+		if f != nil {
+			f.Close()
+		}
+	}
+	delete(p.byAddr, addr)
+	delete(p.bound, addr)
 }
 
 // owns reports whether the socket with inode ino is one of the pool's.
@@ -132,17 +153,10 @@ func (p *socketPool) slotsFor(addr string, w, n int) []int {
 
 // closeExcept closes the sockets of every address not in keep.
 func (p *socketPool) closeExcept(keep map[string]bool) {
-	for addr, files := range p.byAddr {
-		if keep[addr] {
-			continue
+	for addr := range p.byAddr {
+		if !keep[addr] {
+			p.dropTCP(addr)
 		}
-		for _, f := range files {
-			if f != nil {
-				f.Close()
-			}
-		}
-		delete(p.byAddr, addr)
-		delete(p.bound, addr)
 	}
 	p.closeUDPExcept(keep)
 }
