@@ -20,14 +20,17 @@
 // takes the control socket or the pid file, and a reload fails and leaves
 // the old config serving (closing what it had opened for other added
 // addresses). Its own sockets, those a binary upgrade handed over
-// included, do not count.
+// included, do not count. The check is made again once the address is
+// bound, so that two masters starting at the same moment both give it
+// up rather than share it.
 //
 // # Binary upgrade
 //
 // USR2 execs the binary now on disk as a new master and hands it every
 // listening socket (FDSpec in ROCKSTAR_INHERIT) and the memory region the
 // workers share (shared.go, shared_handover.go): its memfd, where each
-// limit keeps its state, and the master's restart and reload counts. So
+// limit keeps its state, and the master's restart, reload and upstream
+// counts. So
 // no counter of /metrics goes down across an upgrade and a spent rate
 // limit stays spent. A region of another layout version, or one that the
 // new config's limits do not fit, is not adopted: the new master logs why

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rockstar-dev/rockstar/netutil/shm"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
+	"github.com/rockstar-dev/rockstar/worker"
 )
 
 // The shared region across a binary upgrade (USR2, upgrade.go).
@@ -55,6 +56,11 @@ type sharedHandover struct {
 	Areas    []int            `json:"areas"`    // counters areas its processes use
 	Restarts int64            `json:"restarts"` // rockstar_worker_restarts_total
 	Reloads  map[string]int64 `json:"reloads"`  // rockstar_config_reloads_total
+	// Upstreams is what the proxy hosts' upstreams answered so far
+	// (rockstar_upstream_requests_total and the latency histogram), which
+	// the workers count in their own memory (upstream_metrics.go): what
+	// the old workers count after the handover is not carried over.
+	Upstreams []wireUpstream `json:"upstreams,omitempty"`
 }
 
 var (
@@ -169,8 +175,10 @@ func (m *Master) handOverShared(first int) (files []*os.File, env string, finish
 	if m.shared == nil {
 		return nil, "", func(bool) {}, nil
 	}
+	upstreams := m.upstreamCounts() // before the freeze: it asks the workers
 	h := m.shared.handOver()
 	h.Restarts = m.restarts.Load()
+	h.Upstreams = upstreams
 	m.mu.Lock()
 	h.Reloads = maps.Clone(m.reloads)
 	m.mu.Unlock()
@@ -234,6 +242,7 @@ func (m *Master) openSharedMem(cfg *config.Config) (*sharedMem, error) {
 		for k := range m.reloads {
 			m.reloads[k] = h.Reloads[k]
 		}
+		m.upstreams.seed(h.Upstreams)
 	}
 	if err != nil {
 		m.log.Warn().Err(err).Msg("upgrade: cannot adopt the old master's shared memory; counters and rate limits start afresh")
@@ -324,5 +333,39 @@ func (m *Master) stopWatchingOldMaster() {
 	m.mu.Unlock()
 	if f != nil {
 		f.Close()
+	}
+}
+
+// upstreamCounts is the upstream counters of every worker, summed.
+func (m *Master) upstreamCounts() []wireUpstream {
+	var out []wireUpstream
+	for _, s := range m.upstreamSnapshot() {
+		out = append(out, wireUpstream{Host: s.key.Host, Upstream: s.key.Upstream,
+			Codes: s.codes, Buckets: slices.Clone(s.buckets[:]), SumNanos: int64(s.sum)})
+	}
+	return out
+}
+
+// seed adds an old master's upstream counts to the totals, as those of
+// workers that are gone.
+func (u *upstreamMonitor) seed(ws []wireUpstream) {
+	if u == nil || len(ws) == 0 {
+		return
+	}
+	t := &u.totals
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil {
+		t.last = make(map[int][]wireUpstream)
+		t.base = make(map[worker.UpstreamKey]*upstreamSeries)
+	}
+	for i := range ws {
+		k := worker.UpstreamKey{Host: ws[i].Host, Upstream: ws[i].Upstream}
+		s := t.base[k]
+		if s == nil {
+			s = &upstreamSeries{key: k, up: true}
+			t.base[k] = s
+		}
+		s.addCounters(&ws[i])
 	}
 }

@@ -1,6 +1,7 @@
 package supervisor_test
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -10,15 +11,25 @@ import (
 // TestUpgradeKeepsCountersAndLimits: a USR2 upgrade hands the shared
 // region to the new master with the sockets, so that under load no
 // counter of /metrics goes down across it (those the master keeps itself
-// included), every request answered before or after it is counted, and a
-// rate limit spent before it is still spent after it.
+// and the upstream ones included), every request answered before or
+// after it is counted, and a rate limit spent before it is still spent
+// after it.
 func TestUpgradeKeepsCountersAndLimits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary under load")
 	}
 	const slow = "{ requests_per_second = 0.01, burst = 3 }" // one more every 100 s
-	m := startMaster(t, limitConfig(2, slow, ""))
+	up := newProxyUpstream(t, "up")
+	cfg := func(b string) string { // hosts a.test (limited), b.test, proxy.test
+		return strings.Replace(limitConfig(2, slow, ""), `respond = "b"`, `respond = "`+b+`"`, 1) +
+			fmt.Sprintf("\n[[host]]\nhostname = \"proxy.test\"\nproxy = { upstreams = [%q] }\n", up.addr())
+	}
+	m := startMaster(t, cfg("b"))
 	pids := m.waitWorkers(2, 10*time.Second)
+	m.answers(20) // through the proxy: upstream counters, kept by the workers
+	// Scraped once, so that the master keeps them when a worker is killed
+	// (a worker's upstream counts since the last scrape die with it).
+	scrape(t, m.admin)
 	for i := range 3 {
 		if code, _, err := m.get("a.test", "/"); err != nil || code != 200 {
 			t.Fatalf("request %d of the burst: %d, %v", i, code, err)
@@ -36,7 +47,7 @@ func TestUpgradeKeepsCountersAndLimits(t *testing.T) {
 	// Something in the master's own counters too: a restart and a reload.
 	_ = syscall.Kill(pids[0], syscall.SIGKILL)
 	m.logs.wait(t, "worker exited unexpectedly; restarting", 10*time.Second)
-	m.writeConfig(strings.Replace(limitConfig(2, slow, ""), `respond = "b"`, `respond = "b2"`, 1))
+	m.writeConfig(cfg("b2"))
 	mustReload(t, m)
 
 	live, stop := startLoad(m.addr, "b.test", "POST", 4, 60*time.Second)
@@ -72,6 +83,9 @@ func TestUpgradeKeepsCountersAndLimits(t *testing.T) {
 	got := sum(last, "rockstar_http_requests_total", map[string]string{"host": "b.test"})
 	if got < float64(res.Answered()) {
 		t.Errorf("rockstar_http_requests_total{host=b.test} = %v, but the clients had %d answers", got, res.Answered())
+	}
+	if v := sum(last, "rockstar_upstream_requests_total", nil); v < 20 {
+		t.Errorf("rockstar_upstream_requests_total = %v after 20 requests through the proxy", v)
 	}
 	if v := sum(last, "rockstar_worker_restarts_total", nil); v != 1 {
 		t.Errorf("rockstar_worker_restarts_total = %v, want 1", v)
