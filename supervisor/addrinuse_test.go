@@ -70,7 +70,10 @@ func TestSecondMasterRefusesTakenAddress(t *testing.T) {
 		t.Fatalf("the refusal does not name %s and the first master's pid %d:\n%s", addr, pid, out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "run", "ctl.sock")); err == nil {
-		t.Errorf("the refused master made its control socket")
+		t.Errorf("the refused master left its control socket")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "run", "rockstar.pid")); err == nil {
+		t.Errorf("the refused master wrote its pid file")
 	}
 	for i := range 20 { // new connections, all to the first master
 		if code, body, err := first.get("hello.test", "/"); err != nil || code != 200 || body != "first" {

@@ -17,7 +17,7 @@
 // checks that no other process listens there (netutil.CheckAddrFree), and
 // refuses one that does, with an error naming the address and, where /proc
 // shows it, the pids that hold it: `rockstar run` then exits 1 before it
-// takes the control socket or the pid file, and a reload fails and leaves
+// starts a worker or writes the pid file, and a reload fails and leaves
 // the old config serving (closing what it had opened for other added
 // addresses). Its own sockets, those a binary upgrade handed over
 // included, do not count. The check is made again once the address is

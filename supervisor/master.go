@@ -147,13 +147,16 @@ func (m *Master) Run() error {
 	if err != nil {
 		return err
 	}
-	// The addresses first: a second master on a taken one stops here,
-	// before it touches the first one's control socket or pid file.
-	if err := m.openSockets(cfg, workerCount(cfg)); err != nil {
+	ctl, err := m.listenControl(cfg) // ErrRunning for a second master of the same config
+	if err != nil {
+		m.sockets.closeAll()
 		return err
 	}
-	ctl, err := m.listenControl(cfg)
-	if err != nil {
+	// Then the addresses, before any worker: one that another process
+	// listens on stops a second master here.
+	if err := m.openSockets(cfg, workerCount(cfg)); err != nil {
+		ctl.Close()
+		m.removeControl(cfg)
 		m.sockets.closeAll()
 		return err
 	}
