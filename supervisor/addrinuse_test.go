@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rockstar-dev/rockstar/netutil"
 )
 
 // withServers replaces the one server of a test config by one per address.
@@ -121,5 +123,35 @@ func TestReloadRefusesTakenAddress(t *testing.T) {
 			_, body, err := (&master{addr: a}).get("hello.test", "/")
 			return err == nil && body == "changed"
 		})
+	}
+}
+
+// HTTP/3's UDP sockets are checked too: another process's SO_REUSEPORT
+// socket on the port would get part of the QUIC datagrams.
+func TestMasterRefusesTakenUDPPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	pc, err := netutil.ListenPacketReusePort("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	addr := pc.LocalAddr().String()
+	if !refused(addr) {
+		t.Skipf("TCP %s is taken too", addr)
+	}
+	s := newProtoSetup(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "rockstar.toml")
+	if err := os.WriteFile(cfg, []byte(withServers(s.config(1, "30s"), addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := cli(t, "run", "-c", cfg, "--log-format", "json")
+	if code == 0 {
+		t.Fatalf("a master on %s, whose UDP port is taken, exited 0:\n%s", addr, out)
+	}
+	if want := "udp " + addr + ": address already in use by pid " + strconv.Itoa(os.Getpid()); !strings.Contains(out, want) {
+		t.Fatalf("the refusal does not say %q:\n%s", want, out)
 	}
 }
