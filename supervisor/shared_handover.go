@@ -74,10 +74,15 @@ var (
 func setsFit(set, sets, total int) bool { return set >= 0 && sets > 0 && sets <= total-set }
 
 // handOver stops s from allocating or freeing anything, and returns what
-// a new master needs to go on with the region.
-func (s *sharedMem) handOver() sharedHandover {
+// a new master needs to go on with the region; errHandedOver if it was
+// handed over already (to a new master that got ready: two masters must
+// not allocate in one region).
+func (s *sharedMem) handOver() (sharedHandover, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.handedOver {
+		return sharedHandover{}, errHandedOver
+	}
 	s.handedOver = true
 	h := sharedHandover{Version: handoverVersion, Limits: slices.Collect(maps.Values(s.slots))}
 	slices.SortFunc(h.Limits, func(a, b limitSlot) int {
@@ -88,7 +93,7 @@ func (s *sharedMem) handOver() sharedHandover {
 			h.Areas = append(h.Areas, a)
 		}
 	}
-	return h
+	return h, nil
 }
 
 // takeBack undoes handOver, after an upgrade that failed.
@@ -176,7 +181,10 @@ func (m *Master) handOverShared(first int) (files []*os.File, env string, finish
 		return nil, "", func(bool) {}, nil
 	}
 	upstreams := m.upstreamCounts() // before the freeze: it asks the workers
-	h := m.shared.handOver()
+	h, err := m.shared.handOver()
+	if err != nil {
+		return nil, "", nil, err
+	}
 	h.Restarts = m.restarts.Load()
 	h.Upstreams = upstreams
 	m.mu.Lock()
@@ -233,7 +241,7 @@ func (m *Master) workersGone() {
 func (m *Master) openSharedMem(cfg *config.Config) (*sharedMem, error) {
 	spec := os.Getenv(envInheritShared)
 	os.Unsetenv(envInheritShared)
-	if spec == "" {
+	if spec == "" || !isUpgrade() {
 		return newSharedMem(cfg)
 	}
 	s, h, err := m.adoptInheritedShared(spec)
@@ -266,12 +274,18 @@ func (m *Master) adoptInheritedShared(spec string) (*sharedMem, sharedHandover, 
 	if len(parts) != len(fds) {
 		return nil, h, fmt.Errorf("%w: %s=%q", errBadHandover, envInheritShared, spec)
 	}
+	// Regular files (memfds) and a pipe, or they are not what an old
+	// master passed: then they are left alone, not closed.
+	kinds := [3]uint32{syscall.S_IFREG, syscall.S_IFREG, syscall.S_IFIFO}
 	for i, p := range parts {
 		fd, err := strconv.Atoi(p)
-		if err != nil || fd < 3 {
-			return nil, h, fmt.Errorf("%w: %s=%q", errBadHandover, envInheritShared, spec)
+		var st syscall.Stat_t
+		if err != nil || fd < 3 || syscall.Fstat(fd, &st) != nil || st.Mode&syscall.S_IFMT != kinds[i] {
+			return nil, h, fmt.Errorf("%w: %s=%q: fd %s is not what an old master passes", errBadHandover, envInheritShared, spec, p)
 		}
 		fds[i] = fd
+	}
+	for _, fd := range fds {
 		syscall.CloseOnExec(fd) // not for this master's workers: it passes them the region itself
 	}
 	// The pipe: non-blocking, so that closing it ends a pending read.

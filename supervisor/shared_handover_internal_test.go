@@ -4,10 +4,13 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"os"
 	"slices"
 	"testing"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
 	"github.com/rockstar-dev/rockstar/netutil/shm"
@@ -61,7 +64,13 @@ func TestSharedHandover(t *testing.T) {
 	old.r.Uint64(old.lay.setOff(b.Set) + 8).Store(777) // an entry of b's table
 	areas := []int{old.acquireArea(), old.acquireArea()}
 
-	h := old.handOver()
+	h, err := old.handOver()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.handOver(); !errors.Is(err, errHandedOver) {
+		t.Fatalf("a second handover: %v, want errHandedOver", err)
+	}
 	if !slices.Equal(h.Areas, areas) || len(h.Limits) != 2 {
 		t.Fatalf("handover %+v; areas in use %v", h, areas)
 	}
@@ -188,5 +197,38 @@ func TestSetLimitsRejectsWrap(t *testing.T) {
 	body := []byte(`{"limits":[{"scope":"host","name":"a","bucket":-1,"set":9223372036854775807,"sets":1}]}`)
 	if err := w.setLimits(body); !errors.Is(err, errBadShared) {
 		t.Fatalf("setLimits of a wrapping table: %v, want errBadShared", err)
+	}
+}
+
+// Descriptors that are not what an old master passes (a stray
+// environment) are left alone, and the master makes a fresh region.
+func TestOpenSharedMemLeavesStrayFDsAlone(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	t.Setenv(envInherit, "x")
+	t.Setenv(envInheritShared, fmt.Sprintf("%d,%d,%d", null.Fd(), pr.Fd(), pw.Fd()))
+	nop := zerolog.Nop()
+	m := New(Options{ConfigPath: "unused", Log: &nop})
+	s, err := m.openSharedMem(limitedConfig(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if len(s.oldAreas) != 0 || m.oldMaster != nil {
+		t.Fatalf("adopted something from stray fds: %+v", s)
+	}
+	for _, f := range []*os.File{null, pr, pw} {
+		if _, err := f.Stat(); err != nil {
+			t.Fatalf("%s was closed: %v", f.Name(), err)
+		}
 	}
 }
