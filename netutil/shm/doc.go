@@ -10,8 +10,10 @@
 //   - clock.go: one clock for every process, CLOCK_MONOTONIC in nanoseconds
 //     (Now), and the conversion of a time.Time to it (Mono), so that a
 //     timestamp one worker stores is understood by all.
-//   - lock.go: a spin lock in one word that holds its owner's pid, and that a
-//     waiter takes over when the owner died holding it (Lock, Unlock).
+//   - lock.go: a spin lock in one word that holds its owner's pid and start
+//     time (OwnerID), and that a waiter takes over when the owner died
+//     holding it, even if its pid went to another process (Lock, Unlock,
+//     Alive).
 //   - table.go: a fixed-size, set-associative table of per-client GCRA
 //     buckets (Table), like nginx's limit_req_zone: it lives in any []uint64,
 //     shared or not, and evicts the least recently used entry of a full set.

@@ -251,3 +251,45 @@ func TestWordsOverflow(t *testing.T) {
 	}()
 	_ = r.Words(0, 1<<61+1)
 }
+
+// A lock whose owner died and whose pid another process got is taken over
+// all the same: the owner's id holds its start time too.
+func TestLockTakenOverFromReusedPid(t *testing.T) {
+	id := OwnerID()
+	if id>>32 == 0 {
+		t.Skip("no start time in /proc/self/stat")
+	}
+	if !Alive(id) || !Alive(uint64(os.Getpid())) {
+		t.Fatal("this process is not alive")
+	}
+	// This pid, but another start time: a dead owner whose pid is ours now.
+	other := uint32(id>>32) + 1
+	if other == 0 {
+		other = 1
+	}
+	dead := uint64(os.Getpid()) | uint64(other)<<32
+	if Alive(dead) {
+		t.Fatal("a reused pid passes for its dead owner")
+	}
+	r, err := Create("rockstar-test", regionBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w := r.Uint64(lockOff)
+	w.Store(dead)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Lock(w, id, Alive)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lock held by a dead owner whose pid was reused was never taken over")
+	}
+	if got := w.Load(); got != id {
+		t.Fatalf("lock word %#x, want %#x", got, id)
+	}
+	Unlock(w)
+}
