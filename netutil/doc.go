@@ -2,7 +2,11 @@
 // the workers use:
 //
 //   - reuseport.go: SO_REUSEPORT TCP listeners and UDP sockets
-//     (ListenReusePort, ListenPacketReusePort), one per worker slot.
+//     (ListenReusePort, ListenPacketReusePort), one per worker slot, and
+//     the plain exclusive bind (ListenExclusive, ListenPacketExclusive).
+//   - inuse.go: whether another process already listens on an address,
+//     and which (CheckAddrFree, AddrInUseError, ErrAddrInUse): with
+//     SO_REUSEPORT the kernel would let a second server share it.
 //   - control.go: the control-message framing between master and workers and
 //     between the CLI and the master: versioned, length-prefixed JSON
 //     (Message, WriteMessage, ReadMessage) and Conn for request and reply.

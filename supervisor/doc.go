@@ -11,6 +11,32 @@
 // configured: a worker that dies or is replaced leaves its queued
 // connections to the next worker of its slot instead of having them reset.
 //
+// SO_REUSEPORT would also let a second server of the same user bind the
+// address and take half its traffic. So before the master opens the first
+// socket of an address (at start, and for an address a reload adds) it
+// checks that no other process listens there (netutil.CheckAddrFree), and
+// refuses one that does, with an error naming the address and, where /proc
+// shows it, the pids that hold it: `rockstar run` then exits 1 before it
+// starts a worker or writes the pid file, and a reload fails and leaves
+// the old config serving (closing what it had opened for other added
+// addresses). Its own sockets, those a binary upgrade handed over
+// included, do not count. The check is made again once the address is
+// bound, so that two masters starting at the same moment both give it
+// up rather than share it.
+//
+// # Binary upgrade
+//
+// USR2 execs the binary now on disk as a new master and hands it every
+// listening socket (FDSpec in ROCKSTAR_INHERIT) and the memory region the
+// workers share (shared.go, shared_handover.go): its memfd, where each
+// limit keeps its state, and the master's restart, reload and upstream
+// counts. So
+// no counter of /metrics goes down across an upgrade and a spent rate
+// limit stays spent. A region of another layout version, or one that the
+// new config's limits do not fit, is not adopted: the new master logs why
+// and starts a fresh one. Once the new master is ready the old one drains
+// its workers and exits; if it fails, the old one keeps serving.
+//
 // # Proxy hosts
 //
 // A [[host]] with a proxy table forwards its requests to upstream servers:

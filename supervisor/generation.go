@@ -85,16 +85,51 @@ func (g *generation) procs() []*proc {
 	return out
 }
 
-// startGeneration opens what sockets it needs and starts n workers.
-func (m *Master) startGeneration(cfg *config.Config, n int) (*generation, error) {
+// openSockets opens the sockets cfg's servers need for n workers. If one
+// cannot be opened (another process listens there), the sockets it opened
+// for addresses that no running generation serves are closed again, so
+// that a failed reload leaves nothing listening that nobody answers.
+func (m *Master) openSockets(cfg *config.Config, n int) error {
 	m.mu.Lock()
+	var err error
 	for _, srv := range cfg.Servers {
 		m.sockets.wantUDP(srv.Listen, srv.Serves(config.ProtocolHTTP3))
-		if err := m.sockets.ensure(srv.Listen, n); err != nil {
-			m.mu.Unlock()
-			return nil, err
+		if err = m.sockets.ensure(srv.Listen, n); err != nil {
+			break
 		}
 	}
+	gens := append([]*generation{m.cur}, m.draining...)
+	m.mu.Unlock()
+	if err == nil {
+		return nil
+	}
+	keep := make(map[string]bool) // address -> served with HTTP/3
+	for _, g := range gens {
+		if g == nil {
+			continue
+		}
+		g.mu.Lock()
+		for _, srv := range g.cfg.Servers {
+			keep[srv.Listen] = keep[srv.Listen] || srv.Serves(config.ProtocolHTTP3)
+		}
+		g.mu.Unlock()
+	}
+	m.mu.Lock()
+	for addr, http3 := range keep {
+		m.sockets.wantUDP(addr, http3) // as the running workers use them
+		keep[addr] = true
+	}
+	m.sockets.closeExcept(keep)
+	m.mu.Unlock()
+	return err
+}
+
+// startGeneration opens what sockets it needs and starts n workers.
+func (m *Master) startGeneration(cfg *config.Config, n int) (*generation, error) {
+	if err := m.openSockets(cfg, n); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
 	m.nextGen++
 	g := &generation{id: m.nextGen, cfg: cfg, n: n}
 	m.mu.Unlock()

@@ -71,6 +71,10 @@ type Master struct {
 	nextGen  int
 	reloads  map[string]int64 // result -> count
 	ctlInode uint64           // the control socket this master created
+	// Binary upgrades (shared_handover.go): the new master's end of the
+	// pipe the old one closes once its workers are gone, and the old
+	// master's end, once it handed the region over.
+	oldMaster, handedTo *os.File
 
 	wg     sync.WaitGroup // background retirements and servers
 	stopCh chan stopRequest
@@ -128,10 +132,11 @@ func (m *Master) Run() error {
 	m.log = m.log.Level(logLevel(cfg.Log.Level))
 	m.upstreams = m.startUpstreams(cfg)
 	defer m.upstreams.close() // after the workers are gone
-	if m.shared, err = newSharedMem(cfg); err != nil {
+	if m.shared, err = m.openSharedMem(cfg); err != nil {
 		return err
 	}
 	defer m.shared.close() // after every worker is gone
+	defer m.stopWatchingOldMaster()
 
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
@@ -142,8 +147,16 @@ func (m *Master) Run() error {
 	if err != nil {
 		return err
 	}
-	ctl, err := m.listenControl(cfg)
+	ctl, err := m.listenControl(cfg) // ErrRunning for a second master of the same config
 	if err != nil {
+		m.sockets.closeAll()
+		return err
+	}
+	// Then the addresses, before any worker: one that another process
+	// listens on stops a second master here.
+	if err := m.openSockets(cfg, workerCount(cfg)); err != nil {
+		ctl.Close()
+		m.removeControl(cfg)
 		m.sockets.closeAll()
 		return err
 	}
@@ -175,6 +188,7 @@ func (m *Master) Run() error {
 	admin := m.startAdmin(cfg)
 	m.wg.Go(m.healthLoop)
 	m.wg.Go(m.trafficLoop)
+	m.wg.Go(m.watchOldMaster)
 
 	stop := m.loop(sigs)
 
@@ -187,6 +201,8 @@ func (m *Master) Run() error {
 	}
 	close(m.done)
 	m.shutdownWorkers(stop.graceful)
+	m.workersGone()
+	m.stopWatchingOldMaster()
 	m.wg.Wait()
 	m.sockets.closeAll()
 	m.removeControl(m.currentConfig())

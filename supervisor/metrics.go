@@ -18,7 +18,9 @@ import (
 // (worker.hostState.serve counts, then fasthttp writes). So a request
 // answered before a scrape began is in that scrape, and what a worker
 // counted stays counted after it exits or is killed: the counters never go
-// down while the master runs.
+// down while the master runs, nor across a binary upgrade, which hands the
+// region and the master's own counts to the new master
+// (shared_handover.go).
 
 var (
 	descRequests = prometheus.NewDesc("rockstar_http_requests_total",

@@ -35,10 +35,17 @@ import (
 // changed or new one gets a zeroed one; a bucket no running worker can use
 // any more is freed. The workers add series to the directory themselves,
 // under its lock, when they first count them.
+//
+// A binary upgrade hands the region on (shared_handover.go): the new
+// master adopts the memfd, with the old one's bucket assignments, so that
+// counters never go down and spent limits stay spent across it.
 
 // Region layout constants.
 const (
-	shmMagic   = 0x31524154534b4352 // "RCKSTAR1"
+	shmMagic = 0x31524154534b4352 // "RCKSTAR1"
+	// shmVersion changes with the layout below or with worker.Counters: a
+	// new master of a binary upgrade adopts only a region of its own
+	// version, and starts a fresh one otherwise.
 	shmVersion = 1
 
 	hdrMagic     = 0
@@ -156,7 +163,7 @@ func readHeader(r *shm.Region) (shmLayout, uint64, error) {
 		cellSize:  get(hdrCellSize),
 	}
 	l.place()
-	if l.size > r.Size() || l.areas > maxAreas || l.cellSize < worker.CountersSize || l.cellSize%shm.Align != 0 {
+	if l.size > r.Size() || l.areas > maxAreas || l.cellSize != shm.AlignUp(worker.CountersSize) {
 		return shmLayout{}, 0, errBadShared
 	}
 	return l, r.Uint64(hdrSeed).Load(), nil

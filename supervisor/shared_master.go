@@ -24,6 +24,14 @@ type sharedMem struct {
 	freeSets    []extent              // free runs of arena sets, by start
 	areaProcs   []int                 // processes using each area now
 	labels      []worker.SeriesKey    // directory records read so far
+
+	// Across a binary upgrade (shared_handover.go): the old master, once
+	// it handed the region over, allocates and frees nothing in it; the
+	// new one keeps the old one's assignments live and its areas taken
+	// until the old master's workers are gone.
+	handedOver bool
+	inherited  []limitSlot
+	oldAreas   []int
 }
 
 // extent is a run of arena sets.
@@ -60,6 +68,9 @@ func (s *sharedMem) close() error { return s.r.Close() }
 func (s *sharedMem) assign(cfg *config.Config) ([]limitSlot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.handedOver {
+		return nil, errHandedOver
+	}
 	var out, fresh []limitSlot
 	for _, id := range configLimits(cfg) {
 		if sl, ok := s.slots[id]; ok {
@@ -99,6 +110,9 @@ func (s *sharedMem) allocLocked(id limitID) (limitSlot, error) {
 	for i, e := range s.freeSets {
 		if e.n >= n {
 			sl.Set, sl.Sets = e.start, n
+			// Freed tables are zeroed; this covers what a master that
+			// failed to take over (a failed upgrade) may have left.
+			_ = s.r.Zero(s.lay.setOff(sl.Set), n*shm.SetBytes)
 			if e.n == n {
 				s.freeSets = slices.Delete(s.freeSets, i, i+1)
 			} else {
@@ -143,6 +157,12 @@ func (s *sharedMem) collect(live [][]limitSlot) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.handedOver {
+		return // the new master's now
+	}
+	for _, sl := range s.inherited {
+		keep[sl.id()] = true
+	}
 	for id, sl := range s.slots {
 		if !keep[id] {
 			s.freeLocked(sl)

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"encoding/json"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,12 +18,12 @@ const envShmArea = "ROCKSTAR_SHM_AREA" // the index of its counters area
 // workerShared is a worker's side of the shared region: the limiter
 // factory and the counter allocator it gives its worker.ServerManager.
 type workerShared struct {
-	r    *shm.Region
-	lay  shmLayout
-	seed uint64
-	area int
-	pid  uint64
-	log  zerolog.Logger
+	r     *shm.Region
+	lay   shmLayout
+	seed  uint64
+	area  int
+	owner uint64 // shm.OwnerID, in the region's locks
+	log   zerolog.Logger
 
 	mu     sync.Mutex
 	limits map[limitID]limitSlot
@@ -49,7 +48,7 @@ func openShared(fd uintptr, area int, log zerolog.Logger) (*workerShared, error)
 		return nil, err
 	}
 	return &workerShared{
-		r: r, lay: lay, seed: seed, area: area, pid: uint64(os.Getpid()), log: log,
+		r: r, lay: lay, seed: seed, area: area, owner: shm.OwnerID(), log: log,
 		limits: make(map[limitID]limitSlot),
 		series: make(map[worker.SeriesKey]int),
 	}, nil
@@ -64,7 +63,7 @@ func (w *workerShared) setLimits(body []byte) error {
 	}
 	m := make(map[limitID]limitSlot, len(b.Limits))
 	for _, sl := range b.Limits {
-		if sl.Bucket >= w.lay.buckets || (sl.Bucket < 0 && (sl.Set < 0 || sl.Sets <= 0 || sl.Set+sl.Sets > w.lay.arenaSets)) {
+		if sl.Bucket >= w.lay.buckets || (sl.Bucket < 0 && !setsFit(sl.Set, sl.Sets, w.lay.arenaSets)) {
 			return errBadShared
 		}
 		m[sl.id()] = sl
@@ -92,7 +91,7 @@ func (w *workerShared) limiter(k worker.LimiterKey, cfg worker.RateLimitConfig) 
 	}
 	mem := w.r.Words(w.lay.setOff(sl.Set), w.lay.tableWords(sl.Sets))
 	return &sharedKeyedLimiter{t: shm.NewTable(mem, shm.TableConfig{
-		Seed: w.seed, Interval: interval, Tolerance: tolerance, Owner: w.pid, Alive: shm.Alive,
+		Seed: w.seed, Interval: interval, Tolerance: tolerance, Owner: w.owner, Alive: shm.Alive,
 	})}
 }
 
@@ -104,7 +103,7 @@ func (w *workerShared) counters(k worker.SeriesKey) *worker.Counters {
 	i, ok := w.series[k]
 	if !ok {
 		lock := w.r.Uint64(hdrDirLock)
-		shm.Lock(lock, w.pid, shm.Alive)
+		shm.Lock(lock, w.owner, shm.Alive)
 		w.syncLocked()
 		if i, ok = w.series[k]; !ok {
 			i, ok = w.appendLocked(k)

@@ -11,7 +11,11 @@ import (
 )
 
 // socketPool holds the listening sockets the master owns: for every
-// configured address, one SO_REUSEPORT socket per slot. The pool only grows
+// configured address, one SO_REUSEPORT socket per slot. Before it opens the
+// first socket of an address it checks that no other process listens
+// there (netutil.CheckAddrFree): with SO_REUSEPORT the kernel would let the
+// bind succeed and split the traffic between two servers. Its own sockets,
+// those a binary upgrade handed over included, do not count. The pool only grows
 // while the master runs: closing a reuseport socket resets the connections
 // queued on it, so a socket whose worker is gone (after TTOU, or a reload
 // to fewer workers) is not closed but served by another worker of the next
@@ -50,6 +54,12 @@ func listenFile(addr string) (*os.File, error) {
 // ensure makes sure addr has at least n slots, opening sockets as needed.
 // A port of 0 is resolved by the first socket; the others bind the same port.
 func (p *socketPool) ensure(addr string, n int) error {
+	fresh := len(p.byAddr[addr]) == 0 && n > 0
+	if fresh {
+		if err := netutil.CheckAddrFree("tcp", addr, p.owns); err != nil {
+			return fmt.Errorf("supervisor: listen %s: %w", addr, err)
+		}
+	}
 	files := p.byAddr[addr]
 	for len(files) < n {
 		target := addr
@@ -66,7 +76,44 @@ func (p *socketPool) ensure(addr string, n int) error {
 		files = append(files, f)
 		p.byAddr[addr] = files
 	}
+	if fresh {
+		// Once more, bound: another server that checked at the same
+		// moment and bound too is seen now (as it sees this one), and
+		// neither serves the address.
+		if err := netutil.CheckAddrFree("tcp", p.bound[addr], p.owns); err != nil {
+			p.dropTCP(addr)
+			return fmt.Errorf("supervisor: listen %s: %w", addr, err)
+		}
+	}
 	return p.ensureUDP(addr, n)
+}
+
+// dropTCP closes addr's TCP sockets and forgets them.
+func (p *socketPool) dropTCP(addr string) {
+	for _, f := range p.byAddr[addr] {
+		if f != nil {
+			f.Close()
+		}
+	}
+	delete(p.byAddr, addr)
+	delete(p.bound, addr)
+}
+
+// owns reports whether the socket with inode ino is one of the pool's.
+func (p *socketPool) owns(ino uint64) bool {
+	for _, m := range []map[string][]*os.File{p.byAddr, p.udp} {
+		for _, files := range m {
+			for _, f := range files {
+				if f == nil {
+					continue
+				}
+				if i, err := netutil.SocketInode(f); err == nil && i == ino {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // boundAddr is the address a socket file is bound to, or fallback.
@@ -106,17 +153,10 @@ func (p *socketPool) slotsFor(addr string, w, n int) []int {
 
 // closeExcept closes the sockets of every address not in keep.
 func (p *socketPool) closeExcept(keep map[string]bool) {
-	for addr, files := range p.byAddr {
-		if keep[addr] {
-			continue
+	for addr := range p.byAddr {
+		if !keep[addr] {
+			p.dropTCP(addr)
 		}
-		for _, f := range files {
-			if f != nil {
-				f.Close()
-			}
-		}
-		delete(p.byAddr, addr)
-		delete(p.bound, addr)
 	}
 	p.closeUDPExcept(keep)
 }

@@ -47,11 +47,17 @@ func (p *socketPool) ensureUDP(addr string, n int) error {
 		return nil
 	}
 	files := p.udp[addr]
-	for len(files) < n {
-		target := addr
-		if b, ok := p.bound[addr]; ok {
-			target = b
+	target := addr
+	if b, ok := p.bound[addr]; ok {
+		target = b
+	}
+	fresh := len(files) == 0 && n > 0
+	if fresh {
+		if err := netutil.CheckAddrFree("udp", target, p.owns); err != nil {
+			return fmt.Errorf("supervisor: listen udp %s: %w", target, err)
 		}
+	}
+	for len(files) < n {
 		f, err := p.listenUDP(target)
 		if err != nil {
 			return fmt.Errorf("supervisor: listen udp %s (slot %d): %w", target, len(files), err)
@@ -59,7 +65,23 @@ func (p *socketPool) ensureUDP(addr string, n int) error {
 		files = append(files, f)
 		p.udp[addr] = files
 	}
+	if fresh { // once more, bound, as for TCP (ensure)
+		if err := netutil.CheckAddrFree("udp", target, p.owns); err != nil {
+			p.dropUDP(addr)
+			return fmt.Errorf("supervisor: listen udp %s: %w", target, err)
+		}
+	}
 	return nil
+}
+
+// dropUDP closes addr's UDP sockets and forgets them.
+func (p *socketPool) dropUDP(addr string) {
+	for _, f := range p.udp[addr] {
+		if f != nil {
+			f.Close()
+		}
+	}
+	delete(p.udp, addr)
 }
 
 // udpFile is slot's UDP socket of addr, or nil.
@@ -85,16 +107,11 @@ func (p *socketPool) adoptUDP(addr string, slot int, f *os.File) {
 // closeUDPExcept closes the UDP sockets of every address not in keep, or
 // that no longer serves HTTP/3.
 func (p *socketPool) closeUDPExcept(keep map[string]bool) {
-	for addr, files := range p.udp {
+	for addr := range p.udp {
 		if keep[addr] && p.udpWanted[addr] {
 			continue
 		}
-		for _, f := range files {
-			if f != nil {
-				f.Close()
-			}
-		}
-		delete(p.udp, addr)
+		p.dropUDP(addr)
 		delete(p.udpWanted, addr)
 	}
 }

@@ -109,8 +109,16 @@ func (m *Master) Upgrade() error {
 		}
 	}
 	m.mu.Unlock()
+	// The shared region too (shared_handover.go), so that counters and
+	// limits carry on.
+	shared, sharedEnv, finish, err := m.handOverShared(3 + len(files))
+	if err != nil {
+		return m.upgradeFailed(fmt.Errorf("%w: shared memory: %w", ErrUpgrade, err))
+	}
+	files = append(files, shared...)
 	r, w, err := os.Pipe()
 	if err != nil {
+		finish(false)
 		return fmt.Errorf("%w: %w", ErrUpgrade, err)
 	}
 	defer r.Close()
@@ -120,10 +128,14 @@ func (m *Master) Upgrade() error {
 		envInherit+"="+netutil.EncodeFDs(specs),
 		envUpgradeReady+"="+strconv.Itoa(2+len(files)),
 	)
+	if sharedEnv != "" {
+		cmd.Env = append(cmd.Env, sharedEnv)
+	}
 	cmd.ExtraFiles = files
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
 		w.Close()
+		finish(false)
 		return m.upgradeFailed(fmt.Errorf("%w: start %s: %w", ErrUpgrade, exe, err))
 	}
 	w.Close()
@@ -146,8 +158,10 @@ func (m *Master) Upgrade() error {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		r.Close()
+		finish(false)
 		return m.upgradeFailed(fmt.Errorf("%w: the new master (pid %d) did not get ready", ErrUpgrade, cmd.Process.Pid))
 	}
+	finish(true)
 	m.log.Info().Int("new_pid", cmd.Process.Pid).Msg("upgrade: new master ready; draining and exiting")
 	m.Stop(true)
 	return nil

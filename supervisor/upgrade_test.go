@@ -55,4 +55,11 @@ func TestUpgradeFailureKeepsServing(t *testing.T) {
 		t.Fatal("the old master exited after a failed upgrade")
 	default:
 	}
+	// It took its shared memory back: a new generation gets its limits.
+	m.writeConfig(configText(3, "after"))
+	mustReload(t, m)
+	m.waitWorkers(3, 15*time.Second)
+	if code, body, err := m.get("hello.test", "/"); err != nil || code != 200 || body != "after" {
+		t.Fatalf("a reload after the failed upgrade: %d %q %v", code, body, err)
+	}
 }

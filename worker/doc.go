@@ -86,7 +86,10 @@
 //
 // Servers of one manager that listen on the same address share one
 // listener, and each request goes to the server that owns its host.
-// Standalone listeners are opened with SO_REUSEPORT. Handlers are plain
+// Standalone listeners are opened with SO_REUSEPORT, so several processes
+// can share a port without the supervisor (and an unrelated second one
+// binds it too); netutil.ListenExclusive with Serve gives the plain,
+// exclusive bind. Handlers are plain
 // fasthttp.RequestHandlers. Serving a static route, limits and metrics
 // included, allocates nothing; a route with parameters allocates once per
 // parameter value (see bench_test.go and alloc_test.go).

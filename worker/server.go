@@ -20,7 +20,11 @@ type Server interface {
 	// returns nil after Shutdown, StopAll or RemoveServer, and an error if
 	// it cannot bind. Servers of one manager that listen on the same
 	// address share one listener; a standalone listener is opened with
-	// SO_REUSEPORT, so several processes can share the port.
+	// SO_REUSEPORT, so several processes can share the port, and a second
+	// process of the same user binding it does not fail but takes part of
+	// its connections. For a port of its own, open the listener with
+	// netutil.ListenExclusive (which fails with EADDRINUSE when the
+	// address is taken) and pass it to Serve or ServeTLS.
 	Listen(addr string) error
 	// Serve is Listen on a listener the caller opened (for example one
 	// inherited from the supervisor); the server closes it when it stops.

@@ -6,7 +6,8 @@ import (
 )
 
 // A lock is one word in shared memory: 0 when free, else the id of the
-// process that holds it (its pid). It guards critical sections of a few
+// process that holds it (OwnerID: its pid and start time, so that a pid
+// reused by another process is not taken for the dead owner). It guards critical sections of a few
 // dozen instructions, so waiters spin, then yield. A process killed while
 // holding it would leave it held for good; so a waiter that has waited
 // long asks whether the owner still lives, and if not takes the lock over.

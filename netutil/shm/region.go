@@ -34,9 +34,9 @@ type Region struct {
 // Size returns the region's length in bytes.
 func (r *Region) Size() int { return len(r.mem) }
 
-// File returns the memfd behind a region made by Create, to pass to a child
-// in exec.Cmd.ExtraFiles; nil for a region made by Open. The region keeps
-// ownership of it.
+// File returns the memfd behind a region made by Create or Adopt, to pass
+// to a child in exec.Cmd.ExtraFiles; nil for a region made by Open. The
+// region keeps ownership of it.
 func (r *Region) File() *os.File { return r.f }
 
 // check panics unless [off, off+n) lies in the region and off is a
@@ -62,6 +62,9 @@ func (r *Region) Uint64(off int) *atomic.Uint64 {
 
 // Words returns the n uint64 words from off (a multiple of 8).
 func (r *Region) Words(off, n int) []uint64 {
+	if n > len(r.mem)/8 {
+		n = -1 // 8*n could wrap around to a length that fits: make check fail
+	}
 	r.check(off, 8*n, 8)
 	if n == 0 {
 		return nil
@@ -86,7 +89,7 @@ func (r *Region) Pointer(off, n int) unsafe.Pointer {
 
 // Zero sets [off, off+n) to zero. Whole pages in the range are handed back
 // to the system (punched out of the memfd), so a large freed table costs no
-// memory until it is used again; only a region made by Create can do that,
+// memory until it is used again; only a region made by Create or Adopt can do that,
 // and the caller must know that no process uses the range.
 func (r *Region) Zero(off, n int) error {
 	r.check(off, n, 1)

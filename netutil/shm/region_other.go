@@ -21,9 +21,15 @@ func Open(fd uintptr) (*Region, error) {
 	return nil, fmt.Errorf("shm: open fd %d: %w", fd, errors.ErrUnsupported)
 }
 
+// Adopt needs Linux; elsewhere it closes fd and returns errors.ErrUnsupported.
+func Adopt(fd uintptr) (*Region, error) { return Open(fd) }
+
 func unmap([]byte) error { return nil }
 
 func punchHole(*os.File, int, int) error { return errors.ErrUnsupported }
+
+// OwnerID returns the pid: without a region there is no other process.
+func OwnerID() uint64 { return uint64(os.Getpid()) }
 
 // Alive reports true: without a region there is no other process to ask about.
 func Alive(pid uint64) bool { return pid != 0 }

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The cross-process tests run this test binary again as a child: TestMain
@@ -181,4 +183,113 @@ func TestSealed(t *testing.T) {
 func dupFD(f *os.File) (uintptr, error) {
 	fd, err := dup(int(f.Fd()))
 	return uintptr(fd), err
+}
+
+// A descriptor that some process could shrink is refused: every access
+// past its new end would be SIGBUS.
+func TestOpenRejectsUnsealed(t *testing.T) {
+	for _, open := range []func(uintptr) (*Region, error){Open, Adopt} {
+		fd, err := unix.MemfdCreate("rockstar-test", unix.MFD_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Ftruncate(fd, regionBytes); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := open(uintptr(fd)); !errors.Is(err, ErrBadRegion) {
+			if r != nil {
+				r.Close()
+			}
+			t.Fatalf("an unsealed memfd: %v, want ErrBadRegion", err)
+		}
+	}
+}
+
+// Adopt keeps the memfd, to hand on, and shares the memory.
+func TestAdopt(t *testing.T) {
+	r, err := Create("rockstar-test", regionBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fd, err := dupFD(r.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Adopt(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.File() == nil || a.Size() != regionBytes {
+		t.Fatalf("adopted: file %v, %d bytes", a.File(), a.Size())
+	}
+	r.Uint64(counterOff).Store(7)
+	if got := a.Uint64(counterOff).Add(1); got != 8 {
+		t.Fatalf("adopted region reads %d, want 8", got)
+	}
+	if err := a.Zero(0, regionBytes); err != nil || r.Uint64(counterOff).Load() != 0 {
+		t.Fatalf("Zero on the adopted region: %v, counter %d", err, r.Uint64(counterOff).Load())
+	}
+	if err := a.File().Truncate(0); err == nil {
+		t.Fatal("the adopted region could be shrunk")
+	}
+}
+
+// A length whose size in bytes wraps around is out of range, not a slice
+// past the region's end.
+func TestWordsOverflow(t *testing.T) {
+	r, err := Create("rockstar-test", regionBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Words(0, 1<<61+1) did not panic")
+		}
+	}()
+	_ = r.Words(0, 1<<61+1)
+}
+
+// A lock whose owner died and whose pid another process got is taken over
+// all the same: the owner's id holds its start time too.
+func TestLockTakenOverFromReusedPid(t *testing.T) {
+	id := OwnerID()
+	if id>>32 == 0 {
+		t.Skip("no start time in /proc/self/stat")
+	}
+	if !Alive(id) || !Alive(uint64(os.Getpid())) {
+		t.Fatal("this process is not alive")
+	}
+	// This pid, but another start time: a dead owner whose pid is ours now.
+	other := uint32(id>>32) + 1
+	if other == 0 {
+		other = 1
+	}
+	dead := uint64(os.Getpid()) | uint64(other)<<32
+	if Alive(dead) {
+		t.Fatal("a reused pid passes for its dead owner")
+	}
+	r, err := Create("rockstar-test", regionBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w := r.Uint64(lockOff)
+	w.Store(dead)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Lock(w, id, Alive)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lock held by a dead owner whose pid was reused was never taken over")
+	}
+	if got := w.Load(); got != id {
+		t.Fatalf("lock word %#x, want %#x", got, id)
+	}
+	Unlock(w)
 }

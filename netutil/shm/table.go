@@ -42,7 +42,8 @@ type TableConfig struct {
 	// in nanoseconds (worker.GCRAParams): a request every Interval on
 	// average, and Tolerance/Interval at once.
 	Interval, Tolerance int64
-	// Owner is this process's non-zero id in set locks: its pid.
+	// Owner is this process's non-zero id in set locks: OwnerID (a bare
+	// pid works too, without telling a reused pid from its owner).
 	Owner uint64
 	// Alive reports whether the process with an id still runs, so that a
 	// lock its owner died holding is taken over (Alive in this package);
