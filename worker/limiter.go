@@ -62,15 +62,30 @@ func (l *localLimiter) Allow(now time.Time) (bool, time.Duration) {
 // GCRAParams returns the emission interval and the tolerance, in
 // nanoseconds, of the generic cell rate algorithm for cfg: a request every
 // interval on average, and up to max(BurstSize, 1) at once.
+//
+// Both are capped so that burst·interval, and a clock reading plus both,
+// stay far from int64's end (gcraSpan): a limit of one request a year with
+// a burst of two billion would otherwise wrap around and refuse, or admit,
+// everything. Capped, such a limit admits its burst and then nothing for
+// about seventy years.
 func GCRAParams(cfg RateLimitConfig) (interval, tolerance int64) {
 	burst := int64(max(cfg.BurstSize, 1))
+	longest := gcraSpan / (burst + 1)
 	rate := cfg.RequestsPerSecond
 	if rate <= 0 {
-		return math.MaxInt64 / (burst + 1), 0
+		return longest, 0
 	}
-	interval = int64(math.Ceil(float64(time.Second) / rate))
+	// In float64 first: a tiny rate's interval does not fit an int64.
+	interval = int64(min(math.Ceil(float64(time.Second)/rate), float64(longest)))
+	interval = max(interval, 1)
 	return interval, burst * interval
 }
+
+// gcraSpan bounds burst·interval in GCRAParams: a quarter of int64, so that
+// a theoretical arrival time (now plus at most tolerance plus interval)
+// never overflows for any now within the next seventy years of a limiter's
+// clock.
+const gcraSpan = math.MaxInt64 / 4
 
 // GCRAAllow is the generic cell rate algorithm on one int64, the
 // theoretical arrival time of the next request: a request at now passes if

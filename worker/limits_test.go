@@ -225,6 +225,36 @@ func TestLocalLimiterRequestFromBeforeItsCreation(t *testing.T) {
 	}
 }
 
+// Limits at the edges of what the config allows neither wrap around nor
+// refuse their burst: burst·interval once overflowed int64, so a fresh
+// bucket refused its first request.
+func TestLocalLimiterExtremeLimits(t *testing.T) {
+	for _, tc := range []struct {
+		rate  float64
+		burst int
+		try   int // requests sent at once; the first min(try, burst) pass
+	}{
+		{rate: 0.001, burst: 1<<31 - 1, try: 100},
+		{rate: 1e-9, burst: 10, try: 11},
+		{rate: 1e-300, burst: 3, try: 4},
+		{rate: 1e9, burst: 1, try: 2},
+	} {
+		lim := NewLocalLimiter(RateLimitConfig{Enabled: true, RequestsPerSecond: tc.rate, BurstSize: tc.burst})
+		now := time.Now()
+		passed := 0
+		for range tc.try {
+			if ok, wait := lim.Allow(now); ok {
+				passed++
+			} else if wait <= 0 {
+				t.Errorf("rate %g burst %d: refused with retry after %s", tc.rate, tc.burst, wait)
+			}
+		}
+		if got, want := passed, min(tc.try, tc.burst); got != want {
+			t.Errorf("rate %g burst %d: %d of %d passed at once, want %d", tc.rate, tc.burst, got, tc.try, want)
+		}
+	}
+}
+
 // A server whose HostConfigs hold an invalid limit does not start, instead
 // of refusing every request of that host.
 func TestServerHostConfigBadRateLimit(t *testing.T) {
