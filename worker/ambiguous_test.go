@@ -115,6 +115,12 @@ func TestRefusalsCloseTheConnection(t *testing.T) {
 		{"TE identity", post + "Transfer-Encoding: identity\r\n\r\n" + next},
 		{"TE identity with CL", post + "Transfer-Encoding: identity\r\nContent-Length: 3\r\n\r\nabc" + next},
 		{"TE identity, odd case", post + "transfer-encoding: IDENTITY\r\nContent-Length: 3\r\n\r\nabc" + next},
+		// Heads nothing follows that fasthttp would wait on for ever.
+		{"bare LF blank line", "GET / HTTP/1.1\r\nHost: a.test\r\n\n"},
+		{"bare LF throughout", "GET / HTTP/1.1\nHost: a.test\n\n"},
+		{"bare LF, then CRLF", "GET / HTTP/1.1\r\nHost: a.test\n\r\n"},
+		{"HTTP/0.9", "GET /\r\n"},
+		{"HTTP/0.9, bare LF", "GET /\n"},
 	}
 	for _, mode := range []string{"loop", "goroutine", "tls"} {
 		t.Run(mode, func(t *testing.T) {
@@ -142,5 +148,85 @@ func TestRefusalsCloseTheConnection(t *testing.T) {
 				t.Errorf("handlers ran: %q, want A/one B/two", h)
 			}
 		})
+	}
+}
+
+// The head watch (headwatch.go) refuses only heads: a body whose pieces
+// end in what looks like a bare-LF blank line, a stray CRLF after a body
+// that ends in LF, and a head sent a byte at a time all get their
+// answers, in every mode.
+func TestHeadWatchLetsBodiesBe(t *testing.T) {
+	post := "POST /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: 8\r\n\r\n"
+	tests := []struct {
+		name   string
+		pieces []string // written one at a time, each after the last has surely been read
+		want   []string // in the reply
+	}{
+		{"body split after a bare LF blank line", []string{post + "ab\n\n", "cdef"}, []string{"A /upload"}},
+		{"body split after LF CRLF", []string{post + "ab\n\r\n", "cde"}, []string{"A /upload"}},
+		{"body alone split after LF LF", []string{post, "ab\n\n", "cdef"}, []string{"A /upload"}},
+		{"stray CRLF after a body ending in LF", []string{post + "abcdef\n\n\r\n", "GET /next HTTP/1.1\r\nHost: a.test\r\n\r\n"}, []string{"A /upload", "A /next"}},
+		{"head a byte at a time", strings.Split("GET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n", ""), []string{"A /slow"}},
+	}
+	for _, mode := range []string{"loop", "goroutine", "tls"} {
+		t.Run(mode, func(t *testing.T) {
+			dial, _ := refusalServer(t, mode)
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					c := dial()
+					defer c.Close()
+					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+					for _, p := range tt.pieces {
+						if _, err := io.WriteString(c, p); err != nil {
+							t.Fatal(err)
+						}
+						time.Sleep(20 * time.Millisecond) // so that the server reads each piece alone
+					}
+					if cw, ok := c.(interface{ CloseWrite() error }); ok {
+						_ = cw.CloseWrite()
+					}
+					b, _ := io.ReadAll(c)
+					reply := string(b)
+					if n := strings.Count(reply, "HTTP/1.1 200 OK"); n != len(tt.want) {
+						t.Errorf("%d answers of 200, want %d: %q", n, len(tt.want), reply)
+					}
+					for _, w := range tt.want {
+						if !strings.Contains(reply, w) {
+							t.Errorf("no %q in %q", w, reply)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestHeadWatchStuck(t *testing.T) {
+	tests := []struct {
+		reads []string
+		want  bool
+	}{
+		{[]string{"GET / HTTP/1.1\r\nHost: a\r\n\n"}, true},
+		{[]string{"GET / HTTP/1.1\r\nHost: a\r\n", "\n"}, true},
+		{[]string{"GET / HTTP/1.1\r\nHost: a\n", "\r", "\n"}, true},
+		{[]string{"GET / HTTP/1.1\r\nHost: a\r\n\r\n"}, false},
+		{[]string{"GET / HTTP/1.1\r\nHost: a\r\n\r", "\n"}, false},
+		{[]string{"GET / HTTP/1.1\r\nHost: a\r\n"}, false},
+		{[]string{"\n\r\n"}, true}, // what came before is not known: not a CR, or fasthttp would not ask
+		{[]string{"\n"}, false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		w := headWatch{on: true, inHead: true}
+		for _, r := range tt.reads {
+			w.saw([]byte(r))
+		}
+		if got := w.stuck(); got != tt.want {
+			t.Errorf("after %q: stuck %v, want %v", tt.reads, got, tt.want)
+		}
+		w.responding()
+		if w.stuck() {
+			t.Errorf("after %q and a response: stuck", tt.reads)
+		}
 	}
 }

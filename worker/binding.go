@@ -113,6 +113,7 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 		if sc := serverConnOf(ctx.Conn()); sc != nil {
 			sc.stopPhases()
 		}
+		stopWatch(ctx.Conn())
 	}
 }
 
@@ -135,6 +136,7 @@ func (b *binding) admitRequest(ctx *fasthttp.RequestCtx) bool {
 }
 
 func (b *binding) connState(c net.Conn, st fasthttp.ConnState) {
+	watchConnState(c, st)
 	switch st {
 	case fasthttp.StateNew:
 		b.track(c)

@@ -34,6 +34,8 @@ type serverConn struct {
 	g         *connGroup // nil: no phases (TLS handshake, HTTP/2, hijacked)
 	phase     connPhase
 	readStart time.Duration // when the current request's first bytes came, on g's clock
+
+	hw headWatch // on plain TCP (headwatch.go); under TLS the tlsConn above has it
 }
 
 // Phase timeouts. fasthttp applies its timeouts by setting a socket
@@ -135,7 +137,10 @@ func (c *serverConn) stopPhases() {
 
 // serverConnOf finds the serverConn under c, if there is one.
 func serverConnOf(c net.Conn) *serverConn {
-	if tc, ok := c.(*tls.Conn); ok {
+	switch tc := c.(type) {
+	case *tlsConn:
+		c = tc.NetConn()
+	case *tls.Conn:
 		c = tc.NetConn()
 	}
 	sc, _ := c.(*serverConn)
@@ -146,9 +151,14 @@ func serverConnOf(c net.Conn) *serverConn {
 // phase (after a yield, yield.go), and the first bytes after the idle
 // phase begin the next request.
 func (c *serverConn) Read(p []byte) (int, error) {
+	if c.hw.stuck() {
+		return 0, errBareLFHead
+	}
 	g := c.g
 	if g == nil {
-		return c.Conn.Read(p)
+		n, err := c.Conn.Read(p)
+		c.hw.saw(p[:n])
+		return n, err
 	}
 	if c.phase == phaseWrite {
 		c.phase = phaseIdle
@@ -159,6 +169,7 @@ func (c *serverConn) Read(p []byte) (int, error) {
 		_ = c.set(g.at(g.now()+g.idle), true, false)
 	}
 	n, err := c.Conn.Read(p)
+	c.hw.saw(p[:n])
 	if n > 0 {
 		switch c.phase {
 		case phaseNew:
@@ -208,6 +219,7 @@ func (c *serverConn) SetDeadline(t time.Time) error {
 type reqClock struct {
 	start time.Time
 	sc    *serverConn // nil: not a phased connection
+	hw    *headWatch  // the connection's head watch; nil: none
 }
 
 // startClock starts timing ctx's request. A request that begins in the
@@ -216,6 +228,7 @@ type reqClock struct {
 // with a ReadTimeout of its own for the rest of its body, as each request
 // gets one in fasthttp.
 func startClock(ctx *fasthttp.RequestCtx) reqClock {
+	hw := watchOf(ctx.Conn())
 	if sc := serverConnOf(ctx.Conn()); sc != nil && sc.g != nil {
 		switch sc.phase {
 		case phaseNew:
@@ -231,17 +244,20 @@ func startClock(ctx *fasthttp.RequestCtx) reqClock {
 			}
 			_ = sc.set(sc.g.at(sc.readStart+sc.g.read), true, false)
 		}
-		return reqClock{start: sc.g.at(sc.readStart), sc: sc}
+		return reqClock{start: sc.g.at(sc.readStart), sc: sc, hw: hw}
 	}
 	if t := ctx.Time(); !t.IsZero() {
-		return reqClock{start: t}
+		return reqClock{start: t, hw: hw}
 	}
-	return reqClock{start: time.Now()}
+	return reqClock{start: time.Now(), hw: hw}
 }
 
 // took reads the clock for the end of the request and returns its
 // duration. On a phased connection the response's write phase begins.
 func (rc reqClock) took() time.Duration {
+	if rc.hw != nil {
+		rc.hw.responding()
+	}
 	if rc.sc == nil || rc.sc.g == nil {
 		return time.Since(rc.start)
 	}

@@ -443,10 +443,10 @@ func (l *eventLoop) trimOut() {
 func (l *eventLoop) request(c *loopConn, in []byte) (int, verdict) {
 	end := headerEnd(in)
 	switch {
-	case end < 0 && len(in) < l.maxHead:
+	case end < 0 && len(in) < l.maxHead && !requestLineDone(in):
 		return 0, needMore
 	case end < 0 || end > l.maxHead:
-		return 0, handOn // fasthttp answers 431
+		return 0, handOn // fasthttp answers its 431, or judges the request line
 	}
 	ctx := &l.ctx
 	ctx.Request.Reset()

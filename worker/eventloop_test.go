@@ -461,12 +461,38 @@ func TestHeaderEnd(t *testing.T) {
 		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27},
 		{"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /", 27},
 		{"GET / HTTP/1.1\nHost: a\n\n", 24},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\n", 26},
+		{"GET / HTTP/1.1\r\nHost: a\n\r\n", 26},
 		{"GET / HTTP/1.1\r\nHost: a\r\n", -1},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r", -1},
 		{"", -1},
 	}
 	for _, tt := range tests {
 		if got := headerEnd([]byte(tt.in)); got != tt.want {
 			t.Errorf("headerEnd(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+// A head not all come waits on the loop only while its request line can
+// still be an HTTP/1.1 one.
+func TestRequestLineDone(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n", false},
+		{"GET / HTTP/1.1\nHost:", false},
+		{"GET / HTT", false},
+		{"", false},
+		{"GET /\r\n", true},
+		{"GET /\n", true},
+		{"GET / HTTP/1.0\r\nHost: a\r\n", true},
+		{"\r\nGET / HTTP/1.1\r\n", true},
+	}
+	for _, tt := range tests {
+		if got := requestLineDone([]byte(tt.in)); got != tt.want {
+			t.Errorf("requestLineDone(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }
