@@ -392,8 +392,36 @@ func (l *eventLoop) serve(c *loopConn, now time.Duration) {
 			return
 		}
 		in = in[used:]
+		if len(l.out) >= loopOutMax && len(in) > 0 && !l.writeOut(c, in) {
+			return
+		}
 	}
 	l.flush(c, now, false, nil)
+}
+
+// loopOutMax is how much of a connection's answers the loop collects
+// before it writes them, while more pipelined requests wait behind them.
+const loopOutMax = 64 << 10
+
+// writeOut writes the answers collected so far while rest, more pipelined
+// requests, waits. Without it one read of small requests for a large
+// answer (an 8 KiB read holds some 300) made the loop build every answer
+// before writing any, and a client that reads nothing left that much
+// behind on a handed-on connection: answers are written, or handed on, a
+// bounded amount at a time, as a goroutine's buffered writer blocks. It
+// reports whether c stays on the loop.
+func (l *eventLoop) writeOut(c *loopConn, rest []byte) bool {
+	w, errno := rawWrite(c.fd, l.out)
+	switch {
+	case w == len(l.out):
+		l.out = l.out[:0]
+		return true
+	case errno == 0 || errno == unix.EAGAIN:
+		l.handOn(c, rest, l.out[w:], false) // the socket's buffer is full: a goroutine waits for it, then serves rest
+	default:
+		l.close(c)
+	}
+	return false
 }
 
 // flush writes c's responses, and keeps head, the start of the next

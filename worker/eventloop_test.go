@@ -297,6 +297,36 @@ func TestLoopPipelined(t *testing.T) {
 	}
 }
 
+// Many pipelined requests for large answers, sent before the client
+// reads any: the loop writes its answers a bounded amount at a time
+// (writeOut), hands the connection on when the socket is full, and every
+// answer arrives, in order.
+func TestLoopPipelinedLargeAnswers(t *testing.T) {
+	const size = 16 << 10
+	ls := newLoopServer(t, ServerConfig{}, size)
+	c, br := ls.dial(t)
+	var reqs strings.Builder
+	const n = 150 // more than one 8 KiB read: 150 × 16 KiB of answers
+	for i := range n {
+		fmt.Fprintf(&reqs, "GET / HTTP/1.1\r\nHost: big.test\r\n\r\nGET /%d HTTP/1.1\r\nHost: in.test\r\n\r\n", i)
+	}
+	send(t, c, reqs.String()) // all of it before reading any answer
+	for i := range n {
+		if body := read200(t, br, "big "+strconv.Itoa(i)); len(body) != size {
+			t.Fatalf("answer %d: %d bytes, want %d", 2*i, len(body), size)
+		}
+		if got, want := string(read200(t, br, "small "+strconv.Itoa(i))), "in.test /"+strconv.Itoa(i); got != want {
+			t.Fatalf("answer %d: %q, want %q", 2*i+1, got, want)
+		}
+	}
+	if got := ask(t, c, br, "GET /after HTTP/1.1\r\nHost: in.test\r\n\r\n", "after them"); got != "in.test /after" {
+		t.Fatalf("after the pipelined requests: %q", got)
+	}
+	if on, off := ls.onLoop.Load(), ls.offLoop.Load(); on+off != 2*n+1 {
+		t.Errorf("%d on the loop and %d off it, want %d in all", on, off, 2*n+1)
+	}
+}
+
 // A head that stops halfway waits on the loop, and the loop closes its
 // connection ReadTimeout after its first bytes, without handing it on.
 func TestLoopStalledHead(t *testing.T) {
