@@ -118,11 +118,19 @@ func (l connListener) Accept() (net.Conn, error) {
 }
 
 // startPhases begins applying g's timeouts: the connection is new.
-func (c *serverConn) startPhases(g *connGroup) {
+func (c *serverConn) startPhases(g *connGroup) { c.startPhasesUntil(g, 0) }
+
+// startPhasesUntil begins applying g's timeouts to a connection whose
+// first request is to be read by readBy, on g's clock (the event loop
+// hands on a request that began there); 0: ReadTimeout from now.
+func (c *serverConn) startPhasesUntil(g *connGroup, readBy time.Duration) {
 	c.g = g
 	c.phase = phaseNew
 	c.ownWrite.Store(false) // the TLS handshake's deadline is no handler's
-	_ = c.set(g.at(g.now()+g.read), true, false)
+	if readBy == 0 {
+		readBy = g.now() + g.read
+	}
+	_ = c.set(g.at(readBy), true, false)
 }
 
 // stopPhases ends the phase timeouts and clears the deadlines they set;

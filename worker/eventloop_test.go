@@ -343,6 +343,28 @@ func TestLoopStalledHead(t *testing.T) {
 	}
 }
 
+// ReadTimeout counts from a request's first bytes however it is served: a
+// head that trickles in on the loop and is then handed on (it has a
+// body) keeps its deadline on the goroutine, rather than getting a second
+// ReadTimeout there.
+func TestLoopHandOnKeepsReadTimeout(t *testing.T) {
+	const readTimeout = 2 * time.Second
+	ls := newLoopServer(t, ServerConfig{ReadTimeout: readTimeout, IdleTimeout: 10 * time.Second}, 0)
+	c, br := ls.dial(t)
+	begin := time.Now()
+	send(t, c, "POST /upload HTTP/1.1\r\nHost: in.test\r\n")
+	time.Sleep(readTimeout * 3 / 4) // a slow client: the head waits on the loop
+	send(t, c, "Content-Length: 10\r\n\r\nab")
+	closedAfter(t, br, "the slow request")
+	// Handed on with a fresh ReadTimeout it would last until 1.75 of one.
+	if took := time.Since(begin); took < readTimeout*2/3 || took > readTimeout*3/2 {
+		t.Errorf("cut off %s after its first bytes, want about ReadTimeout %s", took.Round(time.Millisecond), readTimeout)
+	}
+	if h := ls.loop(t).handed.Load(); h != 1 {
+		t.Errorf("%d connections handed on, want 1", h)
+	}
+}
+
 // A response too big for the socket's buffer (32 MiB, where loopback
 // buffers take a few) is finished by a goroutine; the connection then goes
 // on serving there.
