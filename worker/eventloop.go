@@ -105,10 +105,14 @@ func headerEnd(b []byte) int {
 
 // requestLineDone reports whether b, the start of a request whose head
 // has not all come, holds its whole request line and that line is not an
-// HTTP/1.1 one the loop could serve (HTTP/0.9's "GET /", HTTP/1.0, a
-// blank line before it): fasthttp judges it, at once, without waiting
-// for the rest.
+// HTTP/1.1 one the loop could serve (HTTP/0.9's "GET /", HTTP/1.0):
+// fasthttp judges it, at once, without waiting for the rest. Empty lines
+// before it (a CRLF some clients send after a body) are skipped, as
+// fasthttp skips them.
 func requestLineDone(b []byte) bool {
+	for len(b) > 0 && (b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
 	i := bytes.IndexByte(b, '\n')
 	if i < 0 {
 		return false

@@ -327,6 +327,23 @@ func TestLoopPipelinedLargeAnswers(t *testing.T) {
 	}
 }
 
+// A stray CRLF after a request (some clients send one after a body) is
+// skipped on the loop, as fasthttp skips it: the connection stays there.
+func TestLoopStrayCRLF(t *testing.T) {
+	ls := newLoopServer(t, ServerConfig{}, 0)
+	c, br := ls.dial(t)
+	if got := ask(t, c, br, "GET /a HTTP/1.1\r\nHost: in.test\r\n\r\n\r\n", "the first request"); got != "in.test /a" {
+		t.Fatalf("first request: %q", got)
+	}
+	if got := ask(t, c, br, "GET /b HTTP/1.1\r\nHost: in.test\r\n\r\n", "after the CRLF"); got != "in.test /b" {
+		t.Fatalf("after the stray CRLF: %q", got)
+	}
+	ls.wantServed(t, 2, 0, "both on the loop")
+	if h := ls.loop(t).handed.Load(); h != 0 {
+		t.Errorf("%d connections handed on, want 0", h)
+	}
+}
+
 // A head that stops halfway waits on the loop, and the loop closes its
 // connection ReadTimeout after its first bytes, without handing it on.
 func TestLoopStalledHead(t *testing.T) {
@@ -540,7 +557,9 @@ func TestRequestLineDone(t *testing.T) {
 		{"GET /\r\n", true},
 		{"GET /\n", true},
 		{"GET / HTTP/1.0\r\nHost: a\r\n", true},
-		{"\r\nGET / HTTP/1.1\r\n", true},
+		{"\r\nGET / HTTP/1.1\r\n", false},
+		{"\r\n", false},
+		{"\r\nGET /\r\n", true},
 	}
 	for _, tt := range tests {
 		if got := requestLineDone([]byte(tt.in)); got != tt.want {
