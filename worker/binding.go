@@ -121,6 +121,7 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 			sc.stopPhases()
 			sc.hold.Store(&hijackHold{b: b, key: ctx.Conn()})
 		}
+		stopWatch(ctx.Conn())
 	}
 }
 
@@ -143,6 +144,7 @@ func (b *binding) admitRequest(ctx *fasthttp.RequestCtx) bool {
 }
 
 func (b *binding) connState(c net.Conn, st fasthttp.ConnState) {
+	watchConnState(c, st)
 	switch st {
 	case fasthttp.StateNew:
 		b.track(c)

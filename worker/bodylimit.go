@@ -36,6 +36,7 @@ type bodyLimit struct {
 // any of the body: a Content-Length over the limit is remembered and
 // zeroed, so that the server does not wait for a body that admit refuses.
 func (l *bodyLimit) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	headerRead(h) // the head watch's end (headwatch.go)
 	if int64(h.ContentLength()) > l.max {
 		if _, loaded := l.over.LoadOrStore(h, struct{}{}); !loaded {
 			l.n.Add(1)

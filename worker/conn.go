@@ -37,6 +37,8 @@ type serverConn struct {
 	g         *connGroup // nil: no phases (TLS handshake, HTTP/2, hijacked)
 	phase     connPhase
 	readStart time.Duration // when the current request's first bytes came, on g's clock
+
+	hw headWatch // on plain TCP (headwatch.go); under TLS the tlsConn above has it
 }
 
 // Phase timeouts. fasthttp applies its timeouts by setting a socket
@@ -119,11 +121,19 @@ func (l connListener) Accept() (net.Conn, error) {
 }
 
 // startPhases begins applying g's timeouts: the connection is new.
-func (c *serverConn) startPhases(g *connGroup) {
+func (c *serverConn) startPhases(g *connGroup) { c.startPhasesUntil(g, 0) }
+
+// startPhasesUntil begins applying g's timeouts to a connection whose
+// first request is to be read by readBy, on g's clock (the event loop
+// hands on a request that began there); 0: ReadTimeout from now.
+func (c *serverConn) startPhasesUntil(g *connGroup, readBy time.Duration) {
 	c.g = g
 	c.phase = phaseNew
 	c.ownWrite.Store(false) // the TLS handshake's deadline is no handler's
-	_ = c.set(g.at(g.now()+g.read), true, false)
+	if readBy == 0 {
+		readBy = g.now() + g.read
+	}
+	_ = c.set(g.at(readBy), true, false)
 }
 
 // stopPhases ends the phase timeouts and clears the deadlines they set;
@@ -138,7 +148,10 @@ func (c *serverConn) stopPhases() {
 
 // serverConnOf finds the serverConn under c, if there is one.
 func serverConnOf(c net.Conn) *serverConn {
-	if tc, ok := c.(*tls.Conn); ok {
+	switch tc := c.(type) {
+	case *tlsConn:
+		c = tc.NetConn()
+	case *tls.Conn:
 		c = tc.NetConn()
 	}
 	sc, _ := c.(*serverConn)
@@ -149,9 +162,14 @@ func serverConnOf(c net.Conn) *serverConn {
 // phase (after a yield, yield.go), and the first bytes after the idle
 // phase begin the next request.
 func (c *serverConn) Read(p []byte) (int, error) {
+	if c.hw.stuck() {
+		return 0, errBareLFHead
+	}
 	g := c.g
 	if g == nil {
-		return c.Conn.Read(p)
+		n, err := c.Conn.Read(p)
+		c.hw.saw(p[:n])
+		return n, err
 	}
 	if c.phase == phaseWrite {
 		c.phase = phaseIdle
@@ -162,6 +180,7 @@ func (c *serverConn) Read(p []byte) (int, error) {
 		_ = c.set(g.at(g.now()+g.idle), true, false)
 	}
 	n, err := c.Conn.Read(p)
+	c.hw.saw(p[:n])
 	if n > 0 {
 		switch c.phase {
 		case phaseNew:
@@ -211,6 +230,7 @@ func (c *serverConn) SetDeadline(t time.Time) error {
 type reqClock struct {
 	start time.Time
 	sc    *serverConn // nil: not a phased connection
+	hw    *headWatch  // the connection's head watch; nil: none
 }
 
 // startClock starts timing ctx's request. A request that begins in the
@@ -219,6 +239,7 @@ type reqClock struct {
 // with a ReadTimeout of its own for the rest of its body, as each request
 // gets one in fasthttp.
 func startClock(ctx *fasthttp.RequestCtx) reqClock {
+	hw := watchOf(ctx.Conn())
 	if sc := serverConnOf(ctx.Conn()); sc != nil && sc.g != nil {
 		switch sc.phase {
 		case phaseNew:
@@ -234,17 +255,20 @@ func startClock(ctx *fasthttp.RequestCtx) reqClock {
 			}
 			_ = sc.set(sc.g.at(sc.readStart+sc.g.read), true, false)
 		}
-		return reqClock{start: sc.g.at(sc.readStart), sc: sc}
+		return reqClock{start: sc.g.at(sc.readStart), sc: sc, hw: hw}
 	}
 	if t := ctx.Time(); !t.IsZero() {
-		return reqClock{start: t}
+		return reqClock{start: t, hw: hw}
 	}
-	return reqClock{start: time.Now()}
+	return reqClock{start: time.Now(), hw: hw}
 }
 
 // took reads the clock for the end of the request and returns its
 // duration. On a phased connection the response's write phase begins.
 func (rc reqClock) took() time.Duration {
+	if rc.hw != nil {
+		rc.hw.responding()
+	}
 	if rc.sc == nil || rc.sc.g == nil {
 		return time.Since(rc.start)
 	}

@@ -94,6 +94,18 @@
 // included, allocates nothing; a route with parameters allocates once per
 // parameter value (see bench_test.go and alloc_test.go).
 //
+// # Request heads
+//
+// Besides what fasthttp refuses itself, a request head that another
+// server could read otherwise gets 400 and its connection closes, a
+// request pipelined behind it unanswered, on the event loop, on a
+// goroutine and over TLS alike (smuggling.go): a Transfer-Encoding with a
+// Content-Length or other than chunked, a folded header line (obs-fold),
+// userinfo in the Host or an absolute-form target, and an absolute-form
+// target that names another host than the Host header. A head that ends
+// in a bare LF with nothing after it, and an HTTP/0.9 request line, are
+// answered (400) at once rather than at ReadTimeout (headwatch.go).
+//
 // # Event loop
 //
 // On Linux a plain-TCP listener's connections start on an epoll event loop

@@ -88,16 +88,40 @@ func (o *outBuf) Write(p []byte) (int, error) {
 }
 
 // headerEnd is the length of the request head at the start of b (through
-// its blank line), or -1 when b holds no whole head.
+// its blank line), or -1 when b holds no whole head. The blank line may
+// end in a bare LF, or follow a line that does ("\n\n", "\n\r\n"):
+// fasthttp refuses such a head (headwatch.go), so the loop must not wait
+// for more after it.
 func headerEnd(b []byte) int {
 	end := -1
-	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
-		end = i + 4
+	if i := bytes.Index(b, []byte("\n\r\n")); i >= 0 {
+		end = i + 3 // CRLFCRLF, or a bare LF line before CRLF
 	}
 	if i := bytes.Index(b, []byte("\n\n")); i >= 0 && (end < 0 || i+2 < end) {
 		end = i + 2
 	}
 	return end
+}
+
+// requestLineDone reports whether b, the start of a request whose head
+// has not all come, holds its whole request line and that line is not an
+// HTTP/1.1 one the loop could serve (HTTP/0.9's "GET /", HTTP/1.0):
+// fasthttp judges it, at once, without waiting for the rest. Empty lines
+// before it (a CRLF some clients send after a body) are skipped, as
+// fasthttp skips them.
+func requestLineDone(b []byte) bool {
+	for len(b) > 0 && (b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return false
+	}
+	line := b[:i]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return !bytes.HasSuffix(line, []byte(" HTTP/1.1"))
 }
 
 // plainTarget reports whether uri is an origin-form request target

@@ -313,11 +313,11 @@ func (l *eventLoop) accept(now time.Duration) {
 		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		if d == nil || !d.inline {
-			l.handOn(c, nil, nil, false) // nothing for the loop to serve here
+			l.handOn(c, nil, nil, false, 0) // nothing for the loop to serve here
 			continue
 		}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
-			l.handOn(c, nil, nil, false)
+			l.handOn(c, nil, nil, false, 0)
 			continue
 		}
 		if l.g.read > 0 {
@@ -372,35 +372,68 @@ func (l *eventLoop) serve(c *loopConn, now time.Duration) {
 	}
 	l.out = l.out[:0]
 	defer l.trimOut()
-	headStart := c.until // a head that was waiting keeps its deadline
+	// readBy: when the request at the front of in is to be read whole,
+	// ReadTimeout after its first bytes. A head that was waiting keeps its
+	// deadline, on the loop and on the goroutine it may be handed to.
+	readBy := now + l.g.read
+	if len(c.head) > 0 {
+		readBy = c.until
+	}
 	for len(in) > 0 {
 		used, v := l.request(c, in)
 		switch v {
 		case handOn:
-			l.handOn(c, in, l.out, false)
+			l.handOn(c, in, l.out, false, readBy)
 			return
 		case servedClose:
-			l.flush(c, now, true, nil)
+			l.flush(c, now, true, nil, 0)
 			return
 		case needMore:
-			if len(c.head) == 0 || len(l.out) > 0 {
-				headStart = now + l.g.read // a new request's first bytes
-			}
-			if l.flush(c, now, false, in) && l.g.read > 0 {
-				c.until = headStart
+			if l.flush(c, now, false, in, readBy) && l.g.read > 0 {
+				c.until = readBy
 			}
 			return
 		}
 		in = in[used:]
+		readBy = now + l.g.read // the next request's first bytes came in this read
+		if len(l.out) >= loopOutMax && len(in) > 0 && !l.writeOut(c, in, readBy) {
+			return
+		}
 	}
-	l.flush(c, now, false, nil)
+	l.flush(c, now, false, nil, 0)
+}
+
+// loopOutMax is how much of a connection's answers the loop collects
+// before it writes them, while more pipelined requests wait behind them.
+const loopOutMax = 64 << 10
+
+// writeOut writes the answers collected so far while rest, more pipelined
+// requests, waits. Without it one read of small requests for a large
+// answer (an 8 KiB read holds some 300) made the loop build every answer
+// before writing any, and a client that reads nothing left that much
+// behind on a handed-on connection: answers are written, or handed on, a
+// bounded amount at a time, as a goroutine's buffered writer blocks. It
+// reports whether c stays on the loop.
+func (l *eventLoop) writeOut(c *loopConn, rest []byte, readBy time.Duration) bool {
+	w, errno := rawWrite(c.fd, l.out)
+	switch {
+	case w == len(l.out):
+		l.out = l.out[:0]
+		return true
+	case errno == 0 || errno == unix.EAGAIN:
+		l.handOn(c, rest, l.out[w:], false, readBy) // the socket's buffer is full: a goroutine waits for it, then serves rest
+	default:
+		l.close(c)
+	}
+	return false
 }
 
 // flush writes c's responses, and keeps head, the start of the next
-// request, for when the rest of it comes. What the socket's buffer cannot
-// take now a goroutine writes (handOn); closing: the last response said
-// Connection: close. It reports whether c stays on the loop.
-func (l *eventLoop) flush(c *loopConn, now time.Duration, closing bool, head []byte) bool {
+// request (to be read whole by readBy), for when the rest of it comes.
+// What the socket's buffer cannot take now a goroutine writes (handOn);
+// closing: the last response said Connection: close. It reports whether c
+// stays on the loop.
+func (l *eventLoop) flush(c *loopConn, now time.Duration, closing bool, head []byte, readBy time.Duration) bool {
 	w, errno := 0, syscall.Errno(0)
 	if len(l.out) > 0 {
 		w, errno = rawWrite(c.fd, l.out)
@@ -420,7 +453,7 @@ func (l *eventLoop) flush(c *loopConn, now time.Duration, closing bool, head []b
 		}
 		return true
 	case errno == 0 || errno == unix.EAGAIN:
-		l.handOn(c, head, l.out[w:], closing) // the socket's buffer is full: a goroutine waits for it
+		l.handOn(c, head, l.out[w:], closing, readBy) // the socket's buffer is full: a goroutine waits for it
 	default:
 		l.close(c)
 	}
@@ -443,10 +476,10 @@ func (l *eventLoop) trimOut() {
 func (l *eventLoop) request(c *loopConn, in []byte) (int, verdict) {
 	end := headerEnd(in)
 	switch {
-	case end < 0 && len(in) < l.maxHead:
+	case end < 0 && len(in) < l.maxHead && !requestLineDone(in):
 		return 0, needMore
 	case end < 0 || end > l.maxHead:
-		return 0, handOn // fasthttp answers 431
+		return 0, handOn // fasthttp answers its 431, or judges the request line
 	}
 	ctx := &l.ctx
 	ctx.Request.Reset()
@@ -503,8 +536,10 @@ func (l *eventLoop) respond(c *loopConn, ctx *fasthttp.RequestCtx) verdict {
 
 // handOn gives c to the binding's fasthttp server, with in, what the loop
 // read of it and did not serve, and out, what it could not write yet;
-// closing: the connection ends once out is written.
-func (l *eventLoop) handOn(c *loopConn, in, out []byte, closing bool) {
+// closing: the connection ends once out is written. readBy, on the loop's
+// clock, is when the request at the front of in is to have been read
+// whole; 0: ReadTimeout from now, as for a new connection.
+func (l *eventLoop) handOn(c *loopConn, in, out []byte, closing bool, readBy time.Duration) {
 	if l.conns[c.fd] == c {
 		delete(l.conns, c.fd)
 		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
@@ -526,7 +561,7 @@ func (l *eventLoop) handOn(c *loopConn, in, out []byte, closing bool) {
 		hc.out = append([]byte(nil), out...)
 	}
 	sc := &serverConn{lazyDeadlineConn: lazyDeadlineConn{Conn: hc}}
-	sc.startPhases(l.g)
+	sc.startPhasesUntil(l.g, readBy)
 	l.hl.hand(sc)
 }
 

@@ -297,6 +297,53 @@ func TestLoopPipelined(t *testing.T) {
 	}
 }
 
+// Many pipelined requests for large answers, sent before the client
+// reads any: the loop writes its answers a bounded amount at a time
+// (writeOut), hands the connection on when the socket is full, and every
+// answer arrives, in order.
+func TestLoopPipelinedLargeAnswers(t *testing.T) {
+	const size = 16 << 10
+	ls := newLoopServer(t, ServerConfig{}, size)
+	c, br := ls.dial(t)
+	var reqs strings.Builder
+	const n = 150 // more than one 8 KiB read: 150 × 16 KiB of answers
+	for i := range n {
+		fmt.Fprintf(&reqs, "GET / HTTP/1.1\r\nHost: big.test\r\n\r\nGET /%d HTTP/1.1\r\nHost: in.test\r\n\r\n", i)
+	}
+	send(t, c, reqs.String()) // all of it before reading any answer
+	for i := range n {
+		if body := read200(t, br, "big "+strconv.Itoa(i)); len(body) != size {
+			t.Fatalf("answer %d: %d bytes, want %d", 2*i, len(body), size)
+		}
+		if got, want := string(read200(t, br, "small "+strconv.Itoa(i))), "in.test /"+strconv.Itoa(i); got != want {
+			t.Fatalf("answer %d: %q, want %q", 2*i+1, got, want)
+		}
+	}
+	if got := ask(t, c, br, "GET /after HTTP/1.1\r\nHost: in.test\r\n\r\n", "after them"); got != "in.test /after" {
+		t.Fatalf("after the pipelined requests: %q", got)
+	}
+	if on, off := ls.onLoop.Load(), ls.offLoop.Load(); on+off != 2*n+1 {
+		t.Errorf("%d on the loop and %d off it, want %d in all", on, off, 2*n+1)
+	}
+}
+
+// A stray CRLF after a request (some clients send one after a body) is
+// skipped on the loop, as fasthttp skips it: the connection stays there.
+func TestLoopStrayCRLF(t *testing.T) {
+	ls := newLoopServer(t, ServerConfig{}, 0)
+	c, br := ls.dial(t)
+	if got := ask(t, c, br, "GET /a HTTP/1.1\r\nHost: in.test\r\n\r\n\r\n", "the first request"); got != "in.test /a" {
+		t.Fatalf("first request: %q", got)
+	}
+	if got := ask(t, c, br, "GET /b HTTP/1.1\r\nHost: in.test\r\n\r\n", "after the CRLF"); got != "in.test /b" {
+		t.Fatalf("after the stray CRLF: %q", got)
+	}
+	ls.wantServed(t, 2, 0, "both on the loop")
+	if h := ls.loop(t).handed.Load(); h != 0 {
+		t.Errorf("%d connections handed on, want 0", h)
+	}
+}
+
 // A head that stops halfway waits on the loop, and the loop closes its
 // connection ReadTimeout after its first bytes, without handing it on.
 func TestLoopStalledHead(t *testing.T) {
@@ -310,6 +357,28 @@ func TestLoopStalledHead(t *testing.T) {
 	}
 	if h := ls.loop(t).handed.Load(); h != 0 {
 		t.Errorf("%d connections handed on, want 0", h)
+	}
+}
+
+// ReadTimeout counts from a request's first bytes however it is served: a
+// head that trickles in on the loop and is then handed on (it has a
+// body) keeps its deadline on the goroutine, rather than getting a second
+// ReadTimeout there.
+func TestLoopHandOnKeepsReadTimeout(t *testing.T) {
+	const readTimeout = 2 * time.Second
+	ls := newLoopServer(t, ServerConfig{ReadTimeout: readTimeout, IdleTimeout: 10 * time.Second}, 0)
+	c, br := ls.dial(t)
+	begin := time.Now()
+	send(t, c, "POST /upload HTTP/1.1\r\nHost: in.test\r\n")
+	time.Sleep(readTimeout * 3 / 4) // a slow client: the head waits on the loop
+	send(t, c, "Content-Length: 10\r\n\r\nab")
+	closedAfter(t, br, "the slow request")
+	// Handed on with a fresh ReadTimeout it would last until 1.75 of one.
+	if took := time.Since(begin); took < readTimeout*2/3 || took > readTimeout*3/2 {
+		t.Errorf("cut off %s after its first bytes, want about ReadTimeout %s", took.Round(time.Millisecond), readTimeout)
+	}
+	if h := ls.loop(t).handed.Load(); h != 1 {
+		t.Errorf("%d connections handed on, want 1", h)
 	}
 }
 
@@ -461,12 +530,40 @@ func TestHeaderEnd(t *testing.T) {
 		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27},
 		{"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /", 27},
 		{"GET / HTTP/1.1\nHost: a\n\n", 24},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\n", 26},
+		{"GET / HTTP/1.1\r\nHost: a\n\r\n", 26},
 		{"GET / HTTP/1.1\r\nHost: a\r\n", -1},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r", -1},
 		{"", -1},
 	}
 	for _, tt := range tests {
 		if got := headerEnd([]byte(tt.in)); got != tt.want {
 			t.Errorf("headerEnd(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+// A head not all come waits on the loop only while its request line can
+// still be an HTTP/1.1 one.
+func TestRequestLineDone(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n", false},
+		{"GET / HTTP/1.1\nHost:", false},
+		{"GET / HTT", false},
+		{"", false},
+		{"GET /\r\n", true},
+		{"GET /\n", true},
+		{"GET / HTTP/1.0\r\nHost: a\r\n", true},
+		{"\r\nGET / HTTP/1.1\r\n", false},
+		{"\r\n", false},
+		{"\r\nGET /\r\n", true},
+	}
+	for _, tt := range tests {
+		if got := requestLineDone([]byte(tt.in)); got != tt.want {
+			t.Errorf("requestLineDone(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }

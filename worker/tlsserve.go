@@ -287,7 +287,7 @@ func (ts *tlsServe) handshake(c net.Conn) {
 	if sc, ok := c.(*serverConn); ok {
 		sc.startPhases(ts.h1Group)
 	}
-	ts.h1.put(tc)
+	ts.h1.put(&tlsConn{Conn: tc}) // fasthttp reads it through the head watch (headwatch.go)
 }
 
 // stopAccepting closes the TCP listener. Handshakes under way go on, and
@@ -393,7 +393,7 @@ func (ts *tlsServe) h2ConnState(c net.Conn, st http.ConnState) {
 // belongs to another certificate than its SNI.
 func (ts *tlsServe) admitHTTP1(ctx *fasthttp.RequestCtx) bool {
 	if t := ts.certs.Load(); t != nil && t.hosts.len() > 0 {
-		if tc, ok := ctx.Conn().(*tls.Conn); ok && t.misdirected(tc.ConnectionState().ServerName, ctx.Host()) {
+		if tc, ok := ctx.Conn().(interface{ ConnectionState() tls.ConnectionState }); ok && t.misdirected(tc.ConnectionState().ServerName, ctx.Host()) {
 			misdirected(ctx)
 			ts.advertise(ctx)
 			return false
