@@ -231,14 +231,17 @@ func (b *binding) shutdown(ctx context.Context) error {
 			err = errors.Join(err, context.DeadlineExceeded)
 		}
 	}
-	b.closeConns()
+	b.closeConns(ctx)
 	<-b.done
 	return err
 }
 
-// closeConns closes the connections that are still open and waits, up to a
-// second, for their goroutines to notice.
-func (b *binding) closeConns() {
+// closeConns closes the connections that are still open and waits a
+// moment (closeNotice) for their goroutines to notice, but never past
+// ctx's deadline: the deadline GracefulShutdown's caller gave is the
+// deadline. A handler that has not returned by then keeps its connection
+// among the active ones until it does.
+func (b *binding) closeConns(ctx context.Context) {
 	if b.loop != nil {
 		b.loop.stop()
 	}
@@ -254,11 +257,18 @@ func (b *binding) closeConns() {
 	for _, c := range open {
 		_ = c.Close()
 	}
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(closeNotice)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	for b.active.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// closeNotice bounds closeConns' wait for the goroutines of the
+// connections it closed when the caller set no earlier deadline (Close).
+const closeNotice = 100 * time.Millisecond
 
 // dialAddr is an address a health check can connect to.
 func (b *binding) dialAddr() string {
