@@ -20,8 +20,8 @@ type registry struct {
 
 func newRegistry() *registry {
 	return &registry{
-		hosts:    make(map[string]*HostConfig),
-		tenants:  make(map[string]*TenantConfig),
+		hosts:     make(map[string]*HostConfig),
+		tenants:   make(map[string]*TenantConfig),
 		tenantOf:  make(map[string]string),
 		withdrawn: make(map[string]bool),
 	}
@@ -29,8 +29,8 @@ func newRegistry() *registry {
 
 func (r *registry) clone() *registry {
 	return &registry{
-		hosts:    maps.Clone(r.hosts),
-		tenants:  maps.Clone(r.tenants),
+		hosts:     maps.Clone(r.hosts),
+		tenants:   maps.Clone(r.tenants),
 		tenantOf:  maps.Clone(r.tenantOf),
 		withdrawn: maps.Clone(r.withdrawn),
 	}
