@@ -67,7 +67,7 @@ func strBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s
 func (m *serverManager) certTableLocked(b *binding) *certTable {
 	t := &certTable{hosts: newHostMap[*tls.Certificate]()}
 	add := func(name string, hc *HostConfig) {
-		if _, taken := t.hosts.get(name); taken {
+		if _, taken := t.hosts.get(name); taken || m.reg.withdrawn[name] {
 			return
 		}
 		c, err := hostCertificate(hc)

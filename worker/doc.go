@@ -47,7 +47,11 @@
 //
 // Registering and unregistering hosts and tenants, and adding routes, takes
 // effect on running servers at once: each change publishes a new immutable
-// table, and a request only loads a pointer.
+// table, and a request only loads a pointer. A host may be served without
+// RegisterHost, by naming it in a server's HostConfigs or router; whichever
+// way it came, UnregisterHost takes all of it away (routes, files,
+// middleware, certificate), so that its requests get what a host never
+// heard of gets, until RegisterHost adds it again.
 //
 // # Limits, middleware and metrics
 //

@@ -39,7 +39,13 @@ type ServerManager interface {
 	RegisterTenant(tenantID string, hosts []string) error
 	// RegisterTenantConfig adds a tenant with a rate limit shared by its hosts.
 	RegisterTenantConfig(config TenantConfig) error
-	// UnregisterHost removes a host, and removes it from its tenant.
+	// UnregisterHost takes a host out of service and out of its tenant.
+	// It may name a registered host or one a server claims in its
+	// HostConfigs or router (ErrHostNotFound otherwise). Afterwards nothing
+	// of the host is served, not its routes, files or middleware: its
+	// requests get what a host never heard of gets (a matching wildcard
+	// host, else the root router's own routes, else 404), on running
+	// servers and on servers made later, until RegisterHost adds it again.
 	UnregisterHost(hostname string) error
 	// UnregisterTenant removes a tenant; its hosts stay registered.
 	UnregisterTenant(tenantID string) error
@@ -188,7 +194,19 @@ func (m *serverManager) RegisterHost(hostname string, config HostConfig) error {
 }
 
 func (m *serverManager) UnregisterHost(hostname string) error {
-	return m.update(func(r *registry) (*registry, error) { return r.withoutHost(hostname) })
+	name := CanonicalHostname(hostname)
+	return m.update(func(r *registry) (*registry, error) { return r.withoutHost(name, m.claimedLocked(name)) })
+}
+
+// claimedLocked reports whether a server names host in its HostConfigs or
+// its router.
+func (m *serverManager) claimedLocked(name string) bool {
+	for _, s := range m.servers {
+		if slices.Contains(s.ownedHosts(), name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *serverManager) RegisterTenant(tenantID string, hosts []string) error {

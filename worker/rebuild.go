@@ -42,7 +42,8 @@ func (m *serverManager) allBindingsLocked() []*binding {
 // rebuildBindingLocked resolves every host a binding serves into a
 // hostState: each member's own hosts (HostConfigs and router hosts) go to
 // that member, registered hosts that no member claims go to the first
-// member, and unknown hosts to the first member's root router.
+// member, and unknown hosts to the first member's root router. A host
+// UnregisterHost took away is left out, so that it is unknown too.
 func (m *serverManager) rebuildBindingLocked(b *binding) {
 	m.buildDispatchLocked(b)
 	m.sweepLimitersLocked()
@@ -56,7 +57,7 @@ func (m *serverManager) buildDispatchLocked(b *binding) {
 	d := &dispatch{hosts: newHostMap[*hostState]()}
 	for _, s := range b.members {
 		for _, name := range s.ownedHosts() {
-			if _, taken := d.hosts.get(name); !taken {
+			if _, taken := d.hosts.get(name); !taken && !m.reg.withdrawn[name] {
 				hs := m.hostStateLocked(s, name)
 				d.hosts.set(name, hs)
 				d.inline = d.inline || hs.inline
@@ -164,7 +165,7 @@ func (m *serverManager) sweepLimitersLocked() {
 			c := m.reg.hosts[k.Name]
 			live = c != nil && c.RateLimits.active()
 			for _, s := range m.servers {
-				if c := s.cfg.HostConfigs[k.Name]; c != nil && c.RateLimits.active() {
+				if c := s.cfg.HostConfigs[k.Name]; c != nil && c.RateLimits.active() && !m.reg.withdrawn[k.Name] {
 					live = true
 				}
 			}

@@ -12,21 +12,27 @@ type registry struct {
 	hosts    map[string]*HostConfig   // canonical name -> private copy
 	tenants  map[string]*TenantConfig // id -> private copy, hosts canonical
 	tenantOf map[string]string        // host -> registered tenant id
+	// withdrawn are the hosts UnregisterHost took away: no server serves
+	// them, even one whose HostConfigs or router names them, until
+	// RegisterHost adds them again.
+	withdrawn map[string]bool
 }
 
 func newRegistry() *registry {
 	return &registry{
-		hosts:    make(map[string]*HostConfig),
-		tenants:  make(map[string]*TenantConfig),
-		tenantOf: make(map[string]string),
+		hosts:     make(map[string]*HostConfig),
+		tenants:   make(map[string]*TenantConfig),
+		tenantOf:  make(map[string]string),
+		withdrawn: make(map[string]bool),
 	}
 }
 
 func (r *registry) clone() *registry {
 	return &registry{
-		hosts:    maps.Clone(r.hosts),
-		tenants:  maps.Clone(r.tenants),
-		tenantOf: maps.Clone(r.tenantOf),
+		hosts:     maps.Clone(r.hosts),
+		tenants:   maps.Clone(r.tenants),
+		tenantOf:  maps.Clone(r.tenantOf),
+		withdrawn: maps.Clone(r.withdrawn),
 	}
 }
 
@@ -70,16 +76,21 @@ func (r *registry) addHost(hostname string, config HostConfig) error {
 		cfg.RateLimits = &rl
 	}
 	r.hosts[name] = &cfg
+	delete(r.withdrawn, name)
 	return nil
 }
 
-func (r *registry) withoutHost(hostname string) (*registry, error) {
-	name := CanonicalHostname(hostname)
-	if _, ok := r.hosts[name]; !ok {
+// withoutHost takes a canonical name out of service: out of the registry,
+// its tenant and every server's dispatch. claimed says a server names it
+// in its HostConfigs or router, which makes it known without registering.
+func (r *registry) withoutHost(name string, claimed bool) (*registry, error) {
+	_, registered := r.hosts[name]
+	if !registered && (!claimed || r.withdrawn[name]) {
 		return nil, fmt.Errorf("%w: %q", ErrHostNotFound, name)
 	}
 	n := r.clone()
 	delete(n.hosts, name)
+	n.withdrawn[name] = true
 	if id, ok := n.tenantOf[name]; ok {
 		delete(n.tenantOf, name)
 		t := *n.tenants[id]
