@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -176,7 +175,11 @@ func (b *binding) shutdown(ctx context.Context) error {
 	// sure it returns.
 	_ = b.ln.Close()
 	if extra != nil {
-		<-extra
+		// HTTP/2 and HTTP/3 streams left at the deadline fail the shutdown
+		// as much as HTTP/1.1 requests do.
+		if xerr := <-extra; err == nil {
+			err = xerr
+		}
 	}
 	if ctx.Err() == nil {
 		err = nil // closing an already closed listener is no failure
@@ -192,8 +195,10 @@ func (b *binding) shutdown(ctx context.Context) error {
 	return err
 }
 
-// closeConns closes the connections that are still open and waits, up to a
-// second, for their goroutines to notice.
+// closeConns closes the connections that are still open. It does not wait
+// for their goroutines: the caller's deadline has passed (or there is
+// none, Close), and a handler still running past it is not waited for;
+// its response finds its connection closed.
 func (b *binding) closeConns() {
 	if b.loop != nil {
 		b.loop.stop()
@@ -204,10 +209,6 @@ func (b *binding) closeConns() {
 		_ = c.Close()
 	}
 	b.connMu.Unlock()
-	deadline := time.Now().Add(time.Second)
-	for b.active.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // dialAddr is an address a health check can connect to.
