@@ -220,7 +220,11 @@ func (b *binding) shutdown(ctx context.Context) error {
 	// sure it returns.
 	_ = b.ln.Close()
 	if extra != nil {
-		<-extra
+		// HTTP/2 and HTTP/3 streams left at the deadline fail the shutdown
+		// as much as HTTP/1.1 requests do.
+		if xerr := <-extra; err == nil {
+			err = xerr
+		}
 	}
 	if ctx.Err() == nil {
 		err = nil // closing an already closed listener is no failure
@@ -231,17 +235,16 @@ func (b *binding) shutdown(ctx context.Context) error {
 			err = errors.Join(err, context.DeadlineExceeded)
 		}
 	}
-	b.closeConns(ctx)
+	b.closeConns()
 	<-b.done
 	return err
 }
 
-// closeConns closes the connections that are still open and waits a
-// moment (closeNotice) for their goroutines to notice, but never past
-// ctx's deadline: the deadline GracefulShutdown's caller gave is the
-// deadline. A handler that has not returned by then keeps its connection
-// among the active ones until it does.
-func (b *binding) closeConns(ctx context.Context) {
+// closeConns closes the connections that are still open. It does not wait
+// for their goroutines: the caller's deadline has passed (or there is
+// none, Close), and a handler still running past it is not waited for;
+// its response finds its connection closed.
+func (b *binding) closeConns() {
 	if b.loop != nil {
 		b.loop.stop()
 	}
@@ -257,18 +260,7 @@ func (b *binding) closeConns(ctx context.Context) {
 	for _, c := range open {
 		_ = c.Close()
 	}
-	deadline := time.Now().Add(closeNotice)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	for b.active.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
 }
-
-// closeNotice bounds closeConns' wait for the goroutines of the
-// connections it closed when the caller set no earlier deadline (Close).
-const closeNotice = 100 * time.Millisecond
 
 // dialAddr is an address a health check can connect to.
 func (b *binding) dialAddr() string {

@@ -76,6 +76,7 @@ type tlsServe struct {
 	h2srv *http.Server
 	pc    net.PacketConn // nil without QUIC
 	h3srv *http3.Server
+	h3    quicConns // HTTP/3 connections, closed at shutdown's deadline
 	// altSvc is the Alt-Svc value that HTTP/1.1 and HTTP/2 responses carry
 	// while HTTP/3 is served; "" without QUIC.
 	altSvc string
@@ -148,6 +149,7 @@ func newTLSServe(raw net.Listener, opts *tlsOptions, cfg ServerConfig, g *connGr
 		ts.h3srv = &http3.Server{
 			TLSConfig:      base.Clone(),
 			Handler:        h3a,
+			ConnContext:    ts.h3.track,
 			MaxHeaderBytes: cfg.MaxHeaderBytes,
 			IdleTimeout:    cfg.IdleTimeout,
 			QUICConfig: &quic.Config{
@@ -345,7 +347,7 @@ func (ts *tlsServe) shutdown(ctx context.Context) <-chan error {
 			}
 			if ts.h3srv != nil {
 				wg.Go(func() {
-					err3 = ts.h3srv.Shutdown(ctx)
+					err3 = ts.shutdownH3(ctx)
 					_ = ts.pc.Close()
 				})
 			}
