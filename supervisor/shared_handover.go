@@ -15,7 +15,6 @@ import (
 
 	"github.com/rockstar-dev/rockstar/netutil/shm"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
-	"github.com/rockstar-dev/rockstar/worker"
 )
 
 // The shared region across a binary upgrade (USR2, upgrade.go).
@@ -369,17 +368,5 @@ func (u *upstreamMonitor) seed(ws []wireUpstream) {
 	t := &u.totals
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.last == nil {
-		t.last = make(map[int][]wireUpstream)
-		t.base = make(map[worker.UpstreamKey]*upstreamSeries)
-	}
-	for i := range ws {
-		k := worker.UpstreamKey{Host: ws[i].Host, Upstream: ws[i].Upstream}
-		s := t.base[k]
-		if s == nil {
-			s = &upstreamSeries{key: k, up: true}
-			t.base[k] = s
-		}
-		s.addCounters(&ws[i])
-	}
+	t.addGoneLocked(ws)
 }

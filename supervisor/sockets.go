@@ -56,7 +56,7 @@ func listenFile(addr string) (*os.File, error) {
 func (p *socketPool) ensure(addr string, n int) error {
 	fresh := len(p.byAddr[addr]) == 0 && n > 0
 	if fresh {
-		if err := netutil.CheckAddrFree("tcp", addr, p.owns); err != nil {
+		if err := netutil.CheckAddrFree("tcp", addr, p.owns()); err != nil {
 			return fmt.Errorf("supervisor: listen %s: %w", addr, err)
 		}
 	}
@@ -80,7 +80,7 @@ func (p *socketPool) ensure(addr string, n int) error {
 		// Once more, bound: another server that checked at the same
 		// moment and bound too is seen now (as it sees this one), and
 		// neither serves the address.
-		if err := netutil.CheckAddrFree("tcp", p.bound[addr], p.owns); err != nil {
+		if err := netutil.CheckAddrFree("tcp", p.bound[addr], p.owns()); err != nil {
 			p.dropTCP(addr)
 			return fmt.Errorf("supervisor: listen %s: %w", addr, err)
 		}
@@ -99,21 +99,29 @@ func (p *socketPool) dropTCP(addr string) {
 	delete(p.bound, addr)
 }
 
-// owns reports whether the socket with inode ino is one of the pool's.
-func (p *socketPool) owns(ino uint64) bool {
-	for _, m := range []map[string][]*os.File{p.byAddr, p.udp} {
-		for _, files := range m {
-			for _, f := range files {
-				if f == nil {
-					continue
-				}
-				if i, err := netutil.SocketInode(f); err == nil && i == ino {
-					return true
+// owns returns whether a socket inode is one of the pool's, for
+// netutil.CheckAddrFree, which asks only when the address is taken: the
+// pool's inodes are read then, once.
+func (p *socketPool) owns() func(ino uint64) bool {
+	var inodes map[uint64]bool
+	return func(ino uint64) bool {
+		if inodes == nil {
+			inodes = make(map[uint64]bool)
+			for _, m := range []map[string][]*os.File{p.byAddr, p.udp} {
+				for _, files := range m {
+					for _, f := range files {
+						if f == nil {
+							continue
+						}
+						if i, err := netutil.SocketInode(f); err == nil {
+							inodes[i] = true
+						}
+					}
 				}
 			}
 		}
+		return inodes[ino]
 	}
-	return false
 }
 
 // boundAddr is the address a socket file is bound to, or fallback.

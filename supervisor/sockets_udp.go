@@ -53,7 +53,7 @@ func (p *socketPool) ensureUDP(addr string, n int) error {
 	}
 	fresh := len(files) == 0 && n > 0
 	if fresh {
-		if err := netutil.CheckAddrFree("udp", target, p.owns); err != nil {
+		if err := netutil.CheckAddrFree("udp", target, p.owns()); err != nil {
 			return fmt.Errorf("supervisor: listen udp %s: %w", target, err)
 		}
 	}
@@ -66,7 +66,7 @@ func (p *socketPool) ensureUDP(addr string, n int) error {
 		p.udp[addr] = files
 	}
 	if fresh { // once more, bound, as for TCP (ensure)
-		if err := netutil.CheckAddrFree("udp", target, p.owns); err != nil {
+		if err := netutil.CheckAddrFree("udp", target, p.owns()); err != nil {
 			p.dropUDP(addr)
 			return fmt.Errorf("supervisor: listen udp %s: %w", target, err)
 		}

@@ -50,6 +50,27 @@ type upstreamTotals struct {
 	base map[worker.UpstreamKey]*upstreamSeries
 }
 
+// addGoneLocked adds the counts of workers that are gone, or of an old
+// master's (a binary upgrade), to the base; t.mu is held.
+func (t *upstreamTotals) addGoneLocked(ws []wireUpstream) {
+	if t.base == nil {
+		t.base = make(map[worker.UpstreamKey]*upstreamSeries)
+	}
+	for i := range ws {
+		seriesOf(t.base, worker.UpstreamKey{Host: ws[i].Host, Upstream: ws[i].Upstream}).addCounters(&ws[i])
+	}
+}
+
+// seriesOf is m's series for k, added (up) if m has none.
+func seriesOf(m map[worker.UpstreamKey]*upstreamSeries, k worker.UpstreamKey) *upstreamSeries {
+	s := m[k]
+	if s == nil {
+		s = &upstreamSeries{key: k, up: true}
+		m[k] = s
+	}
+	return s
+}
+
 // upstreamSnapshot asks every worker for its upstream counters and sums
 // them; the up state also takes the master's own health checks.
 func (m *Master) upstreamSnapshot() []*upstreamSeries {
@@ -81,7 +102,6 @@ func (m *Master) upstreamSnapshot() []*upstreamSeries {
 	defer t.mu.Unlock()
 	if t.last == nil {
 		t.last = make(map[int][]wireUpstream)
-		t.base = make(map[worker.UpstreamKey]*upstreamSeries)
 	}
 	live := make(map[int]bool)
 	for i, p := range procs {
@@ -93,31 +113,21 @@ func (m *Master) upstreamSnapshot() []*upstreamSeries {
 		}
 	}
 	series := make(map[worker.UpstreamKey]*upstreamSeries)
-	get := func(m map[worker.UpstreamKey]*upstreamSeries, k worker.UpstreamKey) *upstreamSeries {
-		s := m[k]
-		if s == nil {
-			s = &upstreamSeries{key: k, up: true}
-			m[k] = s
-		}
-		return s
-	}
 	for pid, ws := range t.last {
 		if live[pid] {
 			continue
 		}
-		for i := range ws {
-			get(t.base, worker.UpstreamKey{Host: ws[i].Host, Upstream: ws[i].Upstream}).addCounters(&ws[i])
-		}
+		t.addGoneLocked(ws)
 		delete(t.last, pid)
 	}
 	for k, b := range t.base {
-		s := get(series, k)
+		s := seriesOf(series, k)
 		s.addCounters(&wireUpstream{Codes: b.codes, Buckets: b.buckets[:], SumNanos: int64(b.sum)})
 	}
 	for _, ws := range t.last {
 		for i := range ws {
 			w := &ws[i]
-			s := get(series, worker.UpstreamKey{Host: w.Host, Upstream: w.Upstream})
+			s := seriesOf(series, worker.UpstreamKey{Host: w.Host, Upstream: w.Upstream})
 			s.addCounters(w)
 			s.active += w.Active
 			if w.Listed {
@@ -130,7 +140,7 @@ func (m *Master) upstreamSnapshot() []*upstreamSeries {
 	// worker says so, and is listed even when no worker answered.
 	for host, st := range u.checked() {
 		for addr, up := range st {
-			s := get(series, worker.UpstreamKey{Host: host, Upstream: addr})
+			s := seriesOf(series, worker.UpstreamKey{Host: host, Upstream: addr})
 			s.up = s.up && up
 			s.listed = true
 		}
