@@ -175,39 +175,38 @@ func TestCheckAddrFreeUDP(t *testing.T) {
 
 // ListenExclusive is the plain bind: no second socket, reuseport or not.
 func TestListenExclusive(t *testing.T) {
+	// refused fails t unless listen, on an address taken as what says,
+	// fails with EADDRINUSE.
+	refused := func(what string, c io.Closer, err error) {
+		t.Helper()
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			if err == nil {
+				c.Close()
+			}
+			t.Fatalf("%s: %v, want EADDRINUSE", what, err)
+		}
+	}
 	a, err := ListenExclusive("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	for _, listen := range []func(string, string) (net.Listener, error){ListenExclusive, ListenReusePort} {
-		if b, err := listen("tcp", a.Addr().String()); !errors.Is(err, syscall.EADDRINUSE) {
-			if b != nil {
-				b.Close()
-			}
-			t.Fatalf("second listener on an exclusive one: %v, want EADDRINUSE", err)
-		}
-	}
+	b, err := ListenExclusive("tcp", a.Addr().String())
+	refused("exclusive listener beside an exclusive one", b, err)
+	b, err = ListenReusePort("tcp", a.Addr().String())
+	refused("reuseport listener beside an exclusive one", b, err)
 	r, err := ListenReusePort("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if b, err := ListenExclusive("tcp", r.Addr().String()); !errors.Is(err, syscall.EADDRINUSE) {
-		if b != nil {
-			b.Close()
-		}
-		t.Fatalf("exclusive listener beside a reuseport one: %v, want EADDRINUSE", err)
-	}
+	b, err = ListenExclusive("tcp", r.Addr().String())
+	refused("exclusive listener beside a reuseport one", b, err)
 	p, err := ListenPacketExclusive("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if q, err := ListenPacketReusePort("udp", p.LocalAddr().String()); !errors.Is(err, syscall.EADDRINUSE) {
-		if q != nil {
-			q.Close()
-		}
-		t.Fatalf("reuseport UDP beside an exclusive one: %v, want EADDRINUSE", err)
-	}
+	q, err := ListenPacketReusePort("udp", p.LocalAddr().String())
+	refused("reuseport UDP beside an exclusive one", q, err)
 }
