@@ -104,12 +104,17 @@ func forwardRequestHeader(ctx *fasthttp.RequestCtx, dst *fasthttp.RequestHeader,
 		dst.SetBytesV("X-Real-IP", ip.AppendTo(buf[:0]))
 	}
 	dst.SetBytesV("Forwarded", appendForwarded(buf[:0], ip, hasIP, host, proto))
-	if len(via) > 0 {
-		dst.SetBytesV(fasthttp.HeaderVia, append(append(append(buf[:0], via...), ", "...), viaValue...))
-	} else {
-		dst.Set(fasthttp.HeaderVia, viaValue)
-	}
+	dst.SetBytesV(fasthttp.HeaderVia, appendVia(buf[:0], via))
 	return true
+}
+
+// appendVia appends the Via value to forward: the one received, if any,
+// with the proxy's own after it.
+func appendVia(b, via []byte) []byte {
+	if len(via) > 0 {
+		b = append(append(b, via...), ", "...)
+	}
+	return append(b, viaValue...)
 }
 
 // appendForwarded appends the proxy's Forwarded element (RFC 7239):
@@ -307,10 +312,6 @@ func forwardResponseHeader(src *fasthttp.Response, dst *fasthttp.Response) {
 		}
 		dst.Header.AddBytesKV(k, v)
 	}
-	if len(via) > 0 {
-		var buf [128]byte
-		dst.Header.SetBytesV(fasthttp.HeaderVia, append(append(append(buf[:0], via...), ", "...), viaValue...))
-	} else {
-		dst.Header.Set(fasthttp.HeaderVia, viaValue)
-	}
+	var buf [128]byte
+	dst.Header.SetBytesV(fasthttp.HeaderVia, appendVia(buf[:0], via))
 }
