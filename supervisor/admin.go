@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	xnetutil "golang.org/x/net/netutil"
+
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 )
 
@@ -70,7 +72,8 @@ func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 		IdleTimeout:       cfg.Admin.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
 	}
-	limited := newLimitListener(ln, max(cfg.Admin.MaxConnections, 1))
+	// Connections past the limit wait unaccepted in the kernel's queue.
+	limited := xnetutil.LimitListener(ln, max(cfg.Admin.MaxConnections, 1))
 	m.wg.Go(func() { _ = srv.Serve(limited) })
 	m.log.Info().Str("listen", ln.Addr().String()).Msg("admin endpoint listening")
 	return srv
