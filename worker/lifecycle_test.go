@@ -250,6 +250,25 @@ func slowServer(t *testing.T, sm ServerManager) (addr string, entered, release c
 	return addr, entered, release
 }
 
+// idleConn opens an idle keep-alive connection to addr: one request
+// answered, the next not sent. The test's end closes it.
+func idleConn(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idle.Close() })
+	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(idle, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := idle.Read(make([]byte, 4096)); err != nil || n == 0 {
+		t.Fatalf("keep-alive request: %v", err)
+	}
+	return idle
+}
+
 type result struct {
 	code int
 	body string
@@ -259,19 +278,7 @@ type result struct {
 func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	sm := quietManager(t)
 	addr, entered, release := slowServer(t, sm)
-	// An idle keep-alive connection: one request answered, the next not sent.
-	idle, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
-	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(idle, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := idle.Read(make([]byte, 4096)); err != nil || n == 0 {
-		t.Fatalf("keep-alive request: %v", err)
-	}
+	idle := idleConn(t, addr)
 
 	got := make(chan result, 1)
 	go func() {

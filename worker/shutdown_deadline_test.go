@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -150,18 +149,7 @@ func TestGracefulShutdownIdleOnly(t *testing.T) {
 	r := NewRouter()
 	r.GET("/", text("ok"))
 	_, addr := start(t, sm, ServerConfig{}, r)
-	idle, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
-	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(idle, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := idle.Read(make([]byte, 4096)); err != nil || n == 0 {
-		t.Fatalf("keep-alive request: %v", err)
-	}
+	idle := idleConn(t, addr)
 	begin := time.Now()
 	if err := sm.GracefulShutdown(300 * time.Millisecond); err != nil {
 		t.Errorf("GracefulShutdown = %v, want nil", err)
