@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,9 @@ import (
 //   - Hop-by-hop headers (Connection and what it names, Keep-Alive,
 //     Proxy-Connection, Transfer-Encoding, Upgrade, TE, Trailer) are
 //     dropped: HTTP/2 and HTTP/3 forbid them.
+//   - The :authority picks the site. A request whose host field names
+//     another authority, or that has two, or whose :path is not
+//     origin-form, gets 400 (wellFormed); the host field is never copied.
 //   - RequestContext(ctx) is the request's context: it is cancelled when
 //     the client resets the stream or goes away.
 //   - ctx.RemoteAddr, LocalAddr, IsTLS, TLSConnectionState (with the SNI
@@ -89,6 +93,10 @@ func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.plain(w, fasthttp.StatusRequestEntityTooLarge, "Request Entity Too Large")
 		return
 	}
+	if !wellFormed(r) {
+		a.plain(w, fasthttp.StatusBadRequest, "Bad Request")
+		return
+	}
 	ts := a.ts
 	if t := ts.certs.Load(); t != nil && r.TLS != nil && t.misdirected(r.TLS.ServerName, strBytes(r.Host)) {
 		a.plain(w, fasthttp.StatusMisdirectedRequest, "Misdirected Request")
@@ -104,6 +112,9 @@ func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req.Header.SetHost(r.Host)
 	req.SetRequestURI(r.RequestURI)
 	for k, vs := range r.Header {
+		if k == "Host" { // r.Host is the host (wellFormed)
+			continue
+		}
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
@@ -123,6 +134,34 @@ func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if reuse {
 		a.release(ac)
 	}
+}
+
+// wellFormed reports whether an HTTP/2 or HTTP/3 request names its target
+// unambiguously. r.Host is the :authority (or, without one, the host
+// field), and it alone picks the site: a host field that names another
+// authority (RFC 9113 8.3.1, RFC 9114 4.3.1), or more than one, makes the
+// request malformed, as does a :path that is not origin-form (an absolute
+// "https://other/x" would name a second target; "*" is OPTIONS's).
+func wellFormed(r *http.Request) bool {
+	uri := r.RequestURI
+	if uri == "" || (uri[0] != '/' && (uri != "*" || r.Method != fasthttp.MethodOptions)) {
+		return false
+	}
+	hosts := r.Header["Host"]
+	switch len(hosts) {
+	case 0:
+		return true
+	case 1:
+		return sameAuthority(hosts[0], r.Host)
+	}
+	return false
+}
+
+// sameAuthority compares two authorities as names: case aside, and with
+// https's default port the same as none.
+func sameAuthority(a, b string) bool {
+	a, b = strings.TrimSuffix(a, ":443"), strings.TrimSuffix(b, ":443")
+	return strings.EqualFold(a, b)
 }
 
 // plain answers a short text error without a RequestCtx.
