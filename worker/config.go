@@ -179,6 +179,12 @@ type RateLimitConfig struct {
 	// forgets the least recently seen (see KeyedLimiter). Default
 	// DefaultClientTableSize.
 	Size int
+	// IPv6Prefix is how many leading bits of an IPv6 client's address are
+	// its key with KeyClientIP: one subscriber is given a whole /64 and
+	// can rotate through it, so by default (0: DefaultIPv6Prefix) clients
+	// in one /64 share a bucket. A multiple of 8 from 48 to 128 (every
+	// address its own bucket). IPv4 clients are keyed by their address.
+	IPv6Prefix int
 }
 
 func (c *RateLimitConfig) active() bool {

@@ -21,6 +21,8 @@ type hostState struct {
 	tenantLim   Limiter
 	hostKeyed   KeyedLimiter // per-client limits; nil if none
 	tenantKeyed KeyedLimiter
+	hostV6      uint8 // bytes of an IPv6 address that key hostKeyed
+	tenantV6    uint8
 	handler     fasthttp.RequestHandler // middleware around core
 	access      *zerolog.Logger         // nil: no access log
 	routes      *Router                 // may be nil
@@ -82,7 +84,7 @@ func (h *hostState) admit(ctx *fasthttp.RequestCtx, now time.Time) bool {
 			return false
 		}
 	}
-	if h.hostKeyed != nil && !h.allowKeyed(h.hostKeyed, ctx, now) {
+	if h.hostKeyed != nil && !h.allowKeyed(h.hostKeyed, h.hostV6, ctx, now) {
 		return false
 	}
 	if h.tenantLim != nil {
@@ -91,7 +93,7 @@ func (h *hostState) admit(ctx *fasthttp.RequestCtx, now time.Time) bool {
 			return false
 		}
 	}
-	if h.tenantKeyed != nil && !h.allowKeyed(h.tenantKeyed, ctx, now) {
+	if h.tenantKeyed != nil && !h.allowKeyed(h.tenantKeyed, h.tenantV6, ctx, now) {
 		return false
 	}
 	return true

@@ -13,6 +13,15 @@ import (
 // its own bucket.
 const KeyClientIP = "client_ip"
 
+// The IPv6 prefix that keys a per-client limit (RateLimitConfig.IPv6Prefix).
+const (
+	// DefaultIPv6Prefix is the prefix when RateLimitConfig.IPv6Prefix is 0.
+	DefaultIPv6Prefix = 64
+	// MinIPv6Prefix is the shortest prefix allowed: a key of 6 bytes or
+	// more can never be taken for an IPv4 client's 4.
+	MinIPv6Prefix = 48
+)
+
 // Sizes of a per-client limit's table.
 const (
 	// DefaultClientTableSize is the number of clients tracked when
@@ -25,7 +34,8 @@ const (
 // KeyedLimiter is a limiter with one bucket per key, such as a client's IP
 // address. A LimiterFactory returns one (as a Limiter that also implements
 // KeyedLimiter) for a RateLimitConfig with a Key; the request path then
-// calls AllowKey with the client's address: 4 bytes for IPv4, 16 for IPv6.
+// calls AllowKey with the client's address: 4 bytes for IPv4; for IPv6 its
+// first RateLimitConfig.IPv6Prefix bits (8 bytes by default).
 // Implementations must be safe for concurrent use and should not allocate.
 type KeyedLimiter interface {
 	// AllowKey reports whether a request from key arriving at now may pass;
@@ -64,19 +74,32 @@ func (l *localKeyedLimiter) Allow(now time.Time) (bool, time.Duration) {
 }
 
 // clientKey is the client's IP address as the key of a per-client limit:
-// 4 bytes for IPv4 (also when it reached an IPv6 socket), else 16. It does
-// not allocate.
-func clientKey(ctx *fasthttp.RequestCtx) []byte {
+// 4 bytes for IPv4 (also when it reached an IPv6 socket), else the first
+// v6Bytes of the IPv6 address (its prefix). It does not allocate: the
+// prefix is a slice of the address, hence whole bytes.
+func clientKey(ctx *fasthttp.RequestCtx, v6Bytes uint8) []byte {
 	ip := ctx.RemoteIP()
 	if v4 := ip.To4(); v4 != nil {
 		return v4
 	}
+	if len(ip) == 16 {
+		return ip[:v6Bytes]
+	}
 	return ip
 }
 
-// allowKeyed applies a per-client limit to ctx; a refusal answers 429.
-func (h *hostState) allowKeyed(l KeyedLimiter, ctx *fasthttp.RequestCtx, now time.Time) bool {
-	if ok, wait := l.AllowKey(clientKey(ctx), now); !ok {
+// v6KeyBytes is how many bytes of an IPv6 address key cfg's clients.
+func v6KeyBytes(cfg RateLimitConfig) uint8 {
+	if cfg.IPv6Prefix == 0 {
+		return DefaultIPv6Prefix / 8
+	}
+	return uint8(cfg.IPv6Prefix / 8)
+}
+
+// allowKeyed applies a per-client limit to ctx, keying IPv6 clients by
+// their first v6Bytes; a refusal answers 429.
+func (h *hostState) allowKeyed(l KeyedLimiter, v6Bytes uint8, ctx *fasthttp.RequestCtx, now time.Time) bool {
+	if ok, wait := l.AllowKey(clientKey(ctx, v6Bytes), now); !ok {
 		h.refuse(ctx, wait)
 		return false
 	}

@@ -14,14 +14,20 @@ func TestAllocsPerClientLimit(t *testing.T) {
 		rate  float64
 		burst int
 		want  int
-	}{{"passes", 1e9, 1 << 30, 200}, {"refuses", 0.1, 1, 429}} {
+		ip    string
+	}{
+		{"passes", 1e9, 1 << 30, 200, "192.0.2.7"},
+		{"refuses", 0.1, 1, 429, "192.0.2.7"},
+		{"passes IPv6", 1e9, 1 << 30, 200, "2001:db8::7"},
+		{"refuses IPv6", 0.1, 1, 429, "2001:db8::7"},
+	} {
 		sm := NewServerManager()
 		cfg := &RateLimitConfig{Enabled: true, RequestsPerSecond: tt.rate, BurstSize: tt.burst, Key: KeyClientIP}
 		if err := sm.RegisterHost("a.test", HostConfig{RateLimits: cfg}); err != nil {
 			t.Fatal(err)
 		}
 		serve := keyedServe(sm, okRouter("a.test"))
-		ctx := keyedCtx("a.test", "192.0.2.7")
+		ctx := keyedCtx("a.test", tt.ip)
 		serve(ctx)
 		ctx.Response.Reset()
 		serve(ctx)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +113,10 @@ func TestPerClientLimitValidation(t *testing.T) {
 		{Enabled: true, RequestsPerSecond: 1, Key: "header"},
 		{Enabled: true, RequestsPerSecond: 1, Key: KeyClientIP, Size: -1},
 		{Enabled: true, RequestsPerSecond: 1, Key: KeyClientIP, Size: MaxClientTableSize + 1},
+		{Enabled: true, RequestsPerSecond: 1, Key: KeyClientIP, IPv6Prefix: 60},
+		{Enabled: true, RequestsPerSecond: 1, Key: KeyClientIP, IPv6Prefix: 40},
+		{Enabled: true, RequestsPerSecond: 1, Key: KeyClientIP, IPv6Prefix: 136},
+		{Enabled: true, RequestsPerSecond: 1, Key: KeyClientIP, IPv6Prefix: -64},
 	} {
 		if err := sm.RegisterHost("a.test", HostConfig{RateLimits: &cfg}); !errors.Is(err, ErrInvalidRateLimit) {
 			t.Errorf("%+v: %v, want ErrInvalidRateLimit", cfg, err)
@@ -120,16 +125,75 @@ func TestPerClientLimitValidation(t *testing.T) {
 }
 
 // TestClientKey: IPv4 keys are 4 bytes, whichever socket family they came
-// in on; IPv6 keys 16.
+// in on; IPv6 keys are the address's prefix, 8 bytes by default.
 func TestClientKey(t *testing.T) {
 	for _, tt := range []struct {
-		ip   string
-		want int
-	}{{"192.0.2.1", 4}, {"::ffff:192.0.2.1", 4}, {"2001:db8::1", 16}} {
+		ip     string
+		prefix int
+		want   string // the key as an address, zero-padded
+	}{
+		{"192.0.2.1", 0, "192.0.2.1"},
+		{"::ffff:192.0.2.1", 0, "192.0.2.1"},
+		{"192.0.2.1", 48, "192.0.2.1"},
+		{"2001:db8:1:2:3:4:5:6", 0, "2001:db8:1:2::"},
+		{"2001:db8:1:2:3:4:5:6", 128, "2001:db8:1:2:3:4:5:6"},
+		{"2001:db8:1:2:3:4:5:6", 48, "2001:db8:1::"},
+		{"2001:db8:1:2:3:4:5:6", 56, "2001:db8:1::"},
+		{"2001:db8:1:2ff:3:4:5:6", 56, "2001:db8:1:200::"},
+	} {
 		ctx := new(fasthttp.RequestCtx)
 		ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.ParseIP(tt.ip), Port: 1}, nil)
-		if got := clientKey(ctx); len(got) != tt.want || !net.IP(got).Equal(net.ParseIP(tt.ip)) {
-			t.Errorf("clientKey(%s) = %v (%d bytes), want %d bytes", tt.ip, got, len(got), tt.want)
+		got := clientKey(ctx, v6KeyBytes(RateLimitConfig{IPv6Prefix: tt.prefix}))
+		want := net.ParseIP(tt.want)
+		if v4 := want.To4(); v4 != nil {
+			want = v4
+		}
+		padded := make(net.IP, len(want))
+		copy(padded, got)
+		if want.To4() == nil {
+			wantLen := tt.prefix / 8
+			if tt.prefix == 0 {
+				wantLen = DefaultIPv6Prefix / 8
+			}
+			if len(got) != wantLen {
+				t.Errorf("clientKey(%s) /%d: %d bytes, want %d", tt.ip, tt.prefix, len(got), wantLen)
+			}
+		}
+		if !padded.Equal(want) {
+			t.Errorf("clientKey(%s) /%d = %v, want %v", tt.ip, tt.prefix, padded, want)
+		}
+	}
+}
+
+// IPv6 clients of one /64 share a per-client bucket by default, so that
+// rotating addresses inside it gets no fresh bucket; IPv6Prefix 128 gives
+// every address its own, and another /64 is another client.
+func TestPerClientLimitIPv6Prefix(t *testing.T) {
+	for _, tt := range []struct {
+		prefix int
+		ips    []string
+		want   []int
+	}{
+		{0, []string{"2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:1:ffff::9"}, []int{200, 429, 429}},
+		{0, []string{"2001:db8:0:1::1", "2001:db8:0:2::1"}, []int{200, 200}},
+		{128, []string{"2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:1::1"}, []int{200, 200, 429}},
+		{48, []string{"2001:db8:0:1::1", "2001:db8:0:2::1", "2001:db8:1::1"}, []int{200, 429, 200}},
+		{0, []string{"192.0.2.1", "192.0.2.2", "::ffff:192.0.2.1"}, []int{200, 200, 429}},
+	} {
+		sm := quietManager(t)
+		cfg := &RateLimitConfig{Enabled: true, RequestsPerSecond: 0.001, BurstSize: 1, Key: KeyClientIP, IPv6Prefix: tt.prefix}
+		if err := sm.RegisterHost("a.test", HostConfig{RateLimits: cfg}); err != nil {
+			t.Fatal(err)
+		}
+		serve := keyedServe(sm, okRouter("a.test"))
+		var got []int
+		for _, ip := range tt.ips {
+			ctx := keyedCtx("a.test", ip)
+			serve(ctx)
+			got = append(got, ctx.Response.StatusCode())
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("/%d %v: got %v, want %v", tt.prefix, tt.ips, got, tt.want)
 		}
 	}
 }

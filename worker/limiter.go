@@ -116,6 +116,9 @@ func validateRateLimit(what string, c *RateLimitConfig) error {
 	if (c.Key != "" && c.Key != KeyClientIP) || c.Size < 0 || c.Size > MaxClientTableSize {
 		return fmt.Errorf("%w for %s: key %q, size %d", ErrInvalidRateLimit, what, c.Key, c.Size)
 	}
+	if p := c.IPv6Prefix; p != 0 && (p < MinIPv6Prefix || p > 128 || p%8 != 0) {
+		return fmt.Errorf("%w for %s: ipv6 prefix %d is not a multiple of 8 from %d to 128", ErrInvalidRateLimit, what, p, MinIPv6Prefix)
+	}
 	return nil
 }
 

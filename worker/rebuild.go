@@ -108,6 +108,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 		mw = cfg.Middleware
 		if cfg.RateLimits.active() {
 			hs.hostLim, hs.hostKeyed = m.limitersLocked(LimiterKey{ScopeHost, name}, *cfg.RateLimits)
+			hs.hostV6 = v6KeyBytes(*cfg.RateLimits)
 		}
 		if sec := cfg.SecurityConfig; sec != nil {
 			for k, v := range sec.Headers {
@@ -117,6 +118,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 	}
 	if t := m.reg.tenants[tenant]; t != nil && t.RateLimits.active() {
 		hs.tenantLim, hs.tenantKeyed = m.limitersLocked(LimiterKey{ScopeTenant, tenant}, *t.RateLimits)
+		hs.tenantV6 = v6KeyBytes(*t.RateLimits)
 	}
 	hs.handler = wrap(hs.core, mw)
 	return hs

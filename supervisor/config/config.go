@@ -42,6 +42,12 @@ const (
 	// MaxClientTableSize bounds rate_limit.size, so that a typo cannot
 	// make the master map gigabytes of shared memory.
 	MaxClientTableSize = 1 << 24
+	// DefaultIPv6Prefix is rate_limit.ipv6_prefix: with key = "client_ip",
+	// IPv6 clients of one /64 (what one subscriber is given) share a
+	// bucket.
+	DefaultIPv6Prefix = worker.DefaultIPv6Prefix
+	// MinIPv6Prefix is the shortest rate_limit.ipv6_prefix.
+	MinIPv6Prefix = worker.MinIPv6Prefix
 	// MaxWorkers bounds supervisor.workers, so that a typo cannot fork-bomb
 	// the machine.
 	MaxWorkers = 1024
@@ -273,6 +279,11 @@ type RateLimit struct {
 	// Size is the number of clients tracked with KeyClientIP, 1 to
 	// MaxClientTableSize. Default DefaultClientTableSize; 0 when Key is "".
 	Size int
+	// IPv6Prefix is how many leading bits of an IPv6 client's address
+	// are its key with KeyClientIP: a multiple of 8 from MinIPv6Prefix to
+	// 128 (one bucket per address). Default DefaultIPv6Prefix; 0 when Key
+	// is "".
+	IPv6Prefix int
 }
 
 // Worker returns the limit in the worker package's form.
@@ -280,7 +291,7 @@ func (r *RateLimit) Worker() *worker.RateLimitConfig {
 	if r == nil {
 		return nil
 	}
-	return &worker.RateLimitConfig{Enabled: true, RequestsPerSecond: r.RequestsPerSecond, BurstSize: r.Burst, Key: r.Key, Size: r.Size}
+	return &worker.RateLimitConfig{Enabled: true, RequestsPerSecond: r.RequestsPerSecond, BurstSize: r.Burst, Key: r.Key, Size: r.Size, IPv6Prefix: r.IPv6Prefix}
 }
 
 // Proxy forwards a host's requests to a pool of upstream servers.

@@ -145,7 +145,7 @@ func TestParseFull(t *testing.T) {
 		Hostname: "app.example.com", Tenant: "t1", Root: "/etc/rockstar/sites/app",
 		RespondStatus: 200, ContentType: DefaultContentType,
 		Headers:   map[string]string{"X-Frame-Options": "DENY", "Strict-Transport-Security": "max-age=60"},
-		RateLimit: &RateLimit{RequestsPerSecond: 2.5, Burst: 5, Key: KeyClientIP, Size: DefaultClientTableSize},
+		RateLimit: &RateLimit{RequestsPerSecond: 2.5, Burst: 5, Key: KeyClientIP, Size: DefaultClientTableSize, IPv6Prefix: DefaultIPv6Prefix},
 		TLSCert:   "/certs/app.pem", TLSKey: "/certs/app.key",
 	}, {
 		Hostname: "*.example.com", Tenant: "t1", Respond: "ok", RespondStatus: 204, ContentType: "application/json",
@@ -307,5 +307,18 @@ func TestLineAndFieldError(t *testing.T) {
 	e := c.FieldError("server[0].listen", ErrInvalid, "address in use")
 	if e.File != "/etc/rockstar/rockstar.toml" || e.Line != 18 || e.Field != "server[0].listen" || e.Err != ErrInvalid {
 		t.Errorf("FieldError = %+v", e)
+	}
+}
+
+// rate_limit.ipv6_prefix keys IPv6 clients by a shorter or longer prefix
+// than the default /64, and reaches the worker's limit.
+func TestRateLimitIPv6Prefix(t *testing.T) {
+	c := mustParse(t, "[[server]]\nlisten = \":8080\"\n[[host]]\nhostname = \"a.test\"\n"+
+		"rate_limit = { requests_per_second = 1, key = \"client_ip\", ipv6_prefix = 48 }\n")
+	if got, want := c.Hosts[0].RateLimit.IPv6Prefix, 48; got != want {
+		t.Fatalf("IPv6Prefix = %d, want %d", got, want)
+	}
+	if got, want := c.Hosts[0].RateLimit.Worker().IPv6Prefix, 48; got != want {
+		t.Fatalf("worker IPv6Prefix = %d, want %d", got, want)
 	}
 }

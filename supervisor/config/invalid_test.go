@@ -159,6 +159,12 @@ var invalidCases = []struct {
 		[]want{{9, "host[1].rate_limit.key", ErrInvalid}}},
 	{"rate limit size without client_ip", srv + "[[tenant]]\nid = \"t\"\nhosts = []\nrate_limit = { requests_per_second = 1, size = 5 }\n",
 		[]want{{5, "tenant[0].hosts", ErrMissing}, {6, "tenant[0].rate_limit.size", ErrConflict}}},
+	{"ipv6 prefix without client_ip", srv + "[[host]]\nhostname = \"a.test\"\nrate_limit = { requests_per_second = 1, ipv6_prefix = 64 }\n",
+		[]want{{5, "host[0].rate_limit.ipv6_prefix", ErrConflict}}},
+	{"ipv6 prefix values", srv + "[[host]]\nhostname = \"a.test\"\nrate_limit = { requests_per_second = 1, key = \"client_ip\", ipv6_prefix = 60 }\n" +
+		"[[host]]\nhostname = \"b.test\"\nrate_limit = { requests_per_second = 1, key = \"client_ip\", ipv6_prefix = 32 }\n" +
+		"[[host]]\nhostname = \"c.test\"\nrate_limit = { requests_per_second = 1, key = \"client_ip\", ipv6_prefix = 136 }\n",
+		[]want{{5, "host[0].rate_limit.ipv6_prefix", ErrInvalid}, {8, "host[1].rate_limit.ipv6_prefix", ErrInvalid}, {11, "host[2].rate_limit.ipv6_prefix", ErrInvalid}}},
 	{"rate not a number", srv + "[[host]]\nhostname = \"a.test\"\nrate_limit = { requests_per_second = \"fast\" }\n",
 		[]want{{5, "host[0].rate_limit.requests_per_second", ErrType}}},
 	{"rate is nan", srv + "[[host]]\nhostname = \"a.test\"\nrate_limit = { requests_per_second = nan }\n",

@@ -361,11 +361,24 @@ func (d *decoder) rateLimit(t *table) *RateLimit {
 	if v, ok := t.integer("size", 1, MaxClientTableSize); ok {
 		r.Size = int(v)
 	}
-	switch {
-	case r.Key != KeyClientIP && t.has("size"):
-		t.errorf("size", ErrConflict, "applies only with key = %q", KeyClientIP)
-	case r.Key == KeyClientIP && r.Size == 0:
-		r.Size = DefaultClientTableSize
+	if v, ok := t.integer("ipv6_prefix", MinIPv6Prefix, 128); ok {
+		if v%8 != 0 {
+			t.errorf("ipv6_prefix", ErrInvalid, "must be a multiple of 8")
+		}
+		r.IPv6Prefix = int(v)
+	}
+	for _, k := range []string{"size", "ipv6_prefix"} {
+		if r.Key != KeyClientIP && t.has(k) {
+			t.errorf(k, ErrConflict, "applies only with key = %q", KeyClientIP)
+		}
+	}
+	if r.Key == KeyClientIP {
+		if r.Size == 0 {
+			r.Size = DefaultClientTableSize
+		}
+		if r.IPv6Prefix == 0 {
+			r.IPv6Prefix = DefaultIPv6Prefix
+		}
 	}
 	t.finish()
 	return r
