@@ -45,7 +45,8 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 		}
 		if h.Respond != "" {
 			hc.Middleware = []worker.MiddlewareFunc{respond(h.RespondStatus, h.ContentType, h.Respond)}
-			hc.Inline = true // a fixed answer never blocks: the event loop serves it
+			hc.Inline = true             // a fixed answer never blocks: the event loop serves it
+			hc.DiscardRequestBody = true // nor reads a body: a chunked one is dropped as it comes
 		}
 		if h.RateLimit != nil {
 			hc.RateLimits = h.RateLimit.Worker()

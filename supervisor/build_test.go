@@ -6,7 +6,8 @@ import (
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 )
 
-// respond hosts never block, so the workers' event loops serve them.
+// respond hosts never block, so the workers' event loops serve them, and
+// never read a body, so the workers drop bodies sent to them.
 func TestRespondHostsAreInline(t *testing.T) {
 	var r roots
 	hosts, _, err := r.hostConfigs(&config.Config{Hosts: []config.Host{
@@ -19,6 +20,9 @@ func TestRespondHostsAreInline(t *testing.T) {
 	for _, h := range hosts {
 		if got, want := h.Inline, h.Hostname == "fixed.test"; got != want {
 			t.Errorf("%s: Inline = %v, want %v", h.Hostname, got, want)
+		}
+		if got, want := h.DiscardRequestBody, h.Hostname == "fixed.test"; got != want {
+			t.Errorf("%s: DiscardRequestBody = %v, want %v", h.Hostname, got, want)
 		}
 	}
 }

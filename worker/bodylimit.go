@@ -22,7 +22,10 @@ import (
 //   - a chunked body is read whole before the handler, up to
 //     MaxRequestSize (413 once more has arrived), unless the host streams
 //     (HostConfig.StreamRequestBody): then its handler reads it as it
-//     comes, and a read past the limit fails with fasthttp.ErrBodyTooLarge.
+//     comes, and a read past the limit fails with fasthttp.ErrBodyTooLarge;
+//     or unless the host never reads bodies (HostConfig.DiscardRequestBody,
+//     or a host of files only): then it is read as it comes and dropped,
+//     with the same 413, and its handler sees an empty body.
 type bodyLimit struct {
 	max int64
 	// over holds the request headers (a pointer into a RequestCtx) that
@@ -80,6 +83,9 @@ func (b *binding) admitBody(ctx *fasthttp.RequestCtx, hs *hostState) bool {
 	if hs.streamBody {
 		return true
 	}
+	if hs.discardBody {
+		return b.dropBody(ctx, lim)
+	}
 	body := ctx.Request.Body()
 	switch {
 	case lim.over:
@@ -90,6 +96,24 @@ func (b *binding) admitBody(ctx *fasthttp.RequestCtx, hs *hostState) bool {
 		return false
 	}
 	ctx.Request.Header.SetContentLength(len(body))
+	return true
+}
+
+// dropBody reads a chunked body that its host never reads and keeps
+// nothing of it: io.Discard reads through a small pooled buffer. It
+// reports whether the handler may run, as admitBody does.
+func (b *binding) dropBody(ctx *fasthttp.RequestCtx, lim *limitedBody) bool {
+	_, _ = io.Copy(io.Discard, lim)
+	switch {
+	case lim.over:
+		b.refuseBody(ctx, fasthttp.ErrBodyTooLarge)
+		return false
+	case lim.err != nil:
+		b.refuseBody(ctx, lim.err)
+		return false
+	}
+	ctx.Request.SetBodyRaw(nil)
+	ctx.Request.Header.SetContentLength(0)
 	return true
 }
 

@@ -152,6 +152,14 @@ type HostConfig struct {
 	// as they arrive (ctx.RequestBodyStream), as a proxy does, instead of
 	// the server reading them whole first. Default false.
 	StreamRequestBody bool
+	// DiscardRequestBody promises that the host's middleware and handlers
+	// never read a request body (a fixed answer, a redirect): a chunked
+	// body is then read as it arrives and dropped, still refused with 413
+	// past MaxRequestSize, instead of being held whole in memory for the
+	// handler, which sees an empty body. A host with neither routes of its
+	// own nor middleware (only VirtualFS, or nothing) drops bodies whatever
+	// this says. Default false. StreamRequestBody wins.
+	DiscardRequestBody bool
 	// Inline promises that the host's middleware and handlers never block:
 	// no network or disk I/O but a write to the access log, no waiting, no
 	// Hijack, TimeoutError or reading the connection. On a plain-TCP

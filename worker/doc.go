@@ -84,7 +84,9 @@
 // UpstreamMetrics counts every upstream's answers. The server streams
 // request bodies: a handler reads one whole with ctx.PostBody, as before,
 // or as it comes with ctx.RequestBodyStream; MaxRequestSize still answers
-// 413 before the handler runs.
+// 413 before the handler runs. A host that never reads bodies
+// (HostConfig.DiscardRequestBody, or one of files only) has a chunked body
+// read and dropped as it comes, never held in memory.
 //
 // # Servers
 //

@@ -32,6 +32,7 @@ type hostState struct {
 	files        fs.FS // may be nil
 	errLog       *zerolog.Logger
 	streamBody   bool // HostConfig.StreamRequestBody
+	discardBody  bool // HostConfig.DiscardRequestBody, or nothing of the host reads bodies
 	inline       bool // HostConfig.Inline: the event loop may serve it
 }
 

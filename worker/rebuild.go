@@ -120,6 +120,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 		hs.tenantLim, hs.tenantKeyed = m.limitersLocked(LimiterKey{ScopeTenant, tenant}, *t.RateLimits)
 		hs.tenantV6 = v6KeyBytes(*t.RateLimits)
 	}
+	hs.discardBody = (cfg != nil && cfg.DiscardRequestBody) || (hs.routes == nil && len(mw) == 0)
 	hs.handler = wrap(hs.core, mw)
 	return hs
 }
