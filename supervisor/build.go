@@ -42,6 +42,7 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 				used[h.Root] = root
 			}
 			hc.VirtualFS = root.FS()
+			hc.ServeDotfiles = h.Dotfiles
 		}
 		if h.Respond != "" {
 			hc.Middleware = []worker.MiddlewareFunc{respond(h.RespondStatus, h.ContentType, h.Respond)}

@@ -34,3 +34,22 @@ func TestServerConfigEventLoop(t *testing.T) {
 		}
 	}
 }
+
+// A root's dotfiles setting reaches its worker.HostConfig, default off.
+func TestRootHostsDotfiles(t *testing.T) {
+	var r roots
+	t.Cleanup(func() { r.closeUnused(nil, false) })
+	dir := t.TempDir()
+	hosts, _, err := r.hostConfigs(&config.Config{Hosts: []config.Host{
+		{Hostname: "plain.test", Root: dir},
+		{Hostname: "dots.test", Root: dir, Dotfiles: true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		if got, want := h.ServeDotfiles, h.Hostname == "dots.test"; got != want {
+			t.Errorf("%s: ServeDotfiles = %v, want %v", h.Hostname, got, want)
+		}
+	}
+}

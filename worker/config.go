@@ -142,6 +142,12 @@ type HostConfig struct {
 	TenantID string
 	// VirtualFS serves the host's static files after its routes. Default nil: none.
 	VirtualFS VirtualFS
+	// ServeDotfiles serves the files and directories of VirtualFS whose
+	// path has an element beginning with "." (.env, .git/config,
+	// sub/.htpasswd). Default false: they are refused with 404, as if
+	// absent, but for .well-known (RFC 8615: ACME challenges,
+	// security.txt), which is always served.
+	ServeDotfiles bool
 	// Middleware wraps the host's routes and files; [0] runs first.
 	Middleware []MiddlewareFunc
 	// RateLimits limits the host's requests. Default nil: unlimited.

@@ -45,6 +45,17 @@
 // VirtualFS, then 404 (or 405 with Allow when another method has the path).
 // A host never falls through to another host's routes or files.
 //
+// A VirtualFS answers GET and HEAD; another method on one of its files
+// gets 405 with "Allow: GET, HEAD" (and the methods of the host's routes
+// for the path). A directory redirects to its name with a slash and serves
+// its index.html; there are no listings. Only regular files are served,
+// and each is known to be one (fs.Stat) before it is opened: a FIFO,
+// socket or device gets 404 without an open that could block. A file named
+// as a directory ("/a.txt/") gets 404, as in nginx. A path with an element
+// beginning with "." (/.env, /.git/config, /sub/.htpasswd) gets 404 as if
+// absent, unless HostConfig.ServeDotfiles; /.well-known/ (RFC 8615: ACME
+// challenges, security.txt) is always served.
+//
 // Registering and unregistering hosts and tenants, and adding routes, takes
 // effect on running servers at once: each change publishes a new immutable
 // table, and a request only loads a pointer. A host may be served without

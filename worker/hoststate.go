@@ -30,6 +30,7 @@ type hostState struct {
 
 	name, tenant string
 	files        fs.FS // may be nil
+	dotfiles     bool  // HostConfig.ServeDotfiles
 	errLog       *zerolog.Logger
 	streamBody   bool // HostConfig.StreamRequestBody
 	discardBody  bool // HostConfig.DiscardRequestBody, or nothing of the host reads bodies
@@ -128,13 +129,25 @@ func (h *hostState) run(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// core serves the host's routes, then its files, then 405 or 404.
+// core serves the host's routes, then its files, then 405 or 404. A
+// method that neither a route nor a file has gets 405 with the methods of
+// both.
 func (h *hostState) core(ctx *fasthttp.RequestCtx) {
 	if h.routes != nil && h.routes.serve(ctx) {
 		return
 	}
-	if h.files != nil && serveFile(ctx, h.files) {
-		return
+	if h.files != nil {
+		switch serveFile(ctx, h.files, h.dotfiles) {
+		case fileServed:
+			return
+		case fileWrongMethod:
+			allow := fileAllow
+			if h.routes != nil {
+				allow = addAllow(allow, h.routes.allowed(b2s(ctx.Path())))
+			}
+			methodNotAllowed(ctx, allow)
+			return
+		}
 	}
 	if h.routes != nil {
 		h.routes.notFound(ctx)

@@ -103,6 +103,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 	var mw []MiddlewareFunc
 	if cfg != nil {
 		hs.files = cfg.VirtualFS
+		hs.dotfiles = cfg.ServeDotfiles
 		hs.streamBody = cfg.StreamRequestBody
 		hs.inline = cfg.Inline
 		mw = cfg.Middleware

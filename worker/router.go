@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -324,11 +325,28 @@ func (r *Router) Handler() fasthttp.RequestHandler {
 // notFound answers 405 with Allow when another method has the path, else 404.
 func (r *Router) notFound(ctx *fasthttp.RequestCtx) {
 	if allow := r.allowed(b2s(ctx.Path())); allow != "" {
-		ctx.Error(fasthttp.StatusMessage(fasthttp.StatusMethodNotAllowed), fasthttp.StatusMethodNotAllowed)
-		ctx.Response.Header.Set(fasthttp.HeaderAllow, allow) // after Error, which resets headers
+		methodNotAllowed(ctx, allow)
 		return
 	}
 	ctx.Error(fasthttp.StatusMessage(fasthttp.StatusNotFound), fasthttp.StatusNotFound)
+}
+
+// methodNotAllowed answers 405 with allow as its Allow header.
+func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
+	ctx.Error(fasthttp.StatusMessage(fasthttp.StatusMethodNotAllowed), fasthttp.StatusMethodNotAllowed)
+	ctx.Response.Header.Set(fasthttp.HeaderAllow, allow) // after Error, which resets headers
+}
+
+// addAllow appends to allow, an Allow header value, the methods of more
+// (another, maybe "") that it lacks.
+func addAllow(allow, more string) string {
+	have := strings.Split(allow, ", ")
+	for m := range strings.SplitSeq(more, ", ") {
+		if m != "" && !slices.Contains(have, m) {
+			have = append(have, m)
+		}
+	}
+	return strings.Join(have, ", ")
 }
 
 // subRouter returns the root's sub-router for a canonical name, or nil.

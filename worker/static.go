@@ -15,19 +15,39 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// serveFile answers a GET or HEAD from fsys and reports whether it did. It
-// reports false when the path names nothing in fsys, so the caller can go on
-// to its 404. Paths are served only from inside fsys: fasthttp has already
-// decoded and cleaned ctx.Path(), and fs.ValidPath refuses whatever is left
-// that could climb out ("..", empty elements); NUL and backslashes get 400.
-func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS) bool {
-	if !ctx.IsGet() && !ctx.IsHead() {
-		return false
-	}
+// fileAnswer is what serveFile did with a request.
+type fileAnswer uint8
+
+const (
+	// fileAbsent: the path names nothing that is served; the caller
+	// answers 404.
+	fileAbsent fileAnswer = iota
+	// fileServed: answered, with the file, a redirect, 304 or 400.
+	fileServed
+	// fileWrongMethod: the path names a file, but the method is neither
+	// GET nor HEAD; the caller answers 405 with fileAllow.
+	fileWrongMethod
+)
+
+// fileAllow is the Allow header of a static file.
+const fileAllow = "GET, HEAD"
+
+// serveFile answers a request from fsys. Paths are served only from inside
+// fsys: fasthttp has already decoded and cleaned ctx.Path(), and
+// fs.ValidPath refuses whatever is left that could climb out ("..", empty
+// elements); NUL and backslashes get 400. Unless dotfiles is set, a path
+// with an element that begins with "." names nothing (see dotfile).
+//
+// Only regular files are served, and each is known to be one by fs.Stat
+// before it is opened: open(2) of a FIFO blocks until a writer comes, and
+// a socket or a device is not a page. A directory serves its index.html,
+// under the same rule; a file named as a directory ("/a.txt/") is nothing,
+// as in nginx.
+func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, dotfiles bool) fileAnswer {
 	raw := ctx.Path()
 	if bytes.IndexByte(raw, 0) >= 0 || bytes.IndexByte(raw, '\\') >= 0 {
 		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
-		return true
+		return fileServed
 	}
 	urlPath := string(raw)
 	name := strings.TrimPrefix(path.Clean(urlPath), "/")
@@ -36,45 +56,54 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS) bool {
 	}
 	if !fs.ValidPath(name) {
 		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
-		return true
+		return fileServed
 	}
-	f, err := fsys.Open(name)
+	if !dotfiles && dotfile(name) {
+		return fileAbsent
+	}
+	info, err := fs.Stat(fsys, name)
 	if err != nil {
-		return false
+		return fileAbsent
 	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return false
-	}
-	if info.IsDir() {
-		f.Close()
-		if !strings.HasSuffix(urlPath, "/") {
+	read := ctx.IsGet() || ctx.IsHead()
+	asDir := strings.HasSuffix(urlPath, "/")
+	switch {
+	case info.IsDir():
+		if read && !asDir {
 			// A relative Location, as net/http's FileServer sends: an
 			// absolute one would name the scheme and port this server
 			// sees, which are wrong behind a TLS-terminating proxy.
 			loc := url.URL{Path: "/" + strings.TrimLeft(urlPath, "/") + "/", RawQuery: string(ctx.URI().QueryString())}
 			ctx.Response.Header.Set(fasthttp.HeaderLocation, loc.String())
 			ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
-			return true
+			return fileServed
 		}
 		name = path.Join(name, "index.html")
-		if f, err = fsys.Open(name); err != nil {
-			return false
+		if info, err = fs.Stat(fsys, name); err != nil {
+			return fileAbsent
 		}
-		if info, err = f.Stat(); err != nil || info.IsDir() {
-			f.Close()
-			return false
-		}
+	case asDir:
+		return fileAbsent
 	}
 	if !info.Mode().IsRegular() {
-		f.Close()
-		return false
+		return fileAbsent
+	}
+	if !read {
+		return fileWrongMethod
 	}
 	if notModified(ctx, info.ModTime()) {
-		f.Close()
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
-		return true
+		return fileServed
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return fileAbsent
+	}
+	// The file may have changed since fs.Stat; what is served is what was
+	// opened, if it is still a regular file.
+	if info, err = f.Stat(); err != nil || !info.Mode().IsRegular() {
+		f.Close()
+		return fileAbsent
 	}
 	ctype := mime.TypeByExtension(path.Ext(name))
 	if ctype == "" {
@@ -88,7 +117,7 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS) bool {
 		}
 		if err != nil {
 			ctx.Error("Internal Server Error", fasthttp.StatusInternalServerError)
-			return true
+			return fileServed
 		}
 	}
 	ctx.SetContentType(ctype)
@@ -99,10 +128,27 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS) bool {
 		f.Close()
 		ctx.Response.Header.SetContentLength(int(info.Size()))
 		ctx.Response.SkipBody = true
-		return true
+		return fileServed
 	}
 	ctx.SetBodyStream(f, int(info.Size())) // fasthttp closes f
-	return true
+	return fileServed
+}
+
+// dotfile reports whether name, a valid fs path, has an element that
+// begins with ".": .env, .git/config, sub/.htpasswd. ".well-known" is not
+// one (RFC 8615: ACME challenges, security.txt), nor "." alone, the root.
+func dotfile(name string) bool {
+	if name == "." {
+		return false
+	}
+	for name != "" {
+		var elem string
+		elem, name, _ = strings.Cut(name, "/")
+		if elem[0] == '.' && elem != ".well-known" {
+			return true
+		}
+	}
+	return false
 }
 
 func sniff(f fs.File) string {

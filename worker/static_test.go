@@ -31,6 +31,13 @@ func siteDir(t *testing.T) string {
 		"site/empty/.keep":     "",
 		"site/a b.txt":         "spaced",
 	}
+	writeTree(t, dir, files)
+	return dir
+}
+
+// writeTree writes files, by slash-separated name, under dir.
+func writeTree(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
 	for name, body := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -40,29 +47,45 @@ func siteDir(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	return dir
 }
 
-func staticServer(t *testing.T, fsys VirtualFS) string {
+// osSystems serves dir through both of the os package's file systems:
+// os.DirFS, and os.Root's, which the supervisor uses.
+func osSystems(t *testing.T, dir string) map[string]VirtualFS {
 	t.Helper()
-	sm := quietManager(t)
-	r := NewRouter()
-	r.GET("/", text("default"))
-	r.Host("files.test").GET("/api", text("api"))
-	if err := sm.RegisterHost("files.test", HostConfig{VirtualFS: fsys}); err != nil {
-		t.Fatal(err)
-	}
-	_, addr := start(t, sm, ServerConfig{}, r)
-	return addr
-}
-
-func TestVirtualFSServesFiles(t *testing.T) {
-	dir := siteDir(t)
-	root, err := os.OpenRoot(filepath.Join(dir, "site"))
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { root.Close() })
+	return map[string]VirtualFS{"os.DirFS": os.DirFS(dir), "os.Root.FS": root.FS()}
+}
+
+func staticServer(t *testing.T, fsys VirtualFS) string {
+	t.Helper()
+	addr, _ := staticHost(t, HostConfig{VirtualFS: fsys})
+	return addr
+}
+
+// staticHost serves host files.test with cfg and a route GET /api, and
+// "default" at / for any other host. It returns the address and the
+// host's router, to which a test may add routes.
+func staticHost(t *testing.T, cfg HostConfig) (string, *Router) {
+	t.Helper()
+	sm := quietManager(t)
+	r := NewRouter()
+	r.GET("/", text("default"))
+	host := r.Host("files.test")
+	host.GET("/api", text("api"))
+	if err := sm.RegisterHost("files.test", cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, addr := start(t, sm, ServerConfig{}, r)
+	return addr, host
+}
+
+func TestVirtualFSServesFiles(t *testing.T) {
+	dir := siteDir(t)
 	mapFS := fstest.MapFS{}
 	for _, name := range []string{"index.html", "style.css", "app.js", "data.json", "image.svg", "notes", "docs/index.html", "docs/page.html", "empty/.keep", "a b.txt"} {
 		b, err := os.ReadFile(filepath.Join(dir, "site", name))
@@ -71,11 +94,8 @@ func TestVirtualFSServesFiles(t *testing.T) {
 		}
 		mapFS[name] = &fstest.MapFile{Data: b, ModTime: time.Now()}
 	}
-	systems := map[string]VirtualFS{
-		"os.DirFS":     os.DirFS(filepath.Join(dir, "site")),
-		"os.Root.FS":   root.FS(),
-		"fstest.MapFS": mapFS,
-	}
+	systems := osSystems(t, filepath.Join(dir, "site"))
+	systems["fstest.MapFS"] = mapFS
 	tests := []struct {
 		path  string
 		code  int
@@ -163,11 +183,6 @@ func TestVirtualFSNotModified(t *testing.T) {
 // the root never appears, and the server goes on serving.
 func TestVirtualFSPathEscapes(t *testing.T) {
 	dir := siteDir(t)
-	root, err := os.OpenRoot(filepath.Join(dir, "site"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
 	// A symlink out of the root: os.Root refuses to follow it.
 	if err := os.Symlink(filepath.Join(dir, "secret.txt"), filepath.Join(dir, "site", "link.txt")); err != nil {
 		t.Fatal(err)
@@ -198,7 +213,7 @@ func TestVirtualFSPathEscapes(t *testing.T) {
 		"http://files.test/../secret.txt",
 		"/link.txt",
 	}
-	for name, fsys := range map[string]VirtualFS{"os.DirFS": os.DirFS(filepath.Join(dir, "site")), "os.Root.FS": root.FS()} {
+	for name, fsys := range osSystems(t, filepath.Join(dir, "site")) {
 		addr := staticServer(t, fsys)
 		for _, p := range paths {
 			if p == "/link.txt" && name == "os.DirFS" {

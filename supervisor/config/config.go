@@ -233,6 +233,11 @@ type Host struct {
 	Tenant string
 	// Root is the absolute path of the directory of static files. Default "".
 	Root string
+	// Dotfiles ("dotfiles") serves the files under Root whose path has an
+	// element beginning with "." (.env, .git/config); only with Root.
+	// Default false: they get 404, as if absent, but for .well-known
+	// (RFC 8615: ACME challenges, security.txt), which is always served.
+	Dotfiles bool
 	// Respond is a fixed body answered to every request. Default "": none.
 	Respond string
 	// RespondStatus is the status of Respond's answers, 100 to 599.

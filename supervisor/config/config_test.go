@@ -120,6 +120,19 @@ func TestParseEventLoop(t *testing.T) {
 	}
 }
 
+// dotfiles is false unless a host with a root says otherwise.
+func TestParseDotfiles(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want bool
+	}{{"", false}, {"dotfiles = true\n", true}, {"dotfiles = false\n", false}} {
+		c := mustParse(t, srv+"[[host]]\nhostname = \"a.test\"\nroot = \"www\"\n"+tt.line)
+		if got := c.Hosts[0].Dotfiles; got != tt.want {
+			t.Errorf("%q: Dotfiles = %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}
+
 func TestParseFull(t *testing.T) {
 	c := mustParse(t, fullDoc)
 	sup := Supervisor{Workers: 4, ControlSocket: "/run/rockstar/ctl.sock", ShutdownTimeout: 90 * time.Second, User: "nobody", Group: "1000"}

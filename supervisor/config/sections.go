@@ -259,6 +259,12 @@ func (d *decoder) host(t *table) Host {
 	if v, ok := t.str("root", false); ok {
 		h.Root = d.resolve(v)
 	}
+	if v, ok := t.boolean("dotfiles"); ok {
+		if h.Root == "" {
+			t.errorf("dotfiles", ErrConflict, "applies only with root")
+		}
+		h.Dotfiles = v
+	}
 	if v, ok := t.str("respond", false); ok {
 		h.Respond = v
 	}
