@@ -41,7 +41,7 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 				}
 				used[h.Root] = root
 			}
-			hc.VirtualFS = root.FS()
+			hc.VirtualFS = rootFS{root}
 			hc.ServeDotfiles = h.Dotfiles
 		}
 		if h.Respond != "" {

@@ -56,7 +56,7 @@ func TestChunkedBodyDiscardedForHostsThatDoNotRead(t *testing.T) {
 
 	for _, tc := range []struct{ host, want string }{
 		{"respond.test", "HTTP/1.1 200 OK"},
-		{"static.test", "HTTP/1.1 405 Method Not Allowed|HTTP/1.1 404 Not Found"},
+		{"static.test", "HTTP/1.1 405 Method Not Allowed"},
 	} {
 		t.Run(tc.host, func(t *testing.T) {
 			conn, err := net.Dial("tcp", addr)
@@ -77,7 +77,7 @@ func TestChunkedBodyDiscardedForHostsThatDoNotRead(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			runtime.ReadMemStats(&after)
-			if got := "HTTP/1.1 " + resp.Status; !strings.Contains(tc.want, got) {
+			if got := "HTTP/1.1 " + resp.Status; got != tc.want {
 				t.Fatalf("got %s %q, want %s", got, body, tc.want)
 			}
 			if tc.host == "respond.test" && string(body) != "fixed, body 0" {
