@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rs/zerolog"
 
 	"github.com/rockstar-dev/rockstar/netutil"
@@ -25,7 +27,7 @@ import (
 
 // IsWorker reports whether this process was started by a master as one of
 // its workers; main should then call RunWorker and nothing else.
-func IsWorker() bool { return os.Getenv(envRole) == roleWorker }
+func IsWorker() bool { return os.Getenv(wire.EnvRole) == wire.RoleWorker }
 
 // orphanCheck is how often a worker checks that its master still lives.
 const orphanCheck = 100 * time.Millisecond
@@ -54,15 +56,15 @@ func RunWorker(out io.Writer) int {
 	// this one for good.
 	runtime.LockOSThread()
 	_ = netutil.SetParentDeathSignal(syscall.SIGKILL)
-	masterPID, _ := strconv.Atoi(os.Getenv(envMasterPID))
+	masterPID, _ := strconv.Atoi(os.Getenv(wire.EnvMasterPID))
 	if masterPID != 0 && !netutil.ParentAlive(masterPID) {
 		return 1 // the master died before we could watch it
 	}
-	slot := os.Getenv(envSlot)
-	if os.Getenv(envLogFormat) == "console" {
+	slot := os.Getenv(wire.EnvSlot)
+	if os.Getenv(wire.EnvLogFormat) == "console" {
 		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
 	}
-	log := workerLogger(out, slot, os.Getenv(envGeneration))
+	log := workerLogger(out, slot, os.Getenv(wire.EnvGeneration))
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1,
 		syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE)
 
@@ -77,14 +79,14 @@ func RunWorker(out io.Writer) int {
 }
 
 func (w *childWorker) run(masterPID int) error {
-	specs, err := netutil.DecodeFDs(os.Getenv(envFDs))
+	specs, err := netutil.DecodeFDs(os.Getenv(wire.EnvFDs))
 	if err != nil {
 		return err
 	}
 	var listeners []listenerSpec
 	for _, s := range specs {
-		switch s.Kind {
-		case "ctl":
+		switch wire.FDKind(s.Kind) {
+		case wire.FDControl:
 			f := os.NewFile(uintptr(s.FD), "control")
 			if f == nil {
 				return errors.New("supervisor: no control fd")
@@ -92,17 +94,17 @@ func (w *childWorker) run(masterPID int) error {
 			if w.conn, err = netutil.FileConn(f); err != nil { // closes f
 				return err
 			}
-		case "shm":
+		case wire.FDShared:
 			if err := w.openShared(s.FD); err != nil {
 				return err
 			}
-		case "tcp":
+		case wire.FDTCP:
 			ln, err := netutil.FileListener(uintptr(s.FD), s.Addr)
 			if err != nil {
 				return err
 			}
 			listeners = append(listeners, listenerSpec{addr: s.Addr, slot: s.Slot, ln: ln})
-		case "udp": // HTTP/3, after the slot's "tcp"
+		case wire.FDUDP: // HTTP/3, after the slot's TCP socket
 			if err := attachPacketConn(listeners, s); err != nil {
 				return err
 			}
@@ -139,7 +141,7 @@ func (w *childWorker) run(masterPID int) error {
 	})
 
 	first, err := netutil.ReadMessage(r)
-	if err != nil || first.Type != msgConfig {
+	if err != nil || first.Type != wire.MsgConfig {
 		return fmt.Errorf("supervisor: expected the config first: %v", err)
 	}
 	var cfg config.Config
@@ -259,7 +261,7 @@ func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error 
 	}
 	w.state = StateReady
 	w.log.Debug().Int("servers", len(servers)).Msg("worker ready")
-	return w.send(&netutil.Message{Type: msgReady})
+	return w.send(&netutil.Message{Type: wire.MsgReady})
 }
 
 func findServer(cfg *config.Config, addr string) (config.Server, bool) {
@@ -294,18 +296,18 @@ func (w *childWorker) reply(req *netutil.Message, body any, err error) {
 // worker is done.
 func (w *childWorker) handle(m *netutil.Message) bool {
 	switch m.Type {
-	case msgHealth:
+	case wire.MsgHealth:
 		snap := w.sm.Metrics()
-		h := Health{State: w.state, Uptime: time.Since(w.started).Seconds()}
+		h := wire.Health{State: w.state, Uptime: time.Since(w.started).Seconds()}
 		for _, s := range snap.Servers {
 			h.Requests += s.Requests
 			h.Active += s.Active
 		}
 		w.sharedHealth(&h, snap)
 		w.reply(m, h, nil)
-	case msgMetrics:
-		w.reply(m, wireFromSnapshot(w.sm.Metrics()), nil)
-	case msgConfig:
+	case wire.MsgMetrics:
+		w.reply(m, wire.MetricsFromSnapshot(w.sm.Metrics()), nil)
+	case wire.MsgConfig:
 		var cfg config.Config
 		err := json.Unmarshal(m.Body, &cfg)
 		if err == nil {
@@ -316,20 +318,20 @@ func (w *childWorker) handle(m *netutil.Message) bool {
 			}
 		}
 		w.reply(m, nil, err)
-	case msgUpstreams: // pushed by the master (upstreams.go); no reply
+	case wire.MsgUpstreams: // pushed by the master (upstreams.go); no reply
 		w.roots.proxies.setStates(m.Body)
-	case msgUpstreamMetrics:
+	case wire.MsgUpstreamMetrics:
 		w.reply(m, upstreamWire(), nil)
-	case msgLimits:
+	case wire.MsgLimits:
 		w.reply(m, nil, w.setLimits(m.Body))
-	case msgReopen:
+	case wire.MsgReopen:
 		var err error
 		if w.access != nil {
 			err = w.access.Reopen()
 		}
 		w.reply(m, nil, err)
-	case msgDrain:
-		var d drainBody
+	case wire.MsgDrain:
+		var d wire.Drain
 		_ = json.Unmarshal(m.Body, &d)
 		w.state = StateDraining
 		w.reply(m, nil, nil)
@@ -341,7 +343,7 @@ func (w *childWorker) handle(m *netutil.Message) bool {
 			w.log.Warn().Err(err).Msg("drain: closed connections at the deadline")
 		}
 		return true
-	case msgStop:
+	case wire.MsgStop:
 		w.reply(m, nil, nil)
 		w.stopNow()
 		return true
@@ -356,29 +358,6 @@ func (w *childWorker) stopNow() {
 		_ = w.sm.StopAll()
 	}
 	w.serving.Wait()
-}
-
-// wireMetrics is a worker's metrics snapshot on the control channel (JSON
-// has no struct map keys).
-type wireMetrics struct {
-	Series  []wireSeries     `json:"series"`
-	Servers map[string]int64 `json:"active_connections"`
-}
-
-type wireSeries struct {
-	worker.SeriesKey
-	worker.Stats
-}
-
-func wireFromSnapshot(s worker.MetricsSnapshot) wireMetrics {
-	w := wireMetrics{Servers: make(map[string]int64)}
-	for k, v := range s.Series {
-		w.Series = append(w.Series, wireSeries{k, v})
-	}
-	for name, st := range s.Servers {
-		w.Servers[name] = st.Active
-	}
-	return w
 }
 
 // logLevel parses a config log level; unknown levels mean info.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rockstar-dev/rockstar/netutil"
 	"github.com/rockstar-dev/rockstar/worker"
 )
@@ -14,9 +16,9 @@ import (
 
 // openShared maps the region the master passed at fd.
 func (w *childWorker) openShared(fd int) error {
-	area, err := strconv.Atoi(os.Getenv(envShmArea))
+	area, err := strconv.Atoi(os.Getenv(wire.EnvShmArea))
 	if err != nil {
-		return fmt.Errorf("supervisor: %s: %w", envShmArea, err)
+		return fmt.Errorf("supervisor: %s: %w", wire.EnvShmArea, err)
 	}
 	if w.shared, err = openShared(uintptr(fd), area, w.log); err != nil {
 		return err
@@ -32,7 +34,7 @@ func (w *childWorker) readLimits(r *bufio.Reader) error {
 		return nil
 	}
 	m, err := netutil.ReadMessage(r)
-	if err != nil || m.Type != msgLimits {
+	if err != nil || m.Type != wire.MsgLimits {
 		return fmt.Errorf("supervisor: expected the limits after the config: %v", err)
 	}
 	return w.shared.setLimits(m.Body)
@@ -59,7 +61,7 @@ func (w *childWorker) setLimits(body []byte) error {
 // sharedHealth completes a health answer: connections by server and,
 // with shared counters (whose area an earlier worker may have filled), the
 // requests of this process alone.
-func (w *childWorker) sharedHealth(h *Health, snap worker.MetricsSnapshot) {
+func (w *childWorker) sharedHealth(h *wire.Health, snap worker.MetricsSnapshot) {
 	h.Servers = make(map[string]int64, len(snap.Servers))
 	for name, s := range snap.Servers {
 		h.Servers[name] = s.Active

@@ -44,7 +44,7 @@
 // with its own pooled connections and passive marking (max_fails within
 // fail_timeout). The master runs the health_path checks once for all the
 // workers (upstreams.go) and pushes every change, and its whole state to
-// each new worker, over the control channel (msgUpstreams). A reload that
+// each new worker, over the control channel (wire.MsgUpstreams). A reload that
 // changes a proxy pushes it in place: the host's proxy is updated, its
 // requests in flight finish on the upstreams they started on, and a
 // removed upstream's connections close when its last request ends. The

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rockstar-dev/rockstar/netutil"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 )
@@ -53,8 +55,8 @@ type generation struct {
 	// limits is where the config's limits keep their state in the shared
 	// region, sent to every worker started; limitSets are all the
 	// assignments its workers may be using (more than one during a push).
-	limits    []limitSlot
-	limitSets [][]limitSlot
+	limits    []wire.LimitSlot
+	limitSets [][]wire.LimitSlot
 }
 
 // slot runs one worker of a generation and restarts it when it crashes.
@@ -213,17 +215,6 @@ func exitString(err error) string {
 	return err.Error()
 }
 
-// Environment of a worker process.
-const (
-	envRole       = "ROCKSTAR_ROLE"
-	envSlot       = "ROCKSTAR_SLOT"
-	envGeneration = "ROCKSTAR_GENERATION"
-	envFDs        = "ROCKSTAR_FDS"
-	envMasterPID  = "ROCKSTAR_MASTER_PID"
-	envLogFormat  = "ROCKSTAR_LOG_FORMAT" // "console" or "json", as the master's
-	roleWorker    = "worker"
-)
-
 // spawn starts the worker for slot i of g: the same binary in worker mode,
 // with its control channel on fd 3, then its sockets, and sends it the
 // config.
@@ -241,15 +232,15 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 	cfg := g.cfg
 	g.mu.Unlock()
 	files := []*os.File{child}
-	specs := []netutil.FDSpec{{Kind: "ctl", FD: 3}}
+	specs := []netutil.FDSpec{{Kind: string(wire.FDControl), FD: 3}}
 	m.mu.Lock()
 	for _, srv := range cfg.Servers {
 		for _, sl := range m.sockets.slotsFor(srv.Listen, i, g.n) {
 			files = append(files, m.sockets.byAddr[srv.Listen][sl])
-			specs = append(specs, netutil.FDSpec{Kind: "tcp", Addr: srv.Listen, Slot: sl, FD: 2 + len(files)})
+			specs = append(specs, netutil.FDSpec{Kind: string(wire.FDTCP), Addr: srv.Listen, Slot: sl, FD: 2 + len(files)})
 			if f := m.sockets.udpFile(srv.Listen, sl); f != nil && srv.Serves(config.ProtocolHTTP3) {
 				files = append(files, f)
-				specs = append(specs, netutil.FDSpec{Kind: "udp", Addr: srv.Listen, Slot: sl, FD: 2 + len(files)})
+				specs = append(specs, netutil.FDSpec{Kind: string(wire.FDUDP), Addr: srv.Listen, Slot: sl, FD: 2 + len(files)})
 			}
 		}
 	}
@@ -258,13 +249,13 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 
 	cmd := exec.Command(m.opts.WorkerExe, m.opts.WorkerArgs...)
 	cmd.Env = append(workerEnviron(),
-		envRole+"="+roleWorker,
-		envSlot+"="+strconv.Itoa(i),
-		envGeneration+"="+strconv.Itoa(g.id),
-		envFDs+"="+netutil.EncodeFDs(specs),
-		envMasterPID+"="+strconv.Itoa(os.Getpid()),
-		envLogFormat+"="+m.opts.LogFormat,
-		envShmArea+"="+strconv.Itoa(area),
+		wire.EnvRole+"="+wire.RoleWorker,
+		wire.EnvSlot+"="+strconv.Itoa(i),
+		wire.EnvGeneration+"="+strconv.Itoa(g.id),
+		wire.EnvFDs+"="+netutil.EncodeFDs(specs),
+		wire.EnvMasterPID+"="+strconv.Itoa(os.Getpid()),
+		wire.EnvLogFormat+"="+m.opts.LogFormat,
+		wire.EnvShmArea+"="+strconv.Itoa(area),
 	)
 	cmd.Env = append(cmd.Env, workerRuntimeEnv(g.n)...)
 	cmd.ExtraFiles = files
@@ -291,7 +282,7 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 	m.releaseAreaOnExit(p, area)
 	body, err := json.Marshal(cfg)
 	if err == nil {
-		err = p.send(&netutil.Message{Type: msgConfig, Body: body})
+		err = p.send(&netutil.Message{Type: wire.MsgConfig, Body: body})
 	}
 	if err == nil {
 		err = m.sendLimits(p, g)
@@ -344,7 +335,7 @@ func (m *Master) retire(g *generation, graceful bool, timeout time.Duration) {
 			if graceful {
 				ctx, cancel := context.WithTimeout(context.Background(), timeout)
 				defer cancel()
-				_, _ = p.request(ctx, msgDrain, drainBody{TimeoutMS: timeout.Milliseconds()})
+				_, _ = p.request(ctx, wire.MsgDrain, wire.Drain{TimeoutMS: timeout.Milliseconds()})
 			} else {
 				p.signal(syscall.SIGTERM)
 			}
@@ -356,24 +347,6 @@ func (m *Master) retire(g *generation, graceful bool, timeout time.Duration) {
 	wg.Wait()
 	g.wg.Wait()
 }
-
-// drainBody is the body of a drain message.
-type drainBody struct {
-	TimeoutMS int64 `json:"timeout_ms"`
-	LingerMS  int64 `json:"linger_ms,omitempty"`
-}
-
-// Control message types between master and worker.
-const (
-	msgReady   = "ready"
-	msgConfig  = "config"
-	msgHealth  = "health"
-	msgMetrics = "metrics"
-	msgDrain   = "drain"
-	msgStop    = "stop"
-	msgReopen  = "reopen"
-	msgLimits  = "limits" // where the limits keep their state in the shared region
-)
 
 // stopOrKill waits for p to exit, and kills it after d. It reports whether p
 // exited on its own.

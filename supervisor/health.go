@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
 )
 
 // maxMissed is how many health probes in a row a worker may miss before it
@@ -41,7 +43,7 @@ func (m *Master) probe(procs []*proc) {
 			continue
 		}
 		wg.Go(func() {
-			r, err := p.request(ctx, msgHealth, nil)
+			r, err := p.request(ctx, wire.MsgHealth, nil)
 			if err == nil {
 				p.recordHealth(r)
 				return

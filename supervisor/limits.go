@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rockstar-dev/rockstar/netutil"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 )
@@ -24,7 +26,7 @@ func (m *Master) assignLimits(g *generation, cfg *config.Config) error {
 		return err
 	}
 	g.mu.Lock()
-	g.limits, g.limitSets = lim, [][]limitSlot{lim}
+	g.limits, g.limitSets = lim, [][]wire.LimitSlot{lim}
 	g.mu.Unlock()
 	return nil
 }
@@ -36,7 +38,7 @@ func (m *Master) shareRegion(files []*os.File, specs []netutil.FDSpec) (int, []*
 		return -1, files, specs
 	}
 	files = append(files, m.shared.r.File())
-	specs = append(specs, netutil.FDSpec{Kind: "shm", FD: 2 + len(files)})
+	specs = append(specs, netutil.FDSpec{Kind: string(wire.FDShared), FD: 2 + len(files)})
 	return m.shared.acquireArea(), files, specs
 }
 
@@ -66,18 +68,18 @@ func (m *Master) sendLimits(p *proc, g *generation) error {
 		return nil
 	}
 	g.mu.Lock()
-	body, err := json.Marshal(limitsBody{Limits: g.limits})
+	body, err := json.Marshal(wire.LimitsBody{Limits: g.limits})
 	g.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return p.send(&netutil.Message{Type: msgLimits, Body: body})
+	return p.send(&netutil.Message{Type: wire.MsgLimits, Body: body})
 }
 
 // pushingLimits assigns buckets for a config about to be pushed to g. Until
 // limitsApplied, g's workers may use the old assignment or the new one, so
 // both stay live.
-func (m *Master) pushingLimits(g *generation, cfg *config.Config) ([]limitSlot, error) {
+func (m *Master) pushingLimits(g *generation, cfg *config.Config) ([]wire.LimitSlot, error) {
 	if m.shared == nil {
 		return nil, nil
 	}
@@ -93,22 +95,22 @@ func (m *Master) pushingLimits(g *generation, cfg *config.Config) ([]limitSlot, 
 }
 
 // pushLimits tells a running worker about lim, before the config that uses it.
-func (m *Master) pushLimits(ctx context.Context, p *proc, lim []limitSlot) error {
+func (m *Master) pushLimits(ctx context.Context, p *proc, lim []wire.LimitSlot) error {
 	if m.shared == nil {
 		return nil
 	}
-	_, err := p.request(ctx, msgLimits, limitsBody{Limits: lim})
+	_, err := p.request(ctx, wire.MsgLimits, wire.LimitsBody{Limits: lim})
 	return err
 }
 
 // limitsApplied records that every worker of g now uses lim, and frees
 // what nobody uses any more.
-func (m *Master) limitsApplied(g *generation, lim []limitSlot) {
+func (m *Master) limitsApplied(g *generation, lim []wire.LimitSlot) {
 	if m.shared == nil {
 		return
 	}
 	g.mu.Lock()
-	g.limitSets = [][]limitSlot{lim}
+	g.limitSets = [][]wire.LimitSlot{lim}
 	g.mu.Unlock()
 	m.collectLimits()
 }
@@ -122,7 +124,7 @@ func (m *Master) collectLimits() {
 	m.mu.Lock()
 	gens := append([]*generation{m.cur}, m.draining...)
 	m.mu.Unlock()
-	var live [][]limitSlot
+	var live [][]wire.LimitSlot
 	for _, g := range gens {
 		if g == nil {
 			continue

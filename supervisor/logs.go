@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rs/zerolog"
 )
 
@@ -55,7 +57,7 @@ func (m *Master) reopenLogs() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, p := range g.procs() {
-		if _, err := p.request(ctx, msgReopen, nil); err != nil {
+		if _, err := p.request(ctx, wire.MsgReopen, nil); err != nil {
 			m.log.Warn().Err(err).Int("slot", p.slot).Msg("reopen logs")
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
@@ -166,11 +168,11 @@ func collectHTTP(ch chan<- prometheus.Metric, snap map[worker.SeriesKey]worker.S
 
 // lastHealth returns the last health answer of every worker still running,
 // draining ones included.
-func (m *Master) lastHealth() []Health {
+func (m *Master) lastHealth() []wire.Health {
 	m.mu.Lock()
 	gens := append([]*generation{m.cur}, m.draining...)
 	m.mu.Unlock()
-	var out []Health
+	var out []wire.Health
 	for _, g := range gens {
 		if g == nil {
 			continue

@@ -13,15 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rockstar-dev/rockstar/netutil"
-)
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
 
-// Worker states, as status shows them.
-const (
-	StateStarting = "starting"
-	StateReady    = "ready"
-	StateDraining = "draining"
-	StateExited   = "exited"
+	"github.com/rockstar-dev/rockstar/netutil"
 )
 
 // errWorkerGone: the worker's control channel closed before it answered.
@@ -44,7 +38,7 @@ type proc struct {
 	state    string
 	readyAt  time.Time
 	waiting  map[uint64]chan *netutil.Message
-	health   *Health // last answer
+	health   *wire.Health // last answer
 	healthAt time.Time
 	missed   int
 	inflight uint64 // id of an unanswered health probe
@@ -53,16 +47,6 @@ type proc struct {
 
 	ready  chan struct{} // closed on the "ready" message
 	exited chan struct{} // closed when the process and its reader are done
-}
-
-// Health is a worker's answer to a health probe.
-type Health struct {
-	State    string  `json:"state"`
-	Uptime   float64 `json:"uptime_seconds"`
-	Requests uint64  `json:"requests"`
-	Active   int64   `json:"active_connections"`
-	// Servers are the open connections by server (listen address).
-	Servers map[string]int64 `json:"servers,omitempty"`
 }
 
 // start runs cmd with its control channel and begins reading from it.
@@ -121,7 +105,7 @@ func (p *proc) readLoop() {
 			}
 		}
 		switch m.Type {
-		case msgReady:
+		case wire.MsgReady:
 			p.mu.Lock()
 			if p.state == StateStarting {
 				p.state = StateReady
@@ -129,14 +113,14 @@ func (p *proc) readLoop() {
 				close(p.ready)
 			}
 			p.mu.Unlock()
-		case msgHealth: // a late answer to a probe whose wait ended
+		case wire.MsgHealth: // a late answer to a probe whose wait ended
 			p.recordHealth(m)
 		}
 	}
 }
 
 func (p *proc) recordHealth(m *netutil.Message) {
-	var h Health
+	var h wire.Health
 	if m.Err != "" || json.Unmarshal(m.Body, &h) != nil {
 		return
 	}

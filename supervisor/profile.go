@@ -5,6 +5,8 @@ import (
 	"os"
 	"runtime/pprof"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rs/zerolog"
 )
 
@@ -17,7 +19,7 @@ import (
 // cmd/rockstar/default.pgo is built from (see bench/RESULTS.md); merge
 // several with `go tool pprof -proto a.pprof b.pprof > merged.pprof`.
 // Default: unset, no profile.
-const EnvCPUProfile = "ROCKSTAR_CPUPROFILE"
+const EnvCPUProfile = wire.EnvCPUProfile
 
 // startCPUProfile starts the worker's CPU profile when EnvCPUProfile asks
 // for one; the returned function stops it and closes the file.

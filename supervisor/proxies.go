@@ -4,33 +4,14 @@ import (
 	"encoding/json"
 	"sync"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 	"github.com/rockstar-dev/rockstar/worker"
 )
-
-// Control messages of the reverse proxy (issue 7).
-const (
-	// msgUpstreams: master to worker, no reply. The health of the
-	// upstreams of every proxy host with a health_path, as the master's
-	// checks found it (upstreamStates).
-	msgUpstreams = "upstreams"
-	// msgUpstreamMetrics: master asks, worker answers with its upstream
-	// counters ([]wireUpstream).
-	msgUpstreamMetrics = "upstream_metrics"
-)
-
-// upstreamStates is the body of msgUpstreams: the whole state every time,
-// so that a lost or late message is made good by the next one. Version
-// grows with every change; a worker ignores an older one.
-type upstreamStates struct {
-	Version uint64 `json:"version"`
-	// Hosts maps a proxy host to its checked upstreams and whether each
-	// passed its last check; an upstream not listed counts as up.
-	Hosts map[string]map[string]bool `json:"hosts"`
-}
 
 // proxySet is a worker's proxies, one per proxy host. A config push
 // updates the proxy of a host that keeps one in place (its connections,
@@ -41,7 +22,7 @@ type proxySet struct {
 	log    zerolog.Logger
 	mu     sync.Mutex
 	byHost map[string]*worker.ProxyHandler
-	states upstreamStates
+	states wire.UpstreamStates
 }
 
 // proxyConfig maps a host's proxy table to the worker package's config.
@@ -126,9 +107,9 @@ func (s *proxySet) sweep(cfg *config.Config) {
 	}
 }
 
-// setStates applies a msgUpstreams body from the master.
+// setStates applies a wire.MsgUpstreams body from the master.
 func (s *proxySet) setStates(body []byte) {
-	var st upstreamStates
+	var st wire.UpstreamStates
 	if json.Unmarshal(body, &st) != nil {
 		return
 	}
@@ -151,31 +132,19 @@ func (s *proxySet) applyLocked(host string, p *worker.ProxyHandler) {
 	}
 }
 
-// wireUpstream is one upstream's counters on the control channel.
-type wireUpstream struct {
-	Host     string            `json:"host"`
-	Upstream string            `json:"upstream"`
-	Codes    map[string]uint64 `json:"codes,omitempty"` // JSON keys are strings
-	Buckets  []uint64          `json:"buckets"`
-	SumNanos int64             `json:"sum_ns"`
-	Active   int64             `json:"active"`
-	Listed   bool              `json:"listed"`
-	Up       bool              `json:"up"`
-}
-
-// upstreamWire is this worker's upstream counters for msgUpstreamMetrics.
-func upstreamWire() []wireUpstream {
+// upstreamWire is this worker's upstream counters for wire.MsgUpstreamMetrics.
+func upstreamWire() []wire.Upstream {
 	snap := worker.DefaultUpstreamMetrics.Snapshot()
-	out := make([]wireUpstream, 0, len(snap))
+	out := make([]wire.Upstream, 0, len(snap))
 	for k, s := range snap {
-		w := wireUpstream{
+		w := wire.Upstream{
 			Host: k.Host, Upstream: k.Upstream, Buckets: s.Latency.Counts[:],
 			SumNanos: int64(s.Latency.Sum), Active: s.Active, Listed: s.Listed, Up: s.Up,
 		}
 		if len(s.Codes) > 0 {
 			w.Codes = make(map[string]uint64, len(s.Codes))
 			for code, n := range s.Codes {
-				w.Codes[codeLabel(code)] = n
+				w.Codes[wire.CodeLabel(code)] = n
 			}
 		}
 		out = append(out, w)

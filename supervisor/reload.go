@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 )
 
@@ -79,7 +81,7 @@ func (m *Master) push(g *generation, cfg *config.Config) error {
 	for i, p := range procs {
 		wg.Go(func() {
 			if errs[i] = m.pushLimits(ctx, p, lim); errs[i] == nil {
-				_, errs[i] = p.request(ctx, msgConfig, json.RawMessage(body))
+				_, errs[i] = p.request(ctx, wire.MsgConfig, json.RawMessage(body))
 			}
 			if errors.Is(errs[i], errWorkerGone) {
 				errs[i] = nil // it restarts with the new config

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rockstar-dev/rockstar/netutil/shm"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 )
@@ -51,7 +53,7 @@ const handoverVersion = 1
 // sharedHandover is what the old master tells the new one about the region.
 type sharedHandover struct {
 	Version  int              `json:"version"`
-	Limits   []limitSlot      `json:"limits"`   // every allocated bucket and table
+	Limits   []wire.LimitSlot `json:"limits"`   // every allocated bucket and table
 	Areas    []int            `json:"areas"`    // counters areas its processes use
 	Restarts int64            `json:"restarts"` // rockstar_worker_restarts_total
 	Reloads  map[string]int64 `json:"reloads"`  // rockstar_config_reloads_total
@@ -59,7 +61,7 @@ type sharedHandover struct {
 	// (rockstar_upstream_requests_total and the latency histogram), which
 	// the workers count in their own memory (upstream_metrics.go): what
 	// the old workers count after the handover is not carried over.
-	Upstreams []wireUpstream `json:"upstreams,omitempty"`
+	Upstreams []wire.Upstream `json:"upstreams,omitempty"`
 }
 
 var (
@@ -68,9 +70,6 @@ var (
 	// errBadHandover: the old master's state does not describe its region.
 	errBadHandover = errors.New("supervisor: bad shared memory handover")
 )
-
-// setsFit reports whether sets arena sets from set lie in an arena of total.
-func setsFit(set, sets, total int) bool { return set >= 0 && sets > 0 && sets <= total-set }
 
 // handOver stops s from allocating or freeing anything, and returns what
 // a new master needs to go on with the region; errHandedOver if it was
@@ -84,7 +83,7 @@ func (s *sharedMem) handOver() (sharedHandover, error) {
 	}
 	s.handedOver = true
 	h := sharedHandover{Version: handoverVersion, Limits: slices.Collect(maps.Values(s.slots))}
-	slices.SortFunc(h.Limits, func(a, b limitSlot) int {
+	slices.SortFunc(h.Limits, func(a, b wire.LimitSlot) int {
 		return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), cmp.Compare(a.Set, b.Set))
 	})
 	for a, n := range s.areaProcs {
@@ -118,31 +117,31 @@ func adoptSharedMem(r *shm.Region, h sharedHandover) (*sharedMem, error) {
 	if h.Version != handoverVersion {
 		return nil, fmt.Errorf("%w: state version %d, want %d", errBadHandover, h.Version, handoverVersion)
 	}
-	lay, _, err := readHeader(r)
+	lay, _, err := wire.ReadHeader(r)
 	if err != nil {
 		return nil, err
 	}
-	s := &sharedMem{r: r, lay: lay, slots: make(map[limitID]limitSlot), areaProcs: make([]int, lay.areas)}
-	bucketUsed := make([]bool, lay.buckets)
+	s := &sharedMem{r: r, lay: lay, slots: make(map[wire.LimitID]wire.LimitSlot), areaProcs: make([]int, lay.Areas)}
+	bucketUsed := make([]bool, lay.Buckets)
 	var tables []extent
 	for _, sl := range h.Limits {
-		if _, dup := s.slots[sl.id()]; dup {
+		if _, dup := s.slots[sl.ID()]; dup {
 			return nil, fmt.Errorf("%w: %s %s twice", errBadHandover, sl.Scope, sl.Name)
 		}
 		if sl.Bucket >= 0 {
-			if sl.Bucket >= lay.buckets || bucketUsed[sl.Bucket] {
+			if sl.Bucket >= lay.Buckets || bucketUsed[sl.Bucket] {
 				return nil, fmt.Errorf("%w: bucket %d of %s %s", errBadHandover, sl.Bucket, sl.Scope, sl.Name)
 			}
 			bucketUsed[sl.Bucket] = true
 		} else {
-			if !setsFit(sl.Set, sl.Sets, lay.arenaSets) {
+			if !wire.SetsFit(sl.Set, sl.Sets, lay.ArenaSets) {
 				return nil, fmt.Errorf("%w: sets %d+%d of %s %s", errBadHandover, sl.Set, sl.Sets, sl.Scope, sl.Name)
 			}
 			tables = append(tables, extent{sl.Set, sl.Sets})
 		}
-		s.slots[sl.id()] = sl
+		s.slots[sl.ID()] = sl
 	}
-	for i := lay.buckets - 1; i >= 0; i-- {
+	for i := lay.Buckets - 1; i >= 0; i-- {
 		if !bucketUsed[i] {
 			s.freeBuckets = append(s.freeBuckets, i)
 		}
@@ -158,12 +157,12 @@ func adoptSharedMem(r *shm.Region, h sharedHandover) (*sharedMem, error) {
 		}
 		next = e.start + e.n
 	}
-	if next < lay.arenaSets {
-		s.freeSets = append(s.freeSets, extent{next, lay.arenaSets - next})
+	if next < lay.ArenaSets {
+		s.freeSets = append(s.freeSets, extent{next, lay.ArenaSets - next})
 	}
 	for _, a := range h.Areas {
-		if a < 0 || a >= lay.areas {
-			return nil, fmt.Errorf("%w: area %d of %d", errBadHandover, a, lay.areas)
+		if a < 0 || a >= lay.Areas {
+			return nil, fmt.Errorf("%w: area %d of %d", errBadHandover, a, lay.Areas)
 		}
 		s.areaProcs[a]++
 		s.oldAreas = append(s.oldAreas, a)
@@ -350,10 +349,10 @@ func (m *Master) stopWatchingOldMaster() {
 }
 
 // upstreamCounts is the upstream counters of every worker, summed.
-func (m *Master) upstreamCounts() []wireUpstream {
-	var out []wireUpstream
+func (m *Master) upstreamCounts() []wire.Upstream {
+	var out []wire.Upstream
 	for _, s := range m.upstreamSnapshot() {
-		out = append(out, wireUpstream{Host: s.key.Host, Upstream: s.key.Upstream,
+		out = append(out, wire.Upstream{Host: s.key.Host, Upstream: s.key.Upstream,
 			Codes: s.codes, Buckets: slices.Clone(s.buckets[:]), SumNanos: int64(s.sum)})
 	}
 	return out
@@ -361,7 +360,7 @@ func (m *Master) upstreamCounts() []wireUpstream {
 
 // seed adds an old master's upstream counts to the totals, as those of
 // workers that are gone.
-func (u *upstreamMonitor) seed(ws []wireUpstream) {
+func (u *upstreamMonitor) seed(ws []wire.Upstream) {
 	if u == nil || len(ws) == 0 {
 		return
 	}

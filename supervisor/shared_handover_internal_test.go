@@ -10,6 +10,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
@@ -31,7 +33,7 @@ func adoptCopy(t *testing.T, s *sharedMem) *shm.Region {
 	return r
 }
 
-func slotOf(t *testing.T, set []limitSlot, name string) limitSlot {
+func slotOf(t *testing.T, set []wire.LimitSlot, name string) wire.LimitSlot {
 	t.Helper()
 	for _, sl := range set {
 		if sl.Name == name {
@@ -39,7 +41,7 @@ func slotOf(t *testing.T, set []limitSlot, name string) limitSlot {
 		}
 	}
 	t.Fatalf("no slot for %s in %+v", name, set)
-	return limitSlot{}
+	return wire.LimitSlot{}
 }
 
 // TestSharedHandover: once handed over, the old master allocates and
@@ -60,8 +62,8 @@ func TestSharedHandover(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := slotOf(t, first, "a"), slotOf(t, first, "b")
-	old.r.Int64(old.lay.bucketOff(a.Bucket)).Store(12345)
-	old.r.Uint64(old.lay.setOff(b.Set) + 8).Store(777) // an entry of b's table
+	old.r.Int64(old.lay.BucketOff(a.Bucket)).Store(12345)
+	old.r.Uint64(old.lay.SetOff(b.Set) + 8).Store(777) // an entry of b's table
 	areas := []int{old.acquireArea(), old.acquireArea()}
 
 	h, err := old.handOver()
@@ -78,7 +80,7 @@ func TestSharedHandover(t *testing.T) {
 		t.Fatalf("assign after the handover: %v, want errHandedOver", err)
 	}
 	old.collect(nil)
-	if v := old.r.Int64(old.lay.bucketOff(a.Bucket)).Load(); v != 12345 {
+	if v := old.r.Int64(old.lay.BucketOff(a.Bucket)).Load(); v != 12345 {
 		t.Fatalf("the old master freed a bucket it handed over: %d", v)
 	}
 
@@ -98,7 +100,7 @@ func TestSharedHandover(t *testing.T) {
 	if slotOf(t, got, "a") != a {
 		t.Fatalf("unchanged a got %+v, had %+v", slotOf(t, got, "a"), a)
 	}
-	if v := s.r.Int64(s.lay.bucketOff(a.Bucket)).Load(); v != 12345 {
+	if v := s.r.Int64(s.lay.BucketOff(a.Bucket)).Load(); v != 12345 {
 		t.Fatalf("a's bucket holds %d after the handover", v)
 	}
 	c, d := slotOf(t, got, "c"), slotOf(t, got, "d")
@@ -109,16 +111,16 @@ func TestSharedHandover(t *testing.T) {
 		t.Fatalf("a new worker got area %d, which the old master's workers use", ar)
 	}
 	// b is the old workers' until they are gone, then free.
-	s.collect([][]limitSlot{got})
-	if v := s.r.Uint64(s.lay.setOff(b.Set) + 8).Load(); v != 777 {
+	s.collect([][]wire.LimitSlot{got})
+	if v := s.r.Uint64(s.lay.SetOff(b.Set) + 8).Load(); v != 777 {
 		t.Fatalf("b's table was freed while the old workers may use it: %d", v)
 	}
 	s.oldMasterGone()
-	s.collect([][]limitSlot{got})
-	if v := s.r.Uint64(s.lay.setOff(b.Set) + 8).Load(); v != 0 {
+	s.collect([][]wire.LimitSlot{got})
+	if v := s.r.Uint64(s.lay.SetOff(b.Set) + 8).Load(); v != 0 {
 		t.Fatalf("b's table was not freed once the old workers were gone: %d", v)
 	}
-	if v := s.r.Int64(s.lay.bucketOff(a.Bucket)).Load(); v != 12345 {
+	if v := s.r.Int64(s.lay.BucketOff(a.Bucket)).Load(); v != 12345 {
 		t.Fatalf("a, still configured, was freed: %d", v)
 	}
 
@@ -139,24 +141,24 @@ func TestSharedHandoverRejectsBadState(t *testing.T) {
 	}
 	defer old.close()
 	good := sharedHandover{Version: handoverVersion}
-	bucket := func(name string, i int) limitSlot {
-		return limitSlot{Scope: "host", Name: name, Bucket: i}
+	bucket := func(name string, i int) wire.LimitSlot {
+		return wire.LimitSlot{Scope: "host", Name: name, Bucket: i}
 	}
-	table := func(name string, set, sets int) limitSlot {
-		return limitSlot{Scope: "host", Name: name, Bucket: -1, Set: set, Sets: sets}
+	table := func(name string, set, sets int) wire.LimitSlot {
+		return wire.LimitSlot{Scope: "host", Name: name, Bucket: -1, Set: set, Sets: sets}
 	}
 	cases := map[string]sharedHandover{
 		"version":        {Version: handoverVersion + 1},
-		"bucket range":   {Version: handoverVersion, Limits: []limitSlot{bucket("a", old.lay.buckets)}},
-		"bucket twice":   {Version: handoverVersion, Limits: []limitSlot{bucket("a", 3), bucket("b", 3)}},
-		"limit twice":    {Version: handoverVersion, Limits: []limitSlot{bucket("a", 3), bucket("a", 4)}},
-		"sets overlap":   {Version: handoverVersion, Limits: []limitSlot{table("a", 0, 4), table("b", 3, 4)}},
-		"sets past end":  {Version: handoverVersion, Limits: []limitSlot{table("a", old.lay.arenaSets-1, 2)}},
-		"sets wrap":      {Version: handoverVersion, Limits: []limitSlot{table("a", math.MaxInt, 1)}},
-		"no sets":        {Version: handoverVersion, Limits: []limitSlot{table("a", 0, 0)}},
-		"area range":     {Version: handoverVersion, Areas: []int{old.lay.areas}},
+		"bucket range":   {Version: handoverVersion, Limits: []wire.LimitSlot{bucket("a", old.lay.Buckets)}},
+		"bucket twice":   {Version: handoverVersion, Limits: []wire.LimitSlot{bucket("a", 3), bucket("b", 3)}},
+		"limit twice":    {Version: handoverVersion, Limits: []wire.LimitSlot{bucket("a", 3), bucket("a", 4)}},
+		"sets overlap":   {Version: handoverVersion, Limits: []wire.LimitSlot{table("a", 0, 4), table("b", 3, 4)}},
+		"sets past end":  {Version: handoverVersion, Limits: []wire.LimitSlot{table("a", old.lay.ArenaSets-1, 2)}},
+		"sets wrap":      {Version: handoverVersion, Limits: []wire.LimitSlot{table("a", math.MaxInt, 1)}},
+		"no sets":        {Version: handoverVersion, Limits: []wire.LimitSlot{table("a", 0, 0)}},
+		"area range":     {Version: handoverVersion, Areas: []int{old.lay.Areas}},
 		"negative area":  {Version: handoverVersion, Areas: []int{-1}},
-		"negative start": {Version: handoverVersion, Limits: []limitSlot{table("a", -1, 2)}},
+		"negative start": {Version: handoverVersion, Limits: []wire.LimitSlot{table("a", -1, 2)}},
 	}
 	for name, h := range cases {
 		r := adoptCopy(t, old)
@@ -174,13 +176,13 @@ func TestSharedHandoverRejectsBadState(t *testing.T) {
 		s.close()
 	}
 	// A region of another layout version.
-	old.r.Uint64(hdrVersion).Store(shmVersion + 1)
+	old.r.Uint64(wire.HdrVersion).Store(wire.Version + 1)
 	r = adoptCopy(t, old)
-	if s, err := adoptSharedMem(r, good); !errors.Is(err, errBadShared) {
+	if s, err := adoptSharedMem(r, good); !errors.Is(err, wire.ErrBadShared) {
 		if s != nil {
 			s.close()
 		}
-		t.Errorf("a region of another version: %v, want errBadShared", err)
+		t.Errorf("a region of another version: %v, want wire.ErrBadShared", err)
 	}
 	r.Close()
 }
@@ -195,8 +197,8 @@ func TestSetLimitsRejectsWrap(t *testing.T) {
 	defer s.close()
 	w := openWorkerSide(t, s, 0)
 	body := []byte(`{"limits":[{"scope":"host","name":"a","bucket":-1,"set":9223372036854775807,"sets":1}]}`)
-	if err := w.setLimits(body); !errors.Is(err, errBadShared) {
-		t.Fatalf("setLimits of a wrapping table: %v, want errBadShared", err)
+	if err := w.setLimits(body); !errors.Is(err, wire.ErrBadShared) {
+		t.Fatalf("setLimits of a wrapping table: %v, want wire.ErrBadShared", err)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
@@ -52,20 +54,20 @@ func TestSharedAssign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slot := func(set []limitSlot, name string) limitSlot {
+	slot := func(set []wire.LimitSlot, name string) wire.LimitSlot {
 		for _, sl := range set {
 			if sl.Name == name {
 				return sl
 			}
 		}
 		t.Fatalf("no slot for %s in %+v", name, set)
-		return limitSlot{}
+		return wire.LimitSlot{}
 	}
 	a1, b1 := slot(first, "a"), slot(first, "b")
 	if a1.Bucket < 0 || b1.Bucket != -1 || b1.Sets != shm.TableSets(100) {
 		t.Fatalf("a %+v, b %+v", a1, b1)
 	}
-	s.r.Int64(s.lay.bucketOff(a1.Bucket)).Store(12345) // state to keep
+	s.r.Int64(s.lay.BucketOff(a1.Bucket)).Store(12345) // state to keep
 
 	changed := &config.RateLimit{RequestsPerSecond: 10, Burst: 6}
 	second, err := s.assign(limitedConfig(map[string]*config.RateLimit{"a": changed, "b": perClient}))
@@ -76,17 +78,17 @@ func TestSharedAssign(t *testing.T) {
 	if a2.Bucket == a1.Bucket || b2 != b1 {
 		t.Fatalf("changed a got %+v (was %+v); unchanged b got %+v (was %+v)", a2, a1, b2, b1)
 	}
-	if v := s.r.Int64(s.lay.bucketOff(a2.Bucket)).Load(); v != 0 {
+	if v := s.r.Int64(s.lay.BucketOff(a2.Bucket)).Load(); v != 0 {
 		t.Fatalf("fresh bucket holds %d", v)
 	}
 	// While both assignments may be in use, nothing is freed.
-	s.collect([][]limitSlot{first, second})
-	if v := s.r.Int64(s.lay.bucketOff(a1.Bucket)).Load(); v != 12345 {
+	s.collect([][]wire.LimitSlot{first, second})
+	if v := s.r.Int64(s.lay.BucketOff(a1.Bucket)).Load(); v != 12345 {
 		t.Fatalf("a live bucket was freed: %d", v)
 	}
 	// Once only the second is, a1 is zeroed and handed out again.
-	s.collect([][]limitSlot{second})
-	if v := s.r.Int64(s.lay.bucketOff(a1.Bucket)).Load(); v != 0 {
+	s.collect([][]wire.LimitSlot{second})
+	if v := s.r.Int64(s.lay.BucketOff(a1.Bucket)).Load(); v != 0 {
 		t.Fatalf("freed bucket holds %d", v)
 	}
 	third, err := s.assign(limitedConfig(map[string]*config.RateLimit{"a": changed, "b": perClient, "c": one}))
@@ -97,8 +99,8 @@ func TestSharedAssign(t *testing.T) {
 		t.Errorf("c got bucket %d, want the freed %d", c.Bucket, a1.Bucket)
 	}
 	// Removing b frees its table, and the arena merges it back whole.
-	s.collect([][]limitSlot{third[:0]})
-	if len(s.freeSets) != 1 || s.freeSets[0] != (extent{0, s.lay.arenaSets}) {
+	s.collect([][]wire.LimitSlot{third[:0]})
+	if len(s.freeSets) != 1 || s.freeSets[0] != (extent{0, s.lay.ArenaSets}) {
 		t.Errorf("free sets after freeing everything: %v", s.freeSets)
 	}
 }
@@ -133,7 +135,7 @@ func TestSharedCountersAndLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := json.Marshal(limitsBody{Limits: slots})
+	body, err := json.Marshal(wire.LimitsBody{Limits: slots})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +195,7 @@ func BenchmarkSharedLimiter(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := &workerShared{r: s.r, lay: s.lay, limits: map[limitID]limitSlot{slots[0].id(): slots[0]}}
+	w := &workerShared{r: s.r, lay: s.lay, limits: map[wire.LimitID]wire.LimitSlot{slots[0].ID(): slots[0]}}
 	benchLimiter(b, w.limiter(worker.LimiterKey{Scope: worker.ScopeHost, Name: "a.test"}, *lim.Worker()))
 }
 

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rockstar-dev/rockstar/netutil/shm"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 	"github.com/rockstar-dev/rockstar/worker"
@@ -16,21 +18,21 @@ import (
 // counters for /metrics and /status.
 type sharedMem struct {
 	r   *shm.Region
-	lay shmLayout
+	lay wire.Layout
 
 	mu          sync.Mutex
-	slots       map[limitID]limitSlot // limits that have a bucket or table
-	freeBuckets []int                 // a stack, lowest index on top
-	freeSets    []extent              // free runs of arena sets, by start
-	areaProcs   []int                 // processes using each area now
-	labels      []worker.SeriesKey    // directory records read so far
+	slots       map[wire.LimitID]wire.LimitSlot // limits that have a bucket or table
+	freeBuckets []int                           // a stack, lowest index on top
+	freeSets    []extent                        // free runs of arena sets, by start
+	areaProcs   []int                           // processes using each area now
+	labels      []worker.SeriesKey              // directory records read so far
 
 	// Across a binary upgrade (shared_handover.go): the old master, once
 	// it handed the region over, allocates and frees nothing in it; the
 	// new one keeps the old one's assignments live and its areas taken
 	// until the old master's workers are gone.
 	handedOver bool
-	inherited  []limitSlot
+	inherited  []wire.LimitSlot
 	oldAreas   []int
 }
 
@@ -40,19 +42,19 @@ type extent struct{ start, n int }
 // newSharedMem creates the region for cfg.
 func newSharedMem(cfg *config.Config) (*sharedMem, error) {
 	lay := layoutFor(cfg)
-	r, err := shm.Create("rockstar", lay.size)
+	r, err := shm.Create("rockstar", lay.Size)
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: shared memory for limits and metrics: %w", err)
 	}
-	writeHeader(r, lay, rand.Uint64())
+	wire.WriteHeader(r, lay, rand.Uint64())
 	s := &sharedMem{
 		r:         r,
 		lay:       lay,
-		slots:     make(map[limitID]limitSlot),
-		freeSets:  []extent{{0, lay.arenaSets}},
-		areaProcs: make([]int, lay.areas),
+		slots:     make(map[wire.LimitID]wire.LimitSlot),
+		freeSets:  []extent{{0, lay.ArenaSets}},
+		areaProcs: make([]int, lay.Areas),
 	}
-	for i := lay.buckets - 1; i >= 0; i-- {
+	for i := lay.Buckets - 1; i >= 0; i-- {
 		s.freeBuckets = append(s.freeBuckets, i)
 	}
 	return s, nil
@@ -65,13 +67,13 @@ func (s *sharedMem) close() error { return s.r.Close() }
 // table it had if a limit with the same scope, name and settings has one,
 // else a fresh, zeroed one. If the region is full it assigns nothing and
 // returns an error wrapping ErrSharedFull.
-func (s *sharedMem) assign(cfg *config.Config) ([]limitSlot, error) {
+func (s *sharedMem) assign(cfg *config.Config) ([]wire.LimitSlot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.handedOver {
 		return nil, errHandedOver
 	}
-	var out, fresh []limitSlot
+	var out, fresh []wire.LimitSlot
 	for _, id := range configLimits(cfg) {
 		if sl, ok := s.slots[id]; ok {
 			out = append(out, sl)
@@ -91,18 +93,18 @@ func (s *sharedMem) assign(cfg *config.Config) ([]limitSlot, error) {
 	return out, nil
 }
 
-func (s *sharedMem) allocLocked(id limitID) (limitSlot, error) {
-	sl := limitSlot{Scope: id.scope, Name: id.name, Limit: id.limit, Bucket: -1}
-	if id.limit.Key == "" {
+func (s *sharedMem) allocLocked(id wire.LimitID) (wire.LimitSlot, error) {
+	sl := wire.LimitSlot{Scope: id.Scope, Name: id.Name, Limit: id.Limit, Bucket: -1}
+	if id.Limit.Key == "" {
 		if len(s.freeBuckets) == 0 {
-			return sl, fmt.Errorf("%w: no bucket left for %s %s (%d in all)", ErrSharedFull, id.scope, id.name, s.lay.buckets)
+			return sl, fmt.Errorf("%w: no bucket left for %s %s (%d in all)", ErrSharedFull, id.Scope, id.Name, s.lay.Buckets)
 		}
 		sl.Bucket = s.freeBuckets[len(s.freeBuckets)-1]
 		s.freeBuckets = s.freeBuckets[:len(s.freeBuckets)-1]
-		s.r.Int64(s.lay.bucketOff(sl.Bucket)).Store(0) // freed buckets are zeroed too; this is cheap insurance
+		s.r.Int64(s.lay.BucketOff(sl.Bucket)).Store(0) // freed buckets are zeroed too; this is cheap insurance
 		return sl, nil
 	}
-	size := id.limit.Size
+	size := id.Limit.Size
 	if size <= 0 {
 		size = worker.DefaultClientTableSize
 	}
@@ -112,7 +114,7 @@ func (s *sharedMem) allocLocked(id limitID) (limitSlot, error) {
 			sl.Set, sl.Sets = e.start, n
 			// Freed tables are zeroed; this covers what a master that
 			// failed to take over (a failed upgrade) may have left.
-			_ = s.r.Zero(s.lay.setOff(sl.Set), n*shm.SetBytes)
+			_ = s.r.Zero(s.lay.SetOff(sl.Set), n*shm.SetBytes)
 			if e.n == n {
 				s.freeSets = slices.Delete(s.freeSets, i, i+1)
 			} else {
@@ -121,18 +123,18 @@ func (s *sharedMem) allocLocked(id limitID) (limitSlot, error) {
 			return sl, nil
 		}
 	}
-	return sl, fmt.Errorf("%w: no room for the %d-client table of %s %s", ErrSharedFull, size, id.scope, id.name)
+	return sl, fmt.Errorf("%w: no room for the %d-client table of %s %s", ErrSharedFull, size, id.Scope, id.Name)
 }
 
 // freeLocked zeroes a limit's bucket or table and makes it free.
-func (s *sharedMem) freeLocked(sl limitSlot) {
-	delete(s.slots, sl.id())
+func (s *sharedMem) freeLocked(sl wire.LimitSlot) {
+	delete(s.slots, sl.ID())
 	if sl.Bucket >= 0 {
-		s.r.Int64(s.lay.bucketOff(sl.Bucket)).Store(0)
+		s.r.Int64(s.lay.BucketOff(sl.Bucket)).Store(0)
 		s.freeBuckets = append(s.freeBuckets, sl.Bucket)
 		return
 	}
-	_ = s.r.Zero(s.lay.setOff(sl.Set), sl.Sets*shm.SetBytes)
+	_ = s.r.Zero(s.lay.SetOff(sl.Set), sl.Sets*shm.SetBytes)
 	i, _ := slices.BinarySearchFunc(s.freeSets, sl.Set, func(e extent, start int) int { return e.start - start })
 	s.freeSets = slices.Insert(s.freeSets, i, extent{sl.Set, sl.Sets})
 	// Merge with the neighbours.
@@ -148,11 +150,11 @@ func (s *sharedMem) freeLocked(sl limitSlot) {
 
 // collect frees every bucket and table that none of the live assignments
 // (those some running worker may use) names.
-func (s *sharedMem) collect(live [][]limitSlot) {
-	keep := make(map[limitID]bool)
+func (s *sharedMem) collect(live [][]wire.LimitSlot) {
+	keep := make(map[wire.LimitID]bool)
 	for _, set := range live {
 		for _, sl := range set {
-			keep[sl.id()] = true
+			keep[sl.ID()] = true
 		}
 	}
 	s.mu.Lock()
@@ -161,7 +163,7 @@ func (s *sharedMem) collect(live [][]limitSlot) {
 		return // the new master's now
 	}
 	for _, sl := range s.inherited {
-		keep[sl.id()] = true
+		keep[sl.ID()] = true
 	}
 	for id, sl := range s.slots {
 		if !keep[id] {
@@ -187,7 +189,7 @@ func (s *sharedMem) acquireArea() int {
 		}
 	}
 	s.areaProcs[best]++
-	s.r.Uint64(s.lay.areaUsedOff(best)).Store(1)
+	s.r.Uint64(s.lay.AreaUsedOff(best)).Store(1)
 	return best
 }
 
@@ -201,9 +203,9 @@ func (s *sharedMem) releaseArea(a int) {
 // syncLabelsLocked reads the directory records workers added since the
 // last call.
 func (s *sharedMem) syncLabelsLocked() {
-	n := int(min(s.r.Uint64(hdrDirCount).Load(), uint64(s.lay.seriesCap)))
+	n := int(min(s.r.Uint64(wire.HdrDirCount).Load(), uint64(s.lay.SeriesCap)))
 	for i := len(s.labels); i < n; i++ {
-		k, _ := decodeRecord(s.r.Bytes(s.lay.recordOff(i), recordBytes))
+		k, _ := wire.DecodeRecord(s.r.Bytes(s.lay.RecordOff(i), wire.RecordBytes))
 		s.labels = append(s.labels, k)
 	}
 }
@@ -215,8 +217,8 @@ func (s *sharedMem) snapshot() map[worker.SeriesKey]worker.Stats {
 	s.syncLabelsLocked()
 	labels := s.labels
 	var areas []int
-	for a := range s.lay.areas {
-		if s.r.Uint64(s.lay.areaUsedOff(a)).Load() != 0 {
+	for a := range s.lay.Areas {
+		if s.r.Uint64(s.lay.AreaUsedOff(a)).Load() != 0 {
 			areas = append(areas, a)
 		}
 	}
@@ -233,5 +235,5 @@ func (s *sharedMem) snapshot() map[worker.SeriesKey]worker.Stats {
 }
 
 func (s *sharedMem) counters(area, i int) *worker.Counters {
-	return (*worker.Counters)(s.r.Pointer(s.lay.cellOff(area, i), worker.CountersSize))
+	return (*worker.Counters)(s.r.Pointer(s.lay.CellOff(area, i), worker.CountersSize))
 }

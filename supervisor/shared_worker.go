@@ -6,27 +6,26 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rs/zerolog"
 
 	"github.com/rockstar-dev/rockstar/netutil/shm"
 	"github.com/rockstar-dev/rockstar/worker"
 )
 
-// Environment of a worker that shares the master's region.
-const envShmArea = "ROCKSTAR_SHM_AREA" // the index of its counters area
-
 // workerShared is a worker's side of the shared region: the limiter
 // factory and the counter allocator it gives its worker.ServerManager.
 type workerShared struct {
 	r     *shm.Region
-	lay   shmLayout
+	lay   wire.Layout
 	seed  uint64
 	area  int
 	owner uint64 // shm.OwnerID, in the region's locks
 	log   zerolog.Logger
 
 	mu     sync.Mutex
-	limits map[limitID]limitSlot
+	limits map[wire.LimitID]wire.LimitSlot
 	series map[worker.SeriesKey]int // directory records read so far
 	read   int
 	full   bool // the directory is full: logged once
@@ -39,9 +38,9 @@ func openShared(fd uintptr, area int, log zerolog.Logger) (*workerShared, error)
 	if err != nil {
 		return nil, err
 	}
-	lay, seed, err := readHeader(r)
-	if err == nil && (area < 0 || area >= lay.areas) {
-		err = errBadShared
+	lay, seed, err := wire.ReadHeader(r)
+	if err == nil && (area < 0 || area >= lay.Areas) {
+		err = wire.ErrBadShared
 	}
 	if err != nil {
 		r.Close()
@@ -49,7 +48,7 @@ func openShared(fd uintptr, area int, log zerolog.Logger) (*workerShared, error)
 	}
 	return &workerShared{
 		r: r, lay: lay, seed: seed, area: area, owner: shm.OwnerID(), log: log,
-		limits: make(map[limitID]limitSlot),
+		limits: make(map[wire.LimitID]wire.LimitSlot),
 		series: make(map[worker.SeriesKey]int),
 	}, nil
 }
@@ -57,16 +56,16 @@ func openShared(fd uintptr, area int, log zerolog.Logger) (*workerShared, error)
 // setLimits takes the body of a "limits" message: where each limit of the
 // config that follows keeps its state.
 func (w *workerShared) setLimits(body []byte) error {
-	var b limitsBody
+	var b wire.LimitsBody
 	if err := json.Unmarshal(body, &b); err != nil {
 		return err
 	}
-	m := make(map[limitID]limitSlot, len(b.Limits))
+	m := make(map[wire.LimitID]wire.LimitSlot, len(b.Limits))
 	for _, sl := range b.Limits {
-		if sl.Bucket >= w.lay.buckets || (sl.Bucket < 0 && !setsFit(sl.Set, sl.Sets, w.lay.arenaSets)) {
-			return errBadShared
+		if sl.Bucket >= w.lay.Buckets || (sl.Bucket < 0 && !wire.SetsFit(sl.Set, sl.Sets, w.lay.ArenaSets)) {
+			return wire.ErrBadShared
 		}
-		m[sl.id()] = sl
+		m[sl.ID()] = sl
 	}
 	w.mu.Lock()
 	w.limits = m
@@ -79,7 +78,7 @@ func (w *workerShared) setLimits(body []byte) error {
 // stays in this process, and says so.
 func (w *workerShared) limiter(k worker.LimiterKey, cfg worker.RateLimitConfig) worker.Limiter {
 	w.mu.Lock()
-	sl, ok := w.limits[limitID{k.Scope, k.Name, cfg}]
+	sl, ok := w.limits[wire.LimitID{Scope: k.Scope, Name: k.Name, Limit: cfg}]
 	w.mu.Unlock()
 	if !ok {
 		w.log.Warn().Str("scope", k.Scope).Str("name", k.Name).Msg("limit has no shared bucket; limiting in this worker only")
@@ -87,9 +86,9 @@ func (w *workerShared) limiter(k worker.LimiterKey, cfg worker.RateLimitConfig) 
 	}
 	interval, tolerance := worker.GCRAParams(cfg)
 	if sl.Bucket >= 0 {
-		return &sharedLimiter{tat: w.r.Int64(w.lay.bucketOff(sl.Bucket)), interval: interval, tolerance: tolerance}
+		return &sharedLimiter{tat: w.r.Int64(w.lay.BucketOff(sl.Bucket)), interval: interval, tolerance: tolerance}
 	}
-	mem := w.r.Words(w.lay.setOff(sl.Set), w.lay.tableWords(sl.Sets))
+	mem := w.r.Words(w.lay.SetOff(sl.Set), w.lay.TableWords(sl.Sets))
 	return &sharedKeyedLimiter{t: shm.NewTable(mem, shm.TableConfig{
 		Seed: w.seed, Interval: interval, Tolerance: tolerance, Owner: w.owner, Alive: shm.Alive,
 	})}
@@ -102,7 +101,7 @@ func (w *workerShared) counters(k worker.SeriesKey) *worker.Counters {
 	defer w.mu.Unlock()
 	i, ok := w.series[k]
 	if !ok {
-		lock := w.r.Uint64(hdrDirLock)
+		lock := w.r.Uint64(wire.HdrDirLock)
 		shm.Lock(lock, w.owner, shm.Alive)
 		w.syncLocked()
 		if i, ok = w.series[k]; !ok {
@@ -112,21 +111,21 @@ func (w *workerShared) counters(k worker.SeriesKey) *worker.Counters {
 		if !ok {
 			if !w.full {
 				w.full = true
-				w.log.Error().Int("capacity", w.lay.seriesCap).Str("host", k.Host).
+				w.log.Error().Int("capacity", w.lay.SeriesCap).Str("host", k.Host).
 					Msg("shared metrics directory is full: new series are counted in this worker only, not in /metrics")
 			}
 			return nil
 		}
 	}
-	return (*worker.Counters)(w.r.Pointer(w.lay.cellOff(w.area, i), worker.CountersSize))
+	return (*worker.Counters)(w.r.Pointer(w.lay.CellOff(w.area, i), worker.CountersSize))
 }
 
 // syncLocked reads the records other workers added; the directory lock
 // must be held (or the read count may race an append).
 func (w *workerShared) syncLocked() {
-	n := int(min(w.r.Uint64(hdrDirCount).Load(), uint64(w.lay.seriesCap)))
+	n := int(min(w.r.Uint64(wire.HdrDirCount).Load(), uint64(w.lay.SeriesCap)))
 	for ; w.read < n; w.read++ {
-		if k, ok := decodeRecord(w.r.Bytes(w.lay.recordOff(w.read), recordBytes)); ok {
+		if k, ok := wire.DecodeRecord(w.r.Bytes(w.lay.RecordOff(w.read), wire.RecordBytes)); ok {
 			if _, dup := w.series[k]; !dup {
 				w.series[k] = w.read
 			}
@@ -138,10 +137,10 @@ func (w *workerShared) syncLocked() {
 // then the count that publishes it.
 func (w *workerShared) appendLocked(k worker.SeriesKey) (int, bool) {
 	i := w.read
-	if i >= w.lay.seriesCap || !encodeRecord(w.r.Bytes(w.lay.recordOff(i), recordBytes), k) {
+	if i >= w.lay.SeriesCap || !wire.EncodeRecord(w.r.Bytes(w.lay.RecordOff(i), wire.RecordBytes), k) {
 		return 0, false
 	}
-	w.r.Uint64(hdrDirCount).Store(uint64(i + 1))
+	w.r.Uint64(wire.HdrDirCount).Store(uint64(i + 1))
 	w.read = i + 1
 	w.series[k] = i
 	return i, true
@@ -151,11 +150,11 @@ func (w *workerShared) appendLocked(k worker.SeriesKey) (int, bool) {
 // every series; the part since the worker started is its own.
 func (w *workerShared) requests() uint64 {
 	w.mu.Lock()
-	n := int(min(w.r.Uint64(hdrDirCount).Load(), uint64(w.lay.seriesCap)))
+	n := int(min(w.r.Uint64(wire.HdrDirCount).Load(), uint64(w.lay.SeriesCap)))
 	w.mu.Unlock()
 	var total uint64
 	for i := range n {
-		c := (*worker.Counters)(w.r.Pointer(w.lay.cellOff(w.area, i), worker.CountersSize))
+		c := (*worker.Counters)(w.r.Pointer(w.lay.CellOff(w.area, i), worker.CountersSize))
 		total += c.Stats().Requests
 	}
 	return total

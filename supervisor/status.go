@@ -4,6 +4,8 @@ import (
 	"os"
 	"sort"
 	"time"
+
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
 )
 
 // Status is what `rockstar status` and the admin /status endpoint show.
@@ -128,3 +130,12 @@ func (m *Master) Ready() bool {
 	}
 	return true
 }
+
+// Worker states, as status shows them (WorkerStatus.State): the
+// contract's (wire), named here too for the API's users.
+const (
+	StateStarting = wire.StateStarting
+	StateReady    = wire.StateReady
+	StateDraining = wire.StateDraining
+	StateExited   = wire.StateExited
+)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rockstar-dev/rockstar/netutil"
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
 )
 
 // Environment of a new master started by a binary upgrade.
@@ -43,7 +44,7 @@ func (m *Master) adoptInherited() (bool, error) {
 		if f == nil {
 			return false, fmt.Errorf("supervisor: inherited fd %d is not open", s.FD)
 		}
-		if s.Kind == "udp" {
+		if wire.FDKind(s.Kind) == wire.FDUDP {
 			m.sockets.adoptUDP(s.Addr, s.Slot, f)
 			continue
 		}
@@ -98,13 +99,13 @@ func (m *Master) Upgrade() error {
 		for slot, f := range m.sockets.byAddr[addr] {
 			if f != nil {
 				files = append(files, f)
-				specs = append(specs, netutil.FDSpec{Kind: "tcp", Addr: addr, Slot: slot, FD: 2 + len(files)})
+				specs = append(specs, netutil.FDSpec{Kind: string(wire.FDTCP), Addr: addr, Slot: slot, FD: 2 + len(files)})
 			}
 		}
 		for slot, f := range m.sockets.udp[addr] { // HTTP/3
 			if f != nil {
 				files = append(files, f)
-				specs = append(specs, netutil.FDSpec{Kind: "udp", Addr: addr, Slot: slot, FD: 2 + len(files)})
+				specs = append(specs, netutil.FDSpec{Kind: string(wire.FDUDP), Addr: addr, Slot: slot, FD: 2 + len(files)})
 			}
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rockstar-dev/rockstar/worker"
 )
 
@@ -28,7 +30,7 @@ type upstreamSeries struct {
 	up      bool
 }
 
-func (s *upstreamSeries) addCounters(w *wireUpstream) {
+func (s *upstreamSeries) addCounters(w *wire.Upstream) {
 	if s.codes == nil {
 		s.codes = make(map[string]uint64)
 	}
@@ -46,13 +48,13 @@ func (s *upstreamSeries) addCounters(w *wireUpstream) {
 // its last scrape is lost, what it counted before stays.
 type upstreamTotals struct {
 	mu   sync.Mutex
-	last map[int][]wireUpstream // by pid: the last answer of a live worker
+	last map[int][]wire.Upstream // by pid: the last answer of a live worker
 	base map[worker.UpstreamKey]*upstreamSeries
 }
 
 // addGoneLocked adds the counts of workers that are gone, or of an old
 // master's (a binary upgrade), to the base; t.mu is held.
-func (t *upstreamTotals) addGoneLocked(ws []wireUpstream) {
+func (t *upstreamTotals) addGoneLocked(ws []wire.Upstream) {
 	if t.base == nil {
 		t.base = make(map[worker.UpstreamKey]*upstreamSeries)
 	}
@@ -79,7 +81,7 @@ func (m *Master) upstreamSnapshot() []*upstreamSeries {
 		return nil
 	}
 	procs := m.allProcs()
-	answers := make([][]wireUpstream, len(procs))
+	answers := make([][]wire.Upstream, len(procs))
 	ok := make([]bool, len(procs))
 	ctx, cancel := context.WithTimeout(context.Background(), upstreamScrapeTimeout)
 	var wg sync.WaitGroup
@@ -88,7 +90,7 @@ func (m *Master) upstreamSnapshot() []*upstreamSeries {
 			continue
 		}
 		wg.Go(func() {
-			r, err := p.request(ctx, msgUpstreamMetrics, nil)
+			r, err := p.request(ctx, wire.MsgUpstreamMetrics, nil)
 			if err == nil && json.Unmarshal(r.Body, &answers[i]) == nil {
 				ok[i] = true
 			}
@@ -101,7 +103,7 @@ func (m *Master) upstreamSnapshot() []*upstreamSeries {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.last == nil {
-		t.last = make(map[int][]wireUpstream)
+		t.last = make(map[int][]wire.Upstream)
 	}
 	live := make(map[int]bool)
 	for i, p := range procs {
@@ -122,7 +124,7 @@ func (m *Master) upstreamSnapshot() []*upstreamSeries {
 	}
 	for k, b := range t.base {
 		s := seriesOf(series, k)
-		s.addCounters(&wireUpstream{Codes: b.codes, Buckets: b.buckets[:], SumNanos: int64(b.sum)})
+		s.addCounters(&wire.Upstream{Codes: b.codes, Buckets: b.buckets[:], SumNanos: int64(b.sum)})
 	}
 	for _, ws := range t.last {
 		for i := range ws {
@@ -153,15 +155,6 @@ func (m *Master) upstreamSnapshot() []*upstreamSeries {
 		return cmp.Or(cmp.Compare(a.key.Host, b.key.Host), cmp.Compare(a.key.Upstream, b.key.Upstream))
 	})
 	return out
-}
-
-// codeLabel is a status code as the code label; 0 stands for any code
-// outside 100 to 599.
-func codeLabel(code int) string {
-	if code == 0 {
-		return "other"
-	}
-	return strconv.Itoa(code)
 }
 
 // writeUpstreamMetrics writes the reverse proxy's series in Prometheus

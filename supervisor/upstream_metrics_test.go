@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -15,14 +17,14 @@ import (
 // keeps its counts in the totals while its gauges go.
 func TestUpstreamMetricsText(t *testing.T) {
 	m := &Master{}
-	u := &upstreamMonitor{m: m, states: upstreamStates{Hosts: map[string]map[string]bool{
+	u := &upstreamMonitor{m: m, states: wire.UpstreamStates{Hosts: map[string]map[string]bool{
 		"proxy.test": {"127.0.0.1:9002": false},
 	}}}
 	m.upstreams = u
 	buckets := make([]uint64, worker.NumBuckets)
 	buckets[0], buckets[3] = 5, 2
 	// A worker with pid 42 answered the last scrape and is gone now.
-	u.totals.last = map[int][]wireUpstream{42: {{
+	u.totals.last = map[int][]wire.Upstream{42: {{
 		Host: "proxy.test", Upstream: "127.0.0.1:9001", Codes: map[string]uint64{"200": 6, "502": 1},
 		Buckets: buckets, SumNanos: int64(3 * time.Millisecond), Active: 3, Listed: true, Up: true,
 	}}}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rockstar-dev/rockstar/supervisor/wire"
+
 	"github.com/rockstar-dev/rockstar/netutil"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 	"github.com/rockstar-dev/rockstar/worker"
@@ -19,7 +21,7 @@ const upstreamResend = 100 * time.Millisecond
 
 // upstreamMonitor runs the active health checks of every proxy host with a
 // health_path once, in the master, and pushes each change to every worker
-// (msgUpstreams), so that N workers do not each probe the upstreams. It is
+// (wire.MsgUpstreams), so that N workers do not each probe the upstreams. It is
 // started by startUpstreams and owns one goroutine, plus one per checker
 // (worker.HealthChecker); close stops and waits for all of them.
 type upstreamMonitor struct {
@@ -27,7 +29,7 @@ type upstreamMonitor struct {
 
 	mu       sync.Mutex
 	checkers map[string]*worker.HealthChecker // by host
-	states   upstreamStates
+	states   wire.UpstreamStates
 	sent     map[*proc]uint64 // the version each worker last got
 	totals   upstreamTotals   // counters of workers gone (upstream_metrics.go)
 
@@ -41,7 +43,7 @@ func (m *Master) startUpstreams(cfg *config.Config) *upstreamMonitor {
 	u := &upstreamMonitor{
 		m:        m,
 		checkers: make(map[string]*worker.HealthChecker),
-		states:   upstreamStates{Version: 1, Hosts: make(map[string]map[string]bool)},
+		states:   wire.UpstreamStates{Version: 1, Hosts: make(map[string]map[string]bool)},
 		sent:     make(map[*proc]uint64),
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -148,7 +150,7 @@ func (u *upstreamMonitor) message() (*netutil.Message, uint64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	body, _ := json.Marshal(u.states)
-	return &netutil.Message{Type: msgUpstreams, Body: body}, u.states.Version
+	return &netutil.Message{Type: wire.MsgUpstreams, Body: body}, u.states.Version
 }
 
 // sendTo gives a worker that just got its config the current state.
