@@ -2,7 +2,35 @@
 // owns the listening sockets, starts one worker process per slot on them,
 // watches, reloads, upgrades and stops the workers, and serves the control
 // socket and the admin endpoint. A worker is the same binary started in
-// worker mode (IsWorker, RunWorker).
+// worker mode: its runtime is package supervisor/child, and the two speak
+// only through package supervisor/wire (environment, descriptors, control
+// messages, the shared region's layout). This package never imports child,
+// nor child this one (TestImportRules in wire).
+//
+// Files, by idea:
+//
+//	master.go             Options, New, Run: the master's life, its loop and stop
+//	generation.go         a generation of workers: spawn, readiness, retire
+//	proc.go               one worker process and its control channel
+//	health.go             health probes; a hung worker is replaced
+//	reload.go             HUP and `rockstar reload`; TTIN/TTOU (Scale)
+//	upgrade.go            USR2: exec the new binary, hand over the sockets
+//	sockets.go            the SO_REUSEPORT TCP sockets per address and slot
+//	sockets_udp.go        their UDP twins for HTTP/3
+//	control.go            the control socket: status, reload, stop, version
+//	status.go             Status, as `rockstar status` and /status show it
+//	admin.go              the admin HTTP endpoint: health, metrics, status
+//	statuspage.go         /status/, the live page (statuspage.html)
+//	metrics.go            /metrics: all workers' counters, from the region
+//	traffic.go            request rates for the status page
+//	upstreams.go          health checks of proxy upstreams, pushed to workers
+//	upstream_metrics.go   the upstreams' series of /metrics
+//	shared.go             the region the workers share: its sizing
+//	shared_master.go      the master's end: buckets, tables, areas, series
+//	shared_handover.go    the region across a binary upgrade
+//	limits.go             where each limit keeps its state; pushed to workers
+//	logs.go               the log keys; USR1 reopens the access logs
+//	tuning.go             the workers' Go runtime settings
 //
 // # Sockets
 //
@@ -28,7 +56,7 @@
 //
 // USR2 execs the binary now on disk as a new master and hands it every
 // listening socket (FDSpec in ROCKSTAR_INHERIT) and the memory region the
-// workers share (shared.go, shared_handover.go): its memfd, where each
+// workers share (shared.go, shared_handover.go, wire/layout.go): its memfd, where each
 // limit keeps its state, and the master's restart, reload and upstream
 // counts. So
 // no counter of /metrics goes down across an upgrade and a spent rate
@@ -40,7 +68,7 @@
 // # Proxy hosts
 //
 // A [[host]] with a proxy table forwards its requests to upstream servers:
-// each worker keeps one worker.ProxyHandler per proxy host (proxies.go),
+// each worker keeps one worker.ProxyHandler per proxy host (child/proxies.go),
 // with its own pooled connections and passive marking (max_fails within
 // fail_timeout). The master runs the health_path checks once for all the
 // workers (upstreams.go) and pushes every change, and its whole state to

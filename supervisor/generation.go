@@ -363,6 +363,17 @@ func stopOrKill(p *proc, d time.Duration) bool {
 	}
 }
 
+// EnvCPUProfile names the environment variable that makes every worker
+// write a CPU profile: ROCKSTAR_CPUPROFILE=/tmp/rockstar starts, in each
+// worker, a pprof CPU profile that is written to
+// /tmp/rockstar.<slot>.<pid>.pprof when the worker exits (a drain, a
+// reload, `rockstar stop`). Workers inherit it from the master's
+// environment. Profiles of a worker under load are what
+// cmd/rockstar/default.pgo is built from (see bench/RESULTS.md); merge
+// several with `go tool pprof -proto a.pprof b.pprof > merged.pprof`.
+// Default: unset, no profile.
+const EnvCPUProfile = wire.EnvCPUProfile
+
 // workerEnviron is the master's environment without what belongs to the
 // master alone: systemd's notify socket and an upgrade's handover.
 func workerEnviron() []string {

@@ -2,14 +2,9 @@ package supervisor
 
 import (
 	"context"
-	"io"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/rockstar-dev/rockstar/supervisor/wire"
-
-	"github.com/rs/zerolog"
 )
 
 // Every lifecycle log line, the master's and the workers', carries each of
@@ -27,23 +22,6 @@ import (
 //
 // TestLogKeysOncePerLineOneType holds every line to this.
 const logWorkerPID = "worker_pid"
-
-// workerLogger is a worker's logger: role, pid, slot and generation (the
-// last two as numbers, from the master's environment strings; -1 when
-// missing) on every line.
-func workerLogger(out io.Writer, slot, generation string) zerolog.Logger {
-	return zerolog.New(out).With().Timestamp().Str("role", "worker").
-		Int("slot", atoiOr(slot, -1)).Int("pid", os.Getpid()).
-		Int("generation", atoiOr(generation, -1)).Logger()
-}
-
-func atoiOr(s string, def int) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return def
-	}
-	return n
-}
 
 // reopenLogs asks every worker to reopen its access log (USR1), for log
 // rotation. The master itself logs to stderr, which it does not reopen.

@@ -28,7 +28,7 @@ type Options struct {
 	// Log receives the master's log. Default: zerolog to stderr.
 	Log *zerolog.Logger
 	// WorkerExe and WorkerArgs start a worker: the same binary, which
-	// must call RunWorker when IsWorker reports true. Default
+	// must call child.Run when child.IsWorker reports true. Default
 	// /proc/self/exe with the master's own arguments, so a binary replaced
 	// on disk does not change the workers of a running master.
 	WorkerExe  string
@@ -129,7 +129,7 @@ func (m *Master) Run() error {
 		return err
 	}
 	m.cfg = cfg
-	m.log = m.log.Level(logLevel(cfg.Log.Level))
+	m.log = m.log.Level(cfg.Log.ZerologLevel())
 	m.upstreams = m.startUpstreams(cfg)
 	defer m.upstreams.close() // after the workers are gone
 	if m.shared, err = m.openSharedMem(cfg); err != nil {

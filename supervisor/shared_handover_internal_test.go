@@ -187,21 +187,6 @@ func TestSharedHandoverRejectsBadState(t *testing.T) {
 	r.Close()
 }
 
-// A limits message whose table would wrap around the arena's end is
-// refused by the worker, not laid over the wrong memory.
-func TestSetLimitsRejectsWrap(t *testing.T) {
-	s, err := newSharedMem(limitedConfig(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
-	w := openWorkerSide(t, s, 0)
-	body := []byte(`{"limits":[{"scope":"host","name":"a","bucket":-1,"set":9223372036854775807,"sets":1}]}`)
-	if err := w.setLimits(body); !errors.Is(err, wire.ErrBadShared) {
-		t.Fatalf("setLimits of a wrapping table: %v, want wire.ErrBadShared", err)
-	}
-}
-
 // Descriptors that are not what an old master passes (a stray
 // environment) are left alone, and the master makes a fresh region.
 func TestOpenSharedMemLeavesStrayFDsAlone(t *testing.T) {

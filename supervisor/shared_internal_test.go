@@ -1,19 +1,13 @@
 package supervisor
 
 import (
-	"encoding/json"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/rockstar-dev/rockstar/supervisor/wire"
 
-	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
-
 	"github.com/rockstar-dev/rockstar/netutil/shm"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
-	"github.com/rockstar-dev/rockstar/worker"
 )
 
 func limitedConfig(limits map[string]*config.RateLimit) *config.Config {
@@ -22,21 +16,6 @@ func limitedConfig(limits map[string]*config.RateLimit) *config.Config {
 		cfg.Hosts = append(cfg.Hosts, config.Host{Hostname: name, RateLimit: rl})
 	}
 	return cfg
-}
-
-// openWorkerSide maps m's region a second time, as a worker would.
-func openWorkerSide(t *testing.T, s *sharedMem, area int) *workerShared {
-	t.Helper()
-	fd, err := unix.Dup(int(s.r.File().Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := openShared(uintptr(fd), area, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.r.Close() })
-	return w
 }
 
 // TestSharedAssign: an unchanged limit keeps its bucket across
@@ -118,100 +97,4 @@ func TestSharedFull(t *testing.T) {
 	if len(s.slots) != 0 {
 		t.Fatalf("a failed assign kept %v", s.slots)
 	}
-}
-
-// TestSharedCountersAndLimits: two workers, each in its own area, share
-// the buckets the master assigned and find each other's series in the
-// directory, which the master reads.
-func TestSharedCountersAndLimits(t *testing.T) {
-	lim := &config.RateLimit{RequestsPerSecond: 0.001, Burst: 2}
-	cfg := limitedConfig(map[string]*config.RateLimit{"a.test": lim})
-	s, err := newSharedMem(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
-	slots, err := s.assign(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := json.Marshal(wire.LimitsBody{Limits: slots})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := worker.SeriesKey{Server: "127.0.0.1:80", Host: "a.test", Tenant: "t"}
-	var admitted int
-	var cells []*worker.Counters
-	for _, area := range []int{s.acquireArea(), s.acquireArea()} {
-		w := openWorkerSide(t, s, area)
-		if err := w.setLimits(body); err != nil {
-			t.Fatal(err)
-		}
-		l := w.limiter(worker.LimiterKey{Scope: worker.ScopeHost, Name: "a.test"}, *lim.Worker())
-		if _, shared := l.(*sharedLimiter); !shared {
-			t.Fatalf("limiter %T is not in the region", l)
-		}
-		for range 3 {
-			if ok, _ := l.Allow(time.Now()); ok {
-				admitted++
-			}
-		}
-		c := w.counters(k)
-		if c == nil || w.counters(k) != c {
-			t.Fatal("no stable shared counters for the series")
-		}
-		if w.counters(worker.SeriesKey{Server: "127.0.0.1:80", Host: "_"}) == c {
-			t.Fatal("two series share counters")
-		}
-		cells = append(cells, c)
-		if got := w.requests(); got != 0 {
-			t.Fatalf("area %d starts with %d requests", area, got)
-		}
-	}
-	if admitted != 2 {
-		t.Fatalf("two workers admitted %d from a shared burst of 2", admitted)
-	}
-	if cells[0] == cells[1] {
-		t.Fatal("two workers count in the same area")
-	}
-	snap := s.snapshot()
-	if _, ok := snap[k]; len(snap) != 2 || !ok {
-		t.Fatalf("master sees %v", snap)
-	}
-}
-
-// BenchmarkSharedLimiter is a host limit in the region, as a worker's
-// request path calls it (with the request's time.Time), from every
-// goroutine; compare BenchmarkLocalLimiter, the in-process one.
-func BenchmarkSharedLimiter(b *testing.B) {
-	lim := &config.RateLimit{RequestsPerSecond: 1e9, Burst: 1 << 30}
-	cfg := limitedConfig(map[string]*config.RateLimit{"a.test": lim})
-	s, err := newSharedMem(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.close()
-	slots, err := s.assign(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := &workerShared{r: s.r, lay: s.lay, limits: map[wire.LimitID]wire.LimitSlot{slots[0].ID(): slots[0]}}
-	benchLimiter(b, w.limiter(worker.LimiterKey{Scope: worker.ScopeHost, Name: "a.test"}, *lim.Worker()))
-}
-
-func BenchmarkLocalLimiter(b *testing.B) {
-	benchLimiter(b, worker.NewLocalLimiter(worker.RateLimitConfig{Enabled: true, RequestsPerSecond: 1e9, BurstSize: 1 << 30}))
-}
-
-func benchLimiter(b *testing.B, l worker.Limiter) {
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		now := time.Now()
-		for pb.Next() {
-			if ok, _ := l.Allow(now); !ok {
-				b.Error("refused")
-				return
-			}
-		}
-	})
 }

@@ -61,7 +61,7 @@ func (u *upstreamMonitor) update(cfg *config.Config) {
 	want := make(map[string]worker.ProxyConfig)
 	for _, h := range cfg.Hosts {
 		if h.Proxy != nil && h.Proxy.HealthPath != "" {
-			pc := proxyConfig(&h, nil)
+			pc := h.ProxyConfig(nil)
 			pc.ExternalHealth = false
 			want[h.Hostname] = pc
 		}

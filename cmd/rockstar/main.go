@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rockstar-dev/rockstar/supervisor"
+	"github.com/rockstar-dev/rockstar/supervisor/child"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 )
 
@@ -32,8 +33,8 @@ import (
 const defaultConfig = "examples/rockstar.toml"
 
 func main() {
-	if supervisor.IsWorker() {
-		os.Exit(supervisor.RunWorker(os.Stderr))
+	if child.IsWorker() {
+		os.Exit(child.Run(os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/rockstar-dev/rockstar/worker"
 )
 
@@ -155,6 +157,15 @@ type Log struct {
 	// AccessLog is the absolute path of the access log, AccessLogStderr
 	// ("-" or "stderr" in the file), or "" (the default) for none.
 	AccessLog string
+}
+
+// ZerologLevel is Level as the logger's; unknown levels mean info.
+func (l Log) ZerologLevel() zerolog.Level {
+	lv, err := zerolog.ParseLevel(l.Level)
+	if err != nil || l.Level == "" {
+		return zerolog.InfoLevel
+	}
+	return lv
 }
 
 // Admin configures the admin HTTP endpoint (/healthz, /readyz, /metrics,

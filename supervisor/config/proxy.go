@@ -5,6 +5,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rockstar-dev/rockstar/worker"
 )
 
 var strategies = []string{StrategyRoundRobin, StrategyLeastConn, StrategyIPHash, StrategyRandomTwo}
@@ -92,4 +96,35 @@ func upstreamProblem(addr string) string {
 		return "port must be a number from 1 to 65535"
 	}
 	return ""
+}
+
+// ProxyConfig maps the host's proxy table (h.Proxy, which must not be
+// nil) to the worker package's config, logging to log (may be nil). The
+// workers forward with it; the master runs the health checks for all of
+// them (ExternalHealth).
+func (h *Host) ProxyConfig(log *zerolog.Logger) worker.ProxyConfig {
+	p := h.Proxy
+	pc := worker.ProxyConfig{
+		Name:           h.Hostname,
+		Upstreams:      p.Upstreams,
+		Strategy:       p.Strategy,
+		HealthPath:     p.HealthPath,
+		HealthInterval: p.HealthInterval,
+		ExternalHealth: true,
+		MaxFails:       p.MaxFails,
+		FailTimeout:    p.FailTimeout,
+		Timeout:        p.Timeout,
+		Retries:        p.Retries,
+		Log:            log,
+
+		TunnelIdleTimeout: p.TunnelIdleTimeout,
+	}
+	// The file's 0 means none; the worker package's 0 means its default.
+	if pc.MaxFails == 0 {
+		pc.MaxFails = -1
+	}
+	if pc.Retries == 0 {
+		pc.Retries = -1
+	}
+	return pc
 }

@@ -1,4 +1,4 @@
-package supervisor
+package child
 
 import (
 	"fmt"
@@ -10,21 +10,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// EnvCPUProfile names the environment variable that makes every worker
-// write a CPU profile: ROCKSTAR_CPUPROFILE=/tmp/rockstar starts, in each
-// worker, a pprof CPU profile that is written to
-// /tmp/rockstar.<slot>.<pid>.pprof when the worker exits (a drain, a
-// reload, `rockstar stop`). Workers inherit it from the master's
-// environment. Profiles of a worker under load are what
-// cmd/rockstar/default.pgo is built from (see bench/RESULTS.md); merge
-// several with `go tool pprof -proto a.pprof b.pprof > merged.pprof`.
-// Default: unset, no profile.
-const EnvCPUProfile = wire.EnvCPUProfile
-
-// startCPUProfile starts the worker's CPU profile when EnvCPUProfile asks
+// startCPUProfile starts the worker's CPU profile when wire.EnvCPUProfile asks
 // for one; the returned function stops it and closes the file.
 func startCPUProfile(slot string, log zerolog.Logger) (stop func()) {
-	prefix := os.Getenv(EnvCPUProfile)
+	prefix := os.Getenv(wire.EnvCPUProfile)
 	if prefix == "" {
 		return func() {}
 	}

@@ -1,4 +1,4 @@
-package supervisor
+package child
 
 import (
 	"crypto/tls"
@@ -36,7 +36,7 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 					var err error
 					if root, err = os.OpenRoot(h.Root); err != nil {
 						r.closeUnused(used, true)
-						return nil, nil, fmt.Errorf("supervisor: host %s: root: %w", h.Hostname, err)
+						return nil, nil, fmt.Errorf("child: host %s: root: %w", h.Hostname, err)
 					}
 				}
 				used[h.Root] = root
@@ -63,7 +63,7 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 		}
 		if err := r.proxies.attach(&hc, &h); err != nil {
 			r.closeUnused(used, true)
-			return nil, nil, fmt.Errorf("supervisor: host %s: proxy: %w", h.Hostname, err)
+			return nil, nil, fmt.Errorf("child: host %s: proxy: %w", h.Hostname, err)
 		}
 		hosts = append(hosts, hc)
 	}
@@ -143,7 +143,7 @@ func checkTLS(s config.Server) error {
 		return nil
 	}
 	if _, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey); err != nil {
-		return fmt.Errorf("supervisor: server %s: certificate: %w", s.Listen, err)
+		return fmt.Errorf("child: server %s: certificate: %w", s.Listen, err)
 	}
 	return nil
 }
@@ -163,7 +163,7 @@ func openLog(path string) (*reopenableFile, error) {
 func (r *reopenableFile) Reopen() error {
 	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return fmt.Errorf("supervisor: access log: %w", err)
+		return fmt.Errorf("child: access log: %w", err)
 	}
 	r.mu.Lock()
 	old := r.f

@@ -1,17 +1,16 @@
-package supervisor
+package config
 
 import (
 	"testing"
 	"time"
 
-	"github.com/rockstar-dev/rockstar/supervisor/config"
 	"github.com/rockstar-dev/rockstar/worker"
 )
 
 // A proxy table's keys reach the worker's ProxyConfig, and the file's
 // defaults reach it as the worker package's.
 func TestProxyConfigMapping(t *testing.T) {
-	c, err := config.Parse("/etc/rockstar/rockstar.toml", []byte(`[[server]]
+	c, err := Parse("/etc/rockstar/rockstar.toml", []byte(`[[server]]
 listen = ":80"
 [[host]]
 hostname = "a.test"
@@ -23,11 +22,11 @@ proxy = { upstreams = ["b:1"] }
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := proxyConfig(&c.Hosts[0], nil)
+	a := c.Hosts[0].ProxyConfig(nil)
 	if a.TunnelIdleTimeout != 90*time.Second || a.Timeout != 7*time.Second || a.Name != "a.test" {
 		t.Errorf("a.test: TunnelIdleTimeout %s, Timeout %s, Name %q", a.TunnelIdleTimeout, a.Timeout, a.Name)
 	}
-	if b := proxyConfig(&c.Hosts[1], nil); b.TunnelIdleTimeout != worker.DefaultProxyTunnelIdleTimeout {
+	if b := c.Hosts[1].ProxyConfig(nil); b.TunnelIdleTimeout != worker.DefaultProxyTunnelIdleTimeout {
 		t.Errorf("b.test: TunnelIdleTimeout %s, want the default %s", b.TunnelIdleTimeout, worker.DefaultProxyTunnelIdleTimeout)
 	}
 }

@@ -1,4 +1,4 @@
-package supervisor
+package child
 
 import (
 	"encoding/json"
@@ -25,35 +25,6 @@ type proxySet struct {
 	states wire.UpstreamStates
 }
 
-// proxyConfig maps a host's proxy table to the worker package's config.
-// The master checks the upstreams' health for all workers.
-func proxyConfig(h *config.Host, log *zerolog.Logger) worker.ProxyConfig {
-	p := h.Proxy
-	pc := worker.ProxyConfig{
-		Name:           h.Hostname,
-		Upstreams:      p.Upstreams,
-		Strategy:       p.Strategy,
-		HealthPath:     p.HealthPath,
-		HealthInterval: p.HealthInterval,
-		ExternalHealth: true,
-		MaxFails:       p.MaxFails,
-		FailTimeout:    p.FailTimeout,
-		Timeout:        p.Timeout,
-		Retries:        p.Retries,
-		Log:            log,
-
-		TunnelIdleTimeout: p.TunnelIdleTimeout,
-	}
-	// The file's 0 means none; the worker package's 0 means its default.
-	if pc.MaxFails == 0 {
-		pc.MaxFails = -1
-	}
-	if pc.Retries == 0 {
-		pc.Retries = -1
-	}
-	return pc
-}
-
 // attach gives host hc its proxy when h has one: the proxy it had,
 // updated, or a new one. Its requests stream their bodies.
 func (s *proxySet) attach(hc *worker.HostConfig, h *config.Host) error {
@@ -65,7 +36,7 @@ func (s *proxySet) attach(hc *worker.HostConfig, h *config.Host) error {
 	if s.byHost == nil {
 		s.byHost = make(map[string]*worker.ProxyHandler)
 	}
-	cfg := proxyConfig(h, &s.log)
+	cfg := h.ProxyConfig(&s.log)
 	p := s.byHost[h.Hostname]
 	if p != nil {
 		if err := p.Update(cfg); err != nil {

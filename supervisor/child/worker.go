@@ -1,4 +1,4 @@
-package supervisor
+package child
 
 import (
 	"bufio"
@@ -26,7 +26,7 @@ import (
 )
 
 // IsWorker reports whether this process was started by a master as one of
-// its workers; main should then call RunWorker and nothing else.
+// its workers; main should then call Run and nothing else.
 func IsWorker() bool { return os.Getenv(wire.EnvRole) == wire.RoleWorker }
 
 // orphanCheck is how often a worker checks that its master still lives.
@@ -48,10 +48,10 @@ type childWorker struct {
 	baseRequests uint64
 }
 
-// RunWorker runs this process as a worker: it takes its sockets and control
+// Run runs this process as a worker: it takes its sockets and control
 // channel from the master, serves until told to drain or stop, and exits
 // as soon as the master is gone. It returns the process exit code.
-func RunWorker(out io.Writer) int {
+func Run(out io.Writer) int {
 	// The parent-death signal belongs to the thread that sets it: keep
 	// this one for good.
 	runtime.LockOSThread()
@@ -70,7 +70,7 @@ func RunWorker(out io.Writer) int {
 
 	stopProfile := startCPUProfile(slot, log)
 	defer stopProfile()
-	w := &childWorker{log: log, started: time.Now(), state: StateStarting}
+	w := &childWorker{log: log, started: time.Now(), state: wire.StateStarting}
 	if err := w.run(masterPID); err != nil {
 		log.Error().Err(err).Msg("worker failed")
 		return 1
@@ -89,7 +89,7 @@ func (w *childWorker) run(masterPID int) error {
 		case wire.FDControl:
 			f := os.NewFile(uintptr(s.FD), "control")
 			if f == nil {
-				return errors.New("supervisor: no control fd")
+				return errors.New("child: no control fd")
 			}
 			if w.conn, err = netutil.FileConn(f); err != nil { // closes f
 				return err
@@ -111,7 +111,7 @@ func (w *childWorker) run(masterPID int) error {
 		}
 	}
 	if w.conn == nil {
-		return errors.New("supervisor: no control channel")
+		return errors.New("child: no control channel")
 	}
 	r := bufio.NewReader(w.conn)
 
@@ -142,11 +142,11 @@ func (w *childWorker) run(masterPID int) error {
 
 	first, err := netutil.ReadMessage(r)
 	if err != nil || first.Type != wire.MsgConfig {
-		return fmt.Errorf("supervisor: expected the config first: %v", err)
+		return fmt.Errorf("child: expected the config first: %v", err)
 	}
 	var cfg config.Config
 	if err := json.Unmarshal(first.Body, &cfg); err != nil {
-		return fmt.Errorf("supervisor: config: %w", err)
+		return fmt.Errorf("child: config: %w", err)
 	}
 	if err := w.readLimits(r); err != nil {
 		return err
@@ -208,7 +208,7 @@ func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error 
 	w.sm = worker.NewServerManager()
 	w.useShared()
 	w.sm.SetLogger(w.log)
-	w.log = w.log.Level(logLevel(cfg.Log.Level))
+	w.log = w.log.Level(cfg.Log.ZerologLevel())
 	w.sm.SetLogger(w.log)
 	w.roots.proxies.log = w.log
 	var access io.Writer
@@ -254,12 +254,12 @@ func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error 
 	for _, s := range servers {
 		for !s.IsRunning() {
 			if time.Now().After(deadline) {
-				return errors.New("supervisor: servers did not start")
+				return errors.New("child: servers did not start")
 			}
 			time.Sleep(time.Millisecond)
 		}
 	}
-	w.state = StateReady
+	w.state = wire.StateReady
 	w.log.Debug().Int("servers", len(servers)).Msg("worker ready")
 	return w.send(&netutil.Message{Type: wire.MsgReady})
 }
@@ -333,7 +333,7 @@ func (w *childWorker) handle(m *netutil.Message) bool {
 	case wire.MsgDrain:
 		var d wire.Drain
 		_ = json.Unmarshal(m.Body, &d)
-		w.state = StateDraining
+		w.state = wire.StateDraining
 		w.reply(m, nil, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(d.TimeoutMS)*time.Millisecond)
 		err := w.sm.Drain(ctx, time.Duration(d.LingerMS)*time.Millisecond)
@@ -358,13 +358,4 @@ func (w *childWorker) stopNow() {
 		_ = w.sm.StopAll()
 	}
 	w.serving.Wait()
-}
-
-// logLevel parses a config log level; unknown levels mean info.
-func logLevel(s string) zerolog.Level {
-	l, err := zerolog.ParseLevel(s)
-	if err != nil || s == "" {
-		return zerolog.InfoLevel
-	}
-	return l
 }

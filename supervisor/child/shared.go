@@ -1,4 +1,4 @@
-package supervisor
+package child
 
 import (
 	"bufio"
@@ -18,7 +18,7 @@ import (
 func (w *childWorker) openShared(fd int) error {
 	area, err := strconv.Atoi(os.Getenv(wire.EnvShmArea))
 	if err != nil {
-		return fmt.Errorf("supervisor: %s: %w", wire.EnvShmArea, err)
+		return fmt.Errorf("child: %s: %w", wire.EnvShmArea, err)
 	}
 	if w.shared, err = openShared(uintptr(fd), area, w.log); err != nil {
 		return err
@@ -35,7 +35,7 @@ func (w *childWorker) readLimits(r *bufio.Reader) error {
 	}
 	m, err := netutil.ReadMessage(r)
 	if err != nil || m.Type != wire.MsgLimits {
-		return fmt.Errorf("supervisor: expected the limits after the config: %v", err)
+		return fmt.Errorf("child: expected the limits after the config: %v", err)
 	}
 	return w.shared.setLimits(m.Body)
 }
@@ -53,7 +53,7 @@ func (w *childWorker) useShared() {
 // setLimits applies a "limits" message pushed before a config.
 func (w *childWorker) setLimits(body []byte) error {
 	if w.shared == nil {
-		return fmt.Errorf("supervisor: limits for a worker without shared memory")
+		return fmt.Errorf("child: limits for a worker without shared memory")
 	}
 	return w.shared.setLimits(body)
 }
