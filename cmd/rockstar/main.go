@@ -6,6 +6,12 @@
 //	rockstar status|reload|version [-c FILE | -s SOCKET]
 //	rockstar stop [--graceful] [-c FILE | -s SOCKET]
 //	rockstar cert -hosts a.test,b.test [-out DIR]
+//
+// One binary is both processes: started by a master as a worker, it runs
+// package supervisor/child (child.IsWorker, child.Run) and nothing else;
+// otherwise it is the CLI, and `rockstar run` the master (package
+// supervisor). main.go has the verbs, cert.go the development
+// certificate.
 package main
 
 import (

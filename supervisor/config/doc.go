@@ -1,4 +1,7 @@
 // Package config loads and validates Rockstar's TOML configuration file.
+// Both processes read it: the master loads and checks the file, and sends
+// the resolved *Config to each worker as JSON, which maps it onto the
+// worker package (RateLimit.Worker, Host.ProxyConfig).
 //
 // Load reads a file and Parse checks bytes already read; both return a
 // *Config whose every field is resolved: defaults filled in, "auto" worker
@@ -32,4 +35,18 @@
 // Diff compares two configs and tells the supervisor, on a reload, whether
 // the change can be pushed to the running workers in place or needs a new
 // generation of workers.
+//
+// Files, by idea:
+//
+//	config.go       Config and its sections, every key with its default
+//	load.go         Load and Parse
+//	decode.go       the TOML tree, typed reads that record their errors
+//	sections.go     each section's keys, checked one by one
+//	proxy.go        a host's proxy table, and its mapping to worker/proxy
+//	validate.go     the checks across sections (hosts, tenants, addresses)
+//	positions.go    field paths to file lines, for the errors
+//	errors.go       Error and the sentinels
+//	system.go       CheckSystem: the config against the machine
+//	socketpath.go   CheckSocketPath: the control socket's directory is safe
+//	diff.go         Diff: pushed in place, or a new generation
 package config
