@@ -88,21 +88,7 @@ func (m hostMap[T]) lookupSlow(name []byte) (T, bool) {
 // trailing dot, as normalizeHost(dst, host, true) does, but without copying
 // or lowering it.
 func trimHost(host []byte) []byte {
-	n := len(host)
-	for i := n - 1; i >= 0; i-- {
-		c := host[i]
-		if c == ':' {
-			n = i
-			break
-		}
-		if c < '0' || c > '9' {
-			break
-		}
-	}
-	if n > 0 && host[n-1] == '.' {
-		n--
-	}
-	return host[:n]
+	return host[:hostLen(host, true)]
 }
 
 // hasUpper reports whether b holds an ASCII capital letter. It tests eight

@@ -82,23 +82,7 @@ func lowerASCII(dst []byte, s string) []byte {
 // dot. An IPv6 literal keeps its brackets. It allocates nothing when dst has
 // room.
 func normalizeHost[S ~string | ~[]byte](dst []byte, host S, stripPort bool) []byte {
-	n := len(host)
-	if stripPort {
-		// Strip ":port" unless the colon is inside an IPv6 literal.
-		for i := n - 1; i >= 0; i-- {
-			c := host[i]
-			if c == ':' {
-				n = i
-				break
-			}
-			if c < '0' || c > '9' {
-				break
-			}
-		}
-	}
-	if n > 0 && host[n-1] == '.' {
-		n--
-	}
+	n := hostLen(host, stripPort)
 	for i := 0; i < n; i++ {
 		c := host[i]
 		if 'A' <= c && c <= 'Z' {
@@ -118,4 +102,26 @@ func parentDomain(host []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// hostLen is the length of host without its trailing dot and, with
+// stripPort, its ":port" (a colon inside an IPv6 literal is not one).
+func hostLen[S ~string | ~[]byte](host S, stripPort bool) int {
+	n := len(host)
+	if stripPort {
+		for i := n - 1; i >= 0; i-- {
+			c := host[i]
+			if c == ':' {
+				n = i
+				break
+			}
+			if c < '0' || c > '9' {
+				break
+			}
+		}
+	}
+	if n > 0 && host[n-1] == '.' {
+		n--
+	}
+	return n
 }

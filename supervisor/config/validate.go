@@ -45,34 +45,38 @@ func (d *decoder) validateServers(c *Config) {
 // validateHosts checks that host names are unique and returns the index of
 // each by canonical name.
 func (d *decoder) validateHosts(c *Config) map[string]int {
-	idx := make(map[string]int, len(c.Hosts))
+	names := make([]string, len(c.Hosts))
 	for i, h := range c.Hosts {
-		if h.Hostname == "" {
+		names[i] = h.Hostname
+	}
+	return d.uniqueNames(names, d.hostPaths, "hostname")
+}
+
+// uniqueNames reports every name (of the section at paths[i], in its key
+// key) that an earlier one already has, and returns the index of each by
+// name; empty names were reported already and are skipped.
+func (d *decoder) uniqueNames(names, paths []string, key string) map[string]int {
+	idx := make(map[string]int, len(names))
+	for i, name := range names {
+		if name == "" {
 			continue
 		}
-		if j, dup := idx[h.Hostname]; dup {
-			d.errorf(d.hostPaths[i]+".hostname", ErrDuplicate, "%q is also the hostname of %s (line %d)",
-				h.Hostname, d.hostPaths[j], d.pos.line(d.hostPaths[j]))
+		if j, dup := idx[name]; dup {
+			d.errorf(paths[i]+"."+key, ErrDuplicate, "%q is also the %s of %s (line %d)",
+				name, key, paths[j], d.pos.line(paths[j]))
 			continue
 		}
-		idx[h.Hostname] = i
+		idx[name] = i
 	}
 	return idx
 }
 
 func (d *decoder) validateTenants(c *Config, hostIdx map[string]int) {
-	tenantIdx := make(map[string]int, len(c.Tenants))
+	ids := make([]string, len(c.Tenants))
 	for i, t := range c.Tenants {
-		if t.ID == "" {
-			continue
-		}
-		if j, dup := tenantIdx[t.ID]; dup {
-			d.errorf(d.tenantPaths[i]+".id", ErrDuplicate, "%q is also the id of %s (line %d)",
-				t.ID, d.tenantPaths[j], d.pos.line(d.tenantPaths[j]))
-			continue
-		}
-		tenantIdx[t.ID] = i
+		ids[i] = t.ID
 	}
+	tenantIdx := d.uniqueNames(ids, d.tenantPaths, "id")
 
 	// owner[host index] = index of the tenant that lists it.
 	owner := make(map[int]int, len(c.Hosts))
