@@ -64,10 +64,12 @@ type LimiterMemory struct {
 	// Seed keys the hash of client keys in Table, so that nobody can pick
 	// keys that crowd one set; every process sharing Table passes the same.
 	Seed uint64
-	// Owner is this process's id in Table's locks (shm.OwnerID), and Alive
-	// says whether another owner still runs (shm.Alive), so that a lock
-	// that a killed process held is taken over. 0 and nil in one process.
+	// Owner is this process's id in Table's locks (shm.OwnerID); 0 in one
+	// process.
 	Owner uint64
+	// Alive says whether the owner of a lock in Table still runs
+	// (shm.Alive), so that a lock that a killed process held is taken
+	// over; nil in one process.
 	Alive func(uint64) bool
 	// Since, if set, starts the limiter's clock: a request counts at its
 	// time since Since, one timed before it as at Since, and only this
