@@ -21,7 +21,7 @@
 //   - pdeathsig.go: no orphaned workers (SetParentDeathSignal, ParentAlive).
 //   - shm (a package of its own): the memory the master shares with its
 //     workers (memfd regions, one monotonic clock, spin locks that survive a
-//     dead owner, per-client GCRA tables).
+//     dead owner, the GCRA step and per-client GCRA tables).
 //
 // Everything here is a thin, tested wrapper over a system call or a wire
 // format; nothing keeps global state. Errors are wrapped "netutil: ..."

@@ -70,7 +70,9 @@
 // host's RateLimits and its tenant's (RegisterTenantConfig) are token
 // buckets; a refused request gets 429 with Retry-After. Limiter is an
 // interface, so that SetLimiterFactory can swap in buckets shared between
-// processes. Metrics returns counters per server, host and tenant; snapshots
+// processes: NewLimiterOn lays the same limiter that NewLocalLimiter makes
+// over memory its caller supplies (LimiterMemory), such as a region that
+// every worker maps. Metrics returns counters per server, host and tenant; snapshots
 // add up with MetricsSnapshot.Add.
 //
 // # Reverse proxy

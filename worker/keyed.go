@@ -48,28 +48,29 @@ type KeyedLimiter interface {
 // cfg: a fixed table of cfg.Size clients (DefaultClientTableSize if 0) in
 // sets of 8, which, when a new client finds its set full, forgets the least
 // recently seen client of that set, as nginx's limit_req_zone does. It is
-// the shm.Table that the supervisor puts in memory shared by its workers,
-// here in this process's memory. It also implements Limiter, with one
-// bucket for the empty key.
+// NewLimiterOn over a table in this process's memory, the one that the
+// supervisor puts in memory shared by its workers. It also implements
+// Limiter, with one bucket for the empty key.
 func NewLocalKeyedLimiter(cfg RateLimitConfig) KeyedLimiter {
-	interval, tolerance := GCRAParams(cfg)
 	size := cfg.Size
 	if size <= 0 {
 		size = DefaultClientTableSize
 	}
-	return &localKeyedLimiter{t: shm.NewTable(make([]uint64, shm.TableWords(size)), shm.TableConfig{
-		Seed: rand.Uint64(), Interval: interval, Tolerance: tolerance,
-	})}
+	return NewLimiterOn(cfg, LimiterMemory{Table: make([]uint64, shm.TableWords(size)), Seed: rand.Uint64()}).(KeyedLimiter)
 }
 
-type localKeyedLimiter struct{ t *shm.Table }
+// keyedLimiter is a per-client limit: a table of buckets by client key.
+type keyedLimiter struct {
+	t     *shm.Table
+	clock limiterClock
+}
 
-func (l *localKeyedLimiter) AllowKey(key []byte, now time.Time) (bool, time.Duration) {
-	ok, wait := l.t.Allow(key, shm.Mono(now))
+func (l *keyedLimiter) AllowKey(key []byte, now time.Time) (bool, time.Duration) {
+	ok, wait := l.t.Allow(key, l.clock.at(now))
 	return ok, time.Duration(wait)
 }
 
-func (l *localKeyedLimiter) Allow(now time.Time) (bool, time.Duration) {
+func (l *keyedLimiter) Allow(now time.Time) (bool, time.Duration) {
 	return l.AllowKey(nil, now)
 }
 

@@ -14,6 +14,9 @@
 //     time (OwnerID), and that a waiter takes over when the owner died
 //     holding it, even if its pid went to another process (Lock, Unlock,
 //     Alive).
+//   - gcra.go: the generic cell rate algorithm (GCRA), the one step every
+//     rate limit takes: on a single bucket in one word, by compare-and-swap
+//     (GCRA.Allow), and on the entries of a Table.
 //   - table.go: a fixed-size, set-associative table of per-client GCRA
 //     buckets (Table), like nginx's limit_req_zone: it lives in any []uint64,
 //     shared or not, and evicts the least recently used entry of a full set.
@@ -21,5 +24,5 @@
 // Nothing in the region holds a Go pointer: it is plain words that other
 // processes read and write, through atomics or under a Lock.
 // The region needs Linux; elsewhere Create, Open and Adopt return
-// errors.ErrUnsupported, and Table and the clock work in one process.
+// errors.ErrUnsupported, and GCRA, Table and the clock work in one process.
 package shm

@@ -39,8 +39,8 @@ type TableConfig struct {
 	// that crowd one set. Every process sharing the table must use the same.
 	Seed uint64
 	// Interval and Tolerance are the GCRA emission interval and tolerance
-	// in nanoseconds (worker.GCRAParams): a request every Interval on
-	// average, and Tolerance/Interval at once.
+	// in nanoseconds (GCRA): a request every Interval on average, and
+	// Tolerance/Interval at once.
 	Interval, Tolerance int64
 	// Owner is this process's non-zero id in set locks: OwnerID (a bare
 	// pid works too, without telling a reused pid from its owner).
@@ -66,6 +66,7 @@ type TableConfig struct {
 type Table struct {
 	words []uint64
 	sets  uint64
+	gcra  GCRA
 	cfg   TableConfig
 }
 
@@ -79,7 +80,7 @@ func NewTable(mem []uint64, cfg TableConfig) *Table {
 	if cfg.Owner == 0 {
 		cfg.Owner = 1
 	}
-	return &Table{words: mem, sets: uint64(len(mem) / setWords), cfg: cfg}
+	return &Table{words: mem, sets: uint64(len(mem) / setWords), gcra: GCRA{cfg.Interval, cfg.Tolerance}, cfg: cfg}
 }
 
 // Allow reports whether a request from key at now (nanoseconds on the
@@ -104,8 +105,8 @@ func (t *Table) Allow(key []byte, now int64) (ok bool, wait int64) {
 		s[tatAt+way] = 0
 	}
 	s[usedAt+way] = uint64(now)
-	next := max(int64(s[tatAt+way]), now) + t.cfg.Interval
-	if over := next - now - t.cfg.Tolerance; over > 0 {
+	next, over := t.gcra.step(int64(s[tatAt+way]), now)
+	if over > 0 {
 		Unlock(lock)
 		return false, over
 	}

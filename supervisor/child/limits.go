@@ -3,8 +3,6 @@ package child
 import (
 	"encoding/json"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/rockstar-dev/rockstar/supervisor/wire"
 
@@ -74,8 +72,9 @@ func (w *workerShared) setLimits(body []byte) error {
 }
 
 // limiter is the worker.LimiterFactory: a limit the master assigned a
-// bucket or table gets one in the region; any other (none should be)
-// stays in this process, and says so.
+// bucket or table gets the worker's limiter over it, in the region
+// (worker.NewLimiterOn); any other (none should be) stays in this process,
+// and says so.
 func (w *workerShared) limiter(k worker.LimiterKey, cfg worker.RateLimitConfig) worker.Limiter {
 	w.mu.Lock()
 	sl, ok := w.limits[wire.LimitID{Scope: k.Scope, Name: k.Name, Limit: cfg}]
@@ -84,14 +83,13 @@ func (w *workerShared) limiter(k worker.LimiterKey, cfg worker.RateLimitConfig) 
 		w.log.Warn().Str("scope", k.Scope).Str("name", k.Name).Msg("limit has no shared bucket; limiting in this worker only")
 		return worker.NewLocalLimiter(cfg)
 	}
-	interval, tolerance := worker.GCRAParams(cfg)
+	mem := worker.LimiterMemory{Seed: w.seed, Owner: w.owner, Alive: shm.Alive}
 	if sl.Bucket >= 0 {
-		return &sharedLimiter{tat: w.r.Int64(w.lay.BucketOff(sl.Bucket)), interval: interval, tolerance: tolerance}
+		mem.Bucket = w.r.Int64(w.lay.BucketOff(sl.Bucket))
+	} else {
+		mem.Table = w.r.Words(w.lay.SetOff(sl.Set), w.lay.TableWords(sl.Sets))
 	}
-	mem := w.r.Words(w.lay.SetOff(sl.Set), w.lay.TableWords(sl.Sets))
-	return &sharedKeyedLimiter{t: shm.NewTable(mem, shm.TableConfig{
-		Seed: w.seed, Interval: interval, Tolerance: tolerance, Owner: w.owner, Alive: shm.Alive,
-	})}
+	return worker.NewLimiterOn(cfg, mem)
 }
 
 // counters is the worker.CounterAllocator: the series' counters in this
@@ -158,26 +156,4 @@ func (w *workerShared) requests() uint64 {
 		total += c.Stats().Requests
 	}
 	return total
-}
-
-// sharedLimiter is a host's or tenant's GCRA bucket in the region.
-type sharedLimiter struct {
-	tat                 *atomic.Int64
-	interval, tolerance int64
-}
-
-func (l *sharedLimiter) Allow(now time.Time) (bool, time.Duration) {
-	return worker.GCRAAllow(l.tat, shm.Mono(now), l.interval, l.tolerance)
-}
-
-// sharedKeyedLimiter is a per-client table in the region.
-type sharedKeyedLimiter struct{ t *shm.Table }
-
-func (l *sharedKeyedLimiter) AllowKey(key []byte, now time.Time) (bool, time.Duration) {
-	ok, wait := l.t.Allow(key, shm.Mono(now))
-	return ok, time.Duration(wait)
-}
-
-func (l *sharedKeyedLimiter) Allow(now time.Time) (bool, time.Duration) {
-	return l.AllowKey(nil, now)
 }

@@ -20,8 +20,8 @@ const (
 	// DefaultPIDFile is where the master that is serving writes its pid.
 	DefaultPIDFile = "run/rockstar.pid"
 	// DefaultShutdownTimeout bounds a graceful stop or the drain of an old
-	// generation of workers.
-	DefaultShutdownTimeout = 30 * time.Second
+	// generation of workers: the workers' graceful shutdown.
+	DefaultShutdownTimeout = worker.DefaultShutdownTimeout
 	// DefaultLogLevel is the log level.
 	DefaultLogLevel = "info"
 	// DefaultAdminListen is where the admin endpoint listens: loopback only.
@@ -40,10 +40,10 @@ const (
 	DefaultContentType = "text/plain; charset=utf-8"
 	// DefaultClientTableSize is the number of clients a per-client rate
 	// limit tracks before it evicts the least recently used.
-	DefaultClientTableSize = 10000
+	DefaultClientTableSize = worker.DefaultClientTableSize
 	// MaxClientTableSize bounds rate_limit.size, so that a typo cannot
 	// make the master map gigabytes of shared memory.
-	MaxClientTableSize = 1 << 24
+	MaxClientTableSize = worker.MaxClientTableSize
 	// DefaultIPv6Prefix is rate_limit.ipv6_prefix: with key = "client_ip",
 	// IPv6 clients of one /64 (what one subscriber is given) share a
 	// bucket.
@@ -94,7 +94,7 @@ const (
 const AccessLogStderr = "stderr"
 
 // KeyClientIP is the rate_limit.key that limits each client IP separately.
-const KeyClientIP = "client_ip"
+const KeyClientIP = worker.KeyClientIP
 
 // Proxy load-balancing strategies.
 const (
