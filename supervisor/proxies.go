@@ -9,6 +9,7 @@ import (
 
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 	"github.com/rockstar-dev/rockstar/worker"
+	"github.com/rockstar-dev/rockstar/worker/proxy"
 )
 
 // Control messages of the reverse proxy (issue 7).
@@ -40,15 +41,15 @@ type upstreamStates struct {
 type proxySet struct {
 	log    zerolog.Logger
 	mu     sync.Mutex
-	byHost map[string]*worker.ProxyHandler
+	byHost map[string]*proxy.Proxy
 	states upstreamStates
 }
 
-// proxyConfig maps a host's proxy table to the worker package's config.
+// proxyConfig maps a host's proxy table to the proxy package's config.
 // The master checks the upstreams' health for all workers.
-func proxyConfig(h *config.Host, log *zerolog.Logger) worker.ProxyConfig {
+func proxyConfig(h *config.Host, log *zerolog.Logger) proxy.Config {
 	p := h.Proxy
-	pc := worker.ProxyConfig{
+	pc := proxy.Config{
 		Name:           h.Hostname,
 		Upstreams:      p.Upstreams,
 		Strategy:       p.Strategy,
@@ -82,7 +83,7 @@ func (s *proxySet) attach(hc *worker.HostConfig, h *config.Host) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.byHost == nil {
-		s.byHost = make(map[string]*worker.ProxyHandler)
+		s.byHost = make(map[string]*proxy.Proxy)
 	}
 	cfg := proxyConfig(h, &s.log)
 	p := s.byHost[h.Hostname]
@@ -92,7 +93,7 @@ func (s *proxySet) attach(hc *worker.HostConfig, h *config.Host) error {
 		}
 	} else {
 		var err error
-		if p, err = worker.NewProxy(cfg); err != nil {
+		if p, err = proxy.New(cfg); err != nil {
 			return err
 		}
 		s.byHost[h.Hostname] = p
@@ -113,7 +114,7 @@ func (s *proxySet) sweep(cfg *config.Config) {
 		}
 	}
 	s.mu.Lock()
-	var gone []*worker.ProxyHandler
+	var gone []*proxy.Proxy
 	for host, p := range s.byHost {
 		if !keep[host] {
 			gone = append(gone, p)
@@ -143,7 +144,7 @@ func (s *proxySet) setStates(body []byte) {
 	}
 }
 
-func (s *proxySet) applyLocked(host string, p *worker.ProxyHandler) {
+func (s *proxySet) applyLocked(host string, p *proxy.Proxy) {
 	checked := s.states.Hosts[host]
 	for _, addr := range p.Upstreams() {
 		up, ok := checked[addr]
@@ -165,7 +166,7 @@ type wireUpstream struct {
 
 // upstreamWire is this worker's upstream counters for msgUpstreamMetrics.
 func upstreamWire() []wireUpstream {
-	snap := worker.DefaultUpstreamMetrics.Snapshot()
+	snap := proxy.DefaultUpstreamMetrics.Snapshot()
 	out := make([]wireUpstream, 0, len(snap))
 	for k, s := range snap {
 		w := wireUpstream{

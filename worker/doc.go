@@ -73,31 +73,18 @@
 // processes. Metrics returns counters per server, host and tenant; snapshots
 // add up with MetricsSnapshot.Add.
 //
-// # Reverse proxy
+// # Request bodies and the reverse proxy
 //
-// Proxy(ProxyConfig) is a handler that forwards to a pool of upstream
-// servers, for a route or a whole host (as its middleware, with
-// HostConfig.StreamRequestBody); NewProxy returns a ProxyHandler that can
-// also Update its upstreams in place, take health reports
-// (SetUpstreamUp) and Close. Strategies are round_robin, least_conn,
-// ip_hash and random_two; upstreams leave the rotation on failed health
-// checks (HealthChecker) or after MaxFails errors of their own (a failed
-// connection, a timeout, a broken answer: a request that failed because
-// of its client counts for nothing), and a request that failed before its
-// answer is retried on another upstream when that is safe. The upstream
-// gets the request in origin-form, without hop-by-hop headers, and with
-// the forwarding headers (X-Forwarded-*, X-Real-IP, Forwarded) set by the
-// proxy, never by the client (proxy_header.go). Bodies stream both ways,
-// and WebSocket upgrades are tunneled: a tunnel counts as a connection of
-// the server (MaxConnections, the metrics' Active) and of its upstream
-// (MaxConnsPerUpstream), closes once idle both ways for
-// TunnelIdleTimeout, and closes on Drain, shutdown and the proxy's Close.
-// UpstreamMetrics counts every upstream's answers. The server streams
-// request bodies: a handler reads one whole with ctx.PostBody, as before,
-// or as it comes with ctx.RequestBodyStream; MaxRequestSize still answers
-// 413 before the handler runs. A host that never reads bodies
-// (HostConfig.DiscardRequestBody, or one of files only) has a chunked body
-// read and dropped as it comes, never held in memory.
+// The server streams request bodies: a handler reads one whole with
+// ctx.PostBody, as before, or as it comes with ctx.RequestBodyStream;
+// MaxRequestSize still answers 413 before the handler runs. A host that
+// never reads bodies (HostConfig.DiscardRequestBody, or one of files only)
+// has a chunked body read and dropped as it comes, never held in memory.
+// The reverse proxy (package worker/proxy) is such a handler, for a route
+// or a whole host (as its middleware, with HostConfig.StreamRequestBody);
+// its WebSocket tunnels are hijacked connections, which count as
+// connections of the server (MaxConnections, the metrics' Active) and
+// close on Drain and shutdown. Package worker does not import it.
 //
 // # Servers
 //

@@ -1,16 +1,16 @@
 package config
 
 import (
-	"net"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/rockstar-dev/rockstar/worker/proxy"
 )
 
 var strategies = []string{StrategyRoundRobin, StrategyLeastConn, StrategyIPHash, StrategyRandomTwo}
 
 // proxy reads a host's proxy table; the workers forward with
-// worker.ProxyHandler, and the master runs the health checks.
+// proxy.Proxy, and the master runs the health checks.
 func (d *decoder) proxy(t *table) *Proxy {
 	p := &Proxy{
 		Strategy:       DefaultProxyStrategy,
@@ -33,8 +33,8 @@ func (d *decoder) proxy(t *table) *Proxy {
 		seen := map[string]bool{}
 		for i, u := range v {
 			switch {
-			case upstreamProblem(u) != "":
-				d.errorf(indexPath(field, i), ErrInvalid, "%s", upstreamProblem(u))
+			case proxy.UpstreamProblem(u) != "":
+				d.errorf(indexPath(field, i), ErrInvalid, "%s", proxy.UpstreamProblem(u))
 			case seen[u]:
 				d.errorf(indexPath(field, i), ErrDuplicate, "%q is listed twice", u)
 			}
@@ -77,19 +77,4 @@ func (d *decoder) proxy(t *table) *Proxy {
 	}
 	t.finish()
 	return p
-}
-
-// upstreamProblem says what is wrong with an upstream address, or "".
-func upstreamProblem(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "must be a host:port address: " + err.Error()
-	}
-	if host == "" {
-		return "must name a host, like \"127.0.0.1:9001\""
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "port must be a number from 1 to 65535"
-	}
-	return ""
 }

@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 
 // errUpstreamConnect wraps a failure to connect to an upstream: nothing
 // was sent, so any request may go to another upstream.
-var errUpstreamConnect = errors.New("worker: cannot connect to upstream")
+var errUpstreamConnect = errors.New("proxy: cannot connect to upstream")
 
 // upstreamSettings are what an upstream's client and counters were made
 // with; an Update keeps an upstream only while they stay the same.
@@ -25,7 +25,7 @@ type upstreamSettings struct {
 	maxConns       int
 }
 
-func settingsOf(c ProxyConfig) upstreamSettings {
+func settingsOf(c Config) upstreamSettings {
 	return upstreamSettings{
 		name: c.Name, metrics: c.Metrics, timeout: c.Timeout,
 		connectTimeout: c.ConnectTimeout, maxConns: c.MaxConnsPerUpstream,
@@ -133,7 +133,7 @@ func (u *upstream) available() bool {
 
 // failed counts an error; the MaxFails-th within FailTimeout takes the
 // upstream out of rotation for FailTimeout. It reports whether it did.
-func (u *upstream) failed(cfg *ProxyConfig, single bool) bool {
+func (u *upstream) failed(cfg *Config, single bool) bool {
 	if cfg.MaxFails <= 0 || single {
 		return false
 	}

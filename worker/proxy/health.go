@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"slices"
@@ -18,7 +18,7 @@ type HealthChecker struct {
 	report func(upstream string, up bool)
 
 	mu      sync.Mutex
-	cfg     ProxyConfig
+	cfg     Config
 	targets map[string]*healthTarget
 
 	wake chan struct{}
@@ -37,7 +37,7 @@ type healthTarget struct {
 // once. report is called from the checker's goroutine, one call at a time,
 // with each upstream's first result and with every change after. An
 // answer of 2xx or 3xx within cfg.HealthTimeout is a pass.
-func NewHealthChecker(cfg ProxyConfig, report func(upstream string, up bool)) *HealthChecker {
+func NewHealthChecker(cfg Config, report func(upstream string, up bool)) *HealthChecker {
 	if rc, err := cfg.resolve(); err == nil {
 		cfg = rc
 	}
@@ -58,7 +58,7 @@ func NewHealthChecker(cfg ProxyConfig, report func(upstream string, up bool)) *H
 
 // Update changes what is checked: upstreams that stay keep their state,
 // new ones are checked at once.
-func (c *HealthChecker) Update(cfg ProxyConfig) {
+func (c *HealthChecker) Update(cfg Config) {
 	if rc, err := cfg.resolve(); err == nil {
 		cfg = rc
 	}
@@ -71,7 +71,7 @@ func (c *HealthChecker) Update(cfg ProxyConfig) {
 	}
 }
 
-func (c *HealthChecker) setLocked(cfg ProxyConfig) {
+func (c *HealthChecker) setLocked(cfg Config) {
 	c.cfg = cfg
 	for addr, t := range c.targets {
 		if !slices.Contains(cfg.Upstreams, addr) {
@@ -184,7 +184,7 @@ func (c *HealthChecker) checkAll() {
 }
 
 // check requests the health path once.
-func check(hc *fasthttp.HostClient, cfg *ProxyConfig) bool {
+func check(hc *fasthttp.HostClient, cfg *Config) bool {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)

@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"errors"
@@ -16,65 +16,65 @@ import (
 
 // Load-balancing strategies of a proxy.
 const (
-	// ProxyRoundRobin sends each request to the next upstream in turn.
-	ProxyRoundRobin = "round_robin"
-	// ProxyLeastConn sends each request to the upstream with the fewest
+	// RoundRobin sends each request to the next upstream in turn.
+	RoundRobin = "round_robin"
+	// LeastConn sends each request to the upstream with the fewest
 	// requests in flight from this process; ties go round robin.
-	ProxyLeastConn = "least_conn"
-	// ProxyIPHash sends all requests of one client IP to one upstream
+	LeastConn = "least_conn"
+	// IPHash sends all requests of one client IP to one upstream
 	// (rendezvous hashing: when an upstream leaves or returns, only its own
 	// clients move).
-	ProxyIPHash = "ip_hash"
-	// ProxyRandomTwo picks two upstreams at random and sends the request to
+	IPHash = "ip_hash"
+	// RandomTwo picks two upstreams at random and sends the request to
 	// the one with fewer requests in flight (the power of two choices).
-	ProxyRandomTwo = "random_two"
+	RandomTwo = "random_two"
 )
 
-// Defaults applied to a zero ProxyConfig field.
+// Defaults applied to a zero Config field.
 const (
-	// DefaultProxyName is the "host" label of a proxy without a Name.
-	DefaultProxyName = "proxy"
-	// DefaultProxyTimeout bounds each wait on an upstream: for the
+	// DefaultName is the "host" label of a proxy without a Name.
+	DefaultName = "proxy"
+	// DefaultTimeout bounds each wait on an upstream: for the
 	// connection, for each write, and for each read (the response headers,
 	// then each piece of the body), like nginx's proxy_*_timeout; a body
 	// that stalls midway is cut off after between half of it and all of it.
-	DefaultProxyTimeout = 60 * time.Second
-	// DefaultProxyConnectTimeout bounds connecting to an upstream; it is
+	DefaultTimeout = 60 * time.Second
+	// DefaultConnectTimeout bounds connecting to an upstream; it is
 	// never longer than Timeout.
-	DefaultProxyConnectTimeout = 5 * time.Second
-	// DefaultProxyFailTimeout is the window in which MaxFails errors mark
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultFailTimeout is the window in which MaxFails errors mark
 	// an upstream down, and how long it then stays out of rotation.
-	DefaultProxyFailTimeout = 10 * time.Second
-	// DefaultProxyMaxFails is the number of errors within FailTimeout that
+	DefaultFailTimeout = 10 * time.Second
+	// DefaultMaxFails is the number of errors within FailTimeout that
 	// mark an upstream down.
-	DefaultProxyMaxFails = 1
-	// DefaultProxyRetries is how many other upstreams a failed request is
-	// tried on (see ProxyConfig.Retries for which requests are).
-	DefaultProxyRetries = 1
-	// DefaultProxyHealthInterval is the pause between active health checks.
-	DefaultProxyHealthInterval = 10 * time.Second
-	// DefaultProxyHealthTimeout bounds one health check.
-	DefaultProxyHealthTimeout = 5 * time.Second
-	// DefaultProxyMaxConns is the most connections this process keeps to
+	DefaultMaxFails = 1
+	// DefaultRetries is how many other upstreams a failed request is
+	// tried on (see Config.Retries for which requests are).
+	DefaultRetries = 1
+	// DefaultHealthInterval is the pause between active health checks.
+	DefaultHealthInterval = 10 * time.Second
+	// DefaultHealthTimeout bounds one health check.
+	DefaultHealthTimeout = 5 * time.Second
+	// DefaultMaxConns is the most connections this process keeps to
 	// one upstream; requests beyond wait for one, up to Timeout.
-	DefaultProxyMaxConns = 1024
-	// DefaultProxyTunnelIdleTimeout closes a WebSocket tunnel idle both
+	DefaultMaxConns = 1024
+	// DefaultTunnelIdleTimeout closes a WebSocket tunnel idle both
 	// ways for this long.
-	DefaultProxyTunnelIdleTimeout = 60 * time.Second
+	DefaultTunnelIdleTimeout = 60 * time.Second
 )
 
-// ProxyConfig configures a reverse proxy to a pool of upstream servers.
+// Config configures a reverse proxy to a pool of upstream servers.
 // Zero fields take the defaults above.
-type ProxyConfig struct {
+type Config struct {
 	// Name labels the proxy's metrics ("host") and is the Host header of
 	// its health checks; a host's proxy is named after the host. Default
-	// DefaultProxyName.
+	// DefaultName.
 	Name string
 	// Upstreams are the "host:port" addresses of the servers, at least
 	// one, each once.
 	Upstreams []string
-	// Strategy is ProxyRoundRobin (the default), ProxyLeastConn,
-	// ProxyIPHash or ProxyRandomTwo.
+	// Strategy is RoundRobin (the default), LeastConn,
+	// IPHash or RandomTwo.
 	Strategy string
 
 	// HealthPath, when set, is requested on every upstream every
@@ -83,12 +83,12 @@ type ProxyConfig struct {
 	// no active checks.
 	HealthPath string
 	// HealthInterval is the pause between one round of checks (all the
-	// upstreams at once) and the next. Default DefaultProxyHealthInterval.
+	// upstreams at once) and the next. Default DefaultHealthInterval.
 	HealthInterval time.Duration
-	// HealthTimeout bounds one check. Default DefaultProxyHealthTimeout.
+	// HealthTimeout bounds one check. Default DefaultHealthTimeout.
 	HealthTimeout time.Duration
 	// ExternalHealth leaves the active checks to someone else, who reports
-	// their results with ProxyHandler.SetUpstreamUp: a supervisor checks
+	// their results with Proxy.SetUpstreamUp: a supervisor checks
 	// once for all its workers. Upstreams count as up until reported down.
 	ExternalHealth bool
 
@@ -97,17 +97,17 @@ type ProxyConfig struct {
 	// Only the upstream's own errors count: not a request that failed
 	// because of its client (a broken or oversized body, a body cut
 	// short), nor one that found every connection to the upstream busy.
-	// Default DefaultProxyMaxFails; negative: never. A pool of one upstream
+	// Default DefaultMaxFails; negative: never. A pool of one upstream
 	// is never taken out this way (only by health checks), like nginx.
 	MaxFails int
 	// FailTimeout is MaxFails' window and how long the upstream then stays
-	// out. Default DefaultProxyFailTimeout.
+	// out. Default DefaultFailTimeout.
 	FailTimeout time.Duration
 
-	// Timeout bounds every wait on an upstream (see DefaultProxyTimeout);
-	// one that passes answers 504. Default DefaultProxyTimeout.
+	// Timeout bounds every wait on an upstream (see DefaultTimeout);
+	// one that passes answers 504. Default DefaultTimeout.
 	Timeout time.Duration
-	// ConnectTimeout bounds connecting. Default DefaultProxyConnectTimeout,
+	// ConnectTimeout bounds connecting. Default DefaultConnectTimeout,
 	// at most Timeout.
 	ConnectTimeout time.Duration
 	// Retries is how many other upstreams a request is tried on when the
@@ -116,16 +116,16 @@ type ProxyConfig struct {
 	// one (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) that failed otherwise
 	// before its body was sent and before a response began; never after a
 	// timeout while waiting for the answer. A request goes to 8 upstreams
-	// at most, so values over 7 count as 7. Default DefaultProxyRetries;
+	// at most, so values over 7 count as 7. Default DefaultRetries;
 	// negative: none.
 	Retries int
 	// MaxConnsPerUpstream bounds this process's connections to one
 	// upstream, its WebSocket tunnels included. Default
-	// DefaultProxyMaxConns.
+	// DefaultMaxConns.
 	MaxConnsPerUpstream int
 	// TunnelIdleTimeout closes a WebSocket tunnel that has carried
 	// nothing either way for this long, like nginx's proxy_read_timeout
-	// on an upgraded connection. Default DefaultProxyTunnelIdleTimeout.
+	// on an upgraded connection. Default DefaultTunnelIdleTimeout.
 	TunnelIdleTimeout time.Duration
 
 	// Metrics receives the proxy's counters. Default DefaultUpstreamMetrics.
@@ -134,81 +134,93 @@ type ProxyConfig struct {
 	Log *zerolog.Logger
 }
 
-// Errors of NewProxy and ProxyHandler.Update, wrapped with the offending
+// Errors of New and Proxy.Update, wrapped with the offending
 // value; check them with errors.Is.
 var (
-	// ErrProxyNoUpstreams: a proxy without upstreams.
-	ErrProxyNoUpstreams = errors.New("worker: proxy has no upstreams")
-	// ErrProxyUpstream: an upstream address that is not "host:port", or
+	// ErrNoUpstreams: a proxy without upstreams.
+	ErrNoUpstreams = errors.New("proxy: no upstreams")
+	// ErrUpstream: an upstream address that is not "host:port", or
 	// is listed twice.
-	ErrProxyUpstream = errors.New("worker: invalid proxy upstream")
-	// ErrProxyStrategy: a strategy that is none of the Proxy* constants.
-	ErrProxyStrategy = errors.New("worker: unknown proxy strategy")
-	// ErrProxyClosed: Update on a closed proxy.
-	ErrProxyClosed = errors.New("worker: proxy closed")
+	ErrUpstream = errors.New("proxy: invalid upstream")
+	// ErrStrategy: a strategy that is none of the strategy constants.
+	ErrStrategy = errors.New("proxy: unknown strategy")
+	// ErrClosed: Update on a closed proxy.
+	ErrClosed = errors.New("proxy: closed")
 )
 
+// UpstreamProblem says what is wrong with an upstream address, or "" when
+// it is a "host:port" that New accepts.
+func UpstreamProblem(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "must be a host:port address: " + err.Error()
+	}
+	if host == "" {
+		return "must name a host, like \"127.0.0.1:9001\""
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "port must be a number from 1 to 65535"
+	}
+	return ""
+}
+
 // resolve validates c and applies the defaults.
-func (c ProxyConfig) resolve() (ProxyConfig, error) {
+func (c Config) resolve() (Config, error) {
 	if len(c.Upstreams) == 0 {
-		return c, ErrProxyNoUpstreams
+		return c, ErrNoUpstreams
 	}
 	c.Upstreams = slices.Clone(c.Upstreams)
 	for i, u := range c.Upstreams {
-		host, port, err := net.SplitHostPort(u)
-		if err != nil {
-			return c, fmt.Errorf("%w %q: %w", ErrProxyUpstream, u, err)
-		}
-		if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
-			return c, fmt.Errorf("%w %q: want host:port", ErrProxyUpstream, u)
+		if problem := UpstreamProblem(u); problem != "" {
+			return c, fmt.Errorf("%w %q: %s", ErrUpstream, u, problem)
 		}
 		if slices.Contains(c.Upstreams[:i], u) {
-			return c, fmt.Errorf("%w %q: listed twice", ErrProxyUpstream, u)
+			return c, fmt.Errorf("%w %q: listed twice", ErrUpstream, u)
 		}
 	}
 	switch c.Strategy {
 	case "":
-		c.Strategy = ProxyRoundRobin
-	case ProxyRoundRobin, ProxyLeastConn, ProxyIPHash, ProxyRandomTwo:
+		c.Strategy = RoundRobin
+	case RoundRobin, LeastConn, IPHash, RandomTwo:
 	default:
-		return c, fmt.Errorf("%w %q", ErrProxyStrategy, c.Strategy)
+		return c, fmt.Errorf("%w %q", ErrStrategy, c.Strategy)
 	}
 	if c.Name == "" {
-		c.Name = DefaultProxyName
+		c.Name = DefaultName
 	}
 	if c.HealthInterval <= 0 {
-		c.HealthInterval = DefaultProxyHealthInterval
+		c.HealthInterval = DefaultHealthInterval
 	}
 	if c.HealthTimeout <= 0 {
-		c.HealthTimeout = DefaultProxyHealthTimeout
+		c.HealthTimeout = DefaultHealthTimeout
 	}
 	switch {
 	case c.MaxFails == 0:
-		c.MaxFails = DefaultProxyMaxFails
+		c.MaxFails = DefaultMaxFails
 	case c.MaxFails < 0:
 		c.MaxFails = 0
 	}
 	if c.FailTimeout <= 0 {
-		c.FailTimeout = DefaultProxyFailTimeout
+		c.FailTimeout = DefaultFailTimeout
 	}
 	if c.Timeout <= 0 {
-		c.Timeout = DefaultProxyTimeout
+		c.Timeout = DefaultTimeout
 	}
 	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = DefaultProxyConnectTimeout
+		c.ConnectTimeout = DefaultConnectTimeout
 	}
 	c.ConnectTimeout = min(c.ConnectTimeout, c.Timeout)
 	switch {
 	case c.Retries == 0:
-		c.Retries = DefaultProxyRetries
+		c.Retries = DefaultRetries
 	case c.Retries < 0:
 		c.Retries = 0
 	}
 	if c.MaxConnsPerUpstream <= 0 {
-		c.MaxConnsPerUpstream = DefaultProxyMaxConns
+		c.MaxConnsPerUpstream = DefaultMaxConns
 	}
 	if c.TunnelIdleTimeout <= 0 {
-		c.TunnelIdleTimeout = DefaultProxyTunnelIdleTimeout
+		c.TunnelIdleTimeout = DefaultTunnelIdleTimeout
 	}
 	if c.Metrics == nil {
 		c.Metrics = DefaultUpstreamMetrics
@@ -216,10 +228,10 @@ func (c ProxyConfig) resolve() (ProxyConfig, error) {
 	return c, nil
 }
 
-// ProxyHandler forwards requests to a pool of upstreams. Its upstreams,
+// Proxy forwards requests to a pool of upstreams. Its upstreams,
 // strategy and limits can be changed while it serves (Update), and its
 // health can be fed from outside (SetUpstreamUp). Close it when done.
-type ProxyHandler struct {
+type Proxy struct {
 	pool    atomic.Pointer[proxyPool]
 	handler fasthttp.RequestHandler
 	log     zerolog.Logger
@@ -229,7 +241,7 @@ type ProxyHandler struct {
 	metrics *UpstreamMetrics
 	closed  bool
 	// tunnels are the WebSocket tunnels open now; tunnelWG waits for
-	// them (proxy_ws.go).
+	// them (ws.go).
 	tunnels  map[*wsTunnel]struct{}
 	tunnelWG sync.WaitGroup
 }
@@ -238,7 +250,7 @@ type ProxyHandler struct {
 // once and uses it to the end, so an Update never changes a request's
 // upstreams under it.
 type proxyPool struct {
-	cfg      ProxyConfig
+	cfg      Config
 	strategy int
 	ups      []*upstream
 	byAddr   map[string]*upstream
@@ -256,37 +268,37 @@ const (
 
 func strategyIndex(s string) int {
 	switch s {
-	case ProxyLeastConn:
+	case LeastConn:
 		return stratLeastConn
-	case ProxyIPHash:
+	case IPHash:
 		return stratIPHash
-	case ProxyRandomTwo:
+	case RandomTwo:
 		return stratRandomTwo
 	}
 	return stratRoundRobin
 }
 
-// Proxy returns a handler that forwards every request to cfg's upstreams,
+// Handler returns a handler that forwards every request to cfg's upstreams,
 // for a route or a host's middleware. It panics on an invalid cfg, as a
-// route with a nil handler does; use NewProxy to get the error, to change
+// route with a nil handler does; use New to get the error, to change
 // the upstreams later, or to close the proxy.
-func Proxy(cfg ProxyConfig) fasthttp.RequestHandler {
-	p, err := NewProxy(cfg)
+func Handler(cfg Config) fasthttp.RequestHandler {
+	p, err := New(cfg)
 	if err != nil {
 		panic(err)
 	}
 	return p.Handler()
 }
 
-// NewProxy validates cfg and returns a proxy. When cfg.HealthPath is set
+// New validates cfg and returns a proxy. When cfg.HealthPath is set
 // and cfg.ExternalHealth is not, it starts checking the upstreams at once,
 // in a goroutine that Close stops.
-func NewProxy(cfg ProxyConfig) (*ProxyHandler, error) {
+func New(cfg Config) (*Proxy, error) {
 	rc, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
-	p := &ProxyHandler{metrics: rc.Metrics, log: zerolog.Nop()}
+	p := &Proxy{metrics: rc.Metrics, log: zerolog.Nop()}
 	if rc.Log != nil {
 		p.log = *rc.Log
 	}
@@ -299,17 +311,17 @@ func NewProxy(cfg ProxyConfig) (*ProxyHandler, error) {
 }
 
 // Handler returns the proxy's request handler.
-func (p *ProxyHandler) Handler() fasthttp.RequestHandler { return p.handler }
+func (p *Proxy) Handler() fasthttp.RequestHandler { return p.handler }
 
 // Name returns the proxy's name (its metrics' host label).
-func (p *ProxyHandler) Name() string { return p.pool.Load().cfg.Name }
+func (p *Proxy) Name() string { return p.pool.Load().cfg.Name }
 
 // Update replaces the proxy's configuration while it serves. Upstreams
 // that stay keep their connections, counters and health; requests in
 // flight finish on the configuration they started with; the connections
 // of upstreams that left are closed once their last request ends. On an
 // error nothing changes.
-func (p *ProxyHandler) Update(cfg ProxyConfig) error {
+func (p *Proxy) Update(cfg Config) error {
 	rc, err := cfg.resolve()
 	if err != nil {
 		return err
@@ -317,7 +329,7 @@ func (p *ProxyHandler) Update(cfg ProxyConfig) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return ErrProxyClosed
+		return ErrClosed
 	}
 	old := p.pool.Load()
 	next := p.newPool(rc, old)
@@ -355,13 +367,13 @@ func (p *ProxyHandler) Update(cfg ProxyConfig) error {
 // checks for all its workers reports. Putting back an upstream that was
 // out also ends a passive marking; saying again that it is up does not.
 // An address the proxy does not have is ignored.
-func (p *ProxyHandler) SetUpstreamUp(addr string, up bool) {
+func (p *Proxy) SetUpstreamUp(addr string, up bool) {
 	p.setActive(addr, up)
 }
 
 // UpstreamUp reports whether the upstream is in rotation now, and whether
 // the proxy has it at all.
-func (p *ProxyHandler) UpstreamUp(addr string) (up, ok bool) {
+func (p *Proxy) UpstreamUp(addr string) (up, ok bool) {
 	u := p.pool.Load().byAddr[addr]
 	if u == nil {
 		return false, false
@@ -370,11 +382,11 @@ func (p *ProxyHandler) UpstreamUp(addr string) (up, ok bool) {
 }
 
 // Upstreams returns the proxy's upstream addresses, in order.
-func (p *ProxyHandler) Upstreams() []string {
+func (p *Proxy) Upstreams() []string {
 	return slices.Clone(p.pool.Load().cfg.Upstreams)
 }
 
-func (p *ProxyHandler) setActive(addr string, up bool) {
+func (p *Proxy) setActive(addr string, up bool) {
 	u := p.pool.Load().byAddr[addr]
 	if u == nil {
 		return
@@ -388,7 +400,7 @@ func (p *ProxyHandler) setActive(addr string, up bool) {
 	}
 }
 
-func (p *ProxyHandler) logState(u *upstream, up bool, why string) {
+func (p *Proxy) logState(u *upstream, up bool, why string) {
 	if up {
 		p.log.Info().Str("upstream", u.addr).Str("by", why).Msg("upstream back in rotation")
 	} else {
@@ -402,7 +414,7 @@ func (p *ProxyHandler) logState(u *upstream, up bool, why string) {
 // reach the handler are served (an upgrade is refused). Close returns
 // once the checks have stopped and the tunnels have ended; it may be
 // called more than once.
-func (p *ProxyHandler) Close() {
+func (p *Proxy) Close() {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -422,13 +434,13 @@ func (p *ProxyHandler) Close() {
 	p.closeTunnels()
 }
 
-func (p *ProxyHandler) startChecks(rc ProxyConfig) {
+func (p *Proxy) startChecks(rc Config) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.startChecksLocked(rc)
 }
 
-func (p *ProxyHandler) startChecksLocked(rc ProxyConfig) {
+func (p *Proxy) startChecksLocked(rc Config) {
 	if rc.HealthPath == "" || rc.ExternalHealth {
 		return
 	}
@@ -437,7 +449,7 @@ func (p *ProxyHandler) startChecksLocked(rc ProxyConfig) {
 
 // newPool builds a pool for rc, reusing old's upstreams whose address and
 // connection settings are unchanged.
-func (p *ProxyHandler) newPool(rc ProxyConfig, old *proxyPool) *proxyPool {
+func (p *Proxy) newPool(rc Config, old *proxyPool) *proxyPool {
 	np := &proxyPool{
 		cfg:      rc,
 		strategy: strategyIndex(rc.Strategy),

@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/rockstar-dev/rockstar/worker"
 )
 
 // pxWSEcho sends one frame on a tunnel and checks its echo.
@@ -36,7 +38,7 @@ func pxWSClosed(c net.Conn, r *bufio.Reader, d time.Duration) bool {
 func TestProxyTunnelIdleTimeout(t *testing.T) {
 	a := pxUpstream(t, "a")
 	const idle = 400 * time.Millisecond
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}, TunnelIdleTimeout: idle}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr}, TunnelIdleTimeout: idle}, worker.ServerConfig{})
 	quiet, quietR, _ := pxWSDial(t, addr)
 	defer quiet.Close()
 	busy, busyR, _ := pxWSDial(t, addr)
@@ -60,7 +62,7 @@ func TestProxyTunnelIdleTimeout(t *testing.T) {
 // against MaxConnections.
 func TestProxyTunnelsCountAsConnections(t *testing.T) {
 	a := pxUpstream(t, "a")
-	sm, addr, _ := pxFrontManager(t, ProxyConfig{Upstreams: []string{a.addr}}, ServerConfig{MaxConnections: 3})
+	sm, addr, _ := pxFrontManager(t, Config{Upstreams: []string{a.addr}}, worker.ServerConfig{MaxConnections: 3})
 	active := func() int64 { return sm.Metrics().Servers[addr].Active }
 	var tunnels []net.Conn
 	for range 3 {
@@ -83,7 +85,7 @@ func TestProxyTunnelsCountAsConnections(t *testing.T) {
 // Tunnels count against MaxConnsPerUpstream, pooled connections with them.
 func TestProxyTunnelsRespectUpstreamMaxConns(t *testing.T) {
 	a := pxUpstream(t, "a")
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}, MaxConnsPerUpstream: 2}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr}, MaxConnsPerUpstream: 2}, worker.ServerConfig{})
 	if code, _, _, err := pxFetch(pxClient(t), "GET", addr, "/", nil); err != nil || code != 200 {
 		t.Fatalf("GET: %d %v", code, err) // leaves a pooled connection
 	}
@@ -118,7 +120,7 @@ func TestProxyTunnelsCloseOnShutdown(t *testing.T) {
 	for _, how := range []string{"drain", "graceful shutdown", "proxy close"} {
 		t.Run(how, func(t *testing.T) {
 			a := pxUpstream(t, "a")
-			sm, addr, p := pxFrontManager(t, ProxyConfig{Upstreams: []string{a.addr}}, ServerConfig{})
+			sm, addr, p := pxFrontManager(t, Config{Upstreams: []string{a.addr}}, worker.ServerConfig{})
 			c, r, _ := pxWSDial(t, addr)
 			defer c.Close()
 			pxWSEcho(t, c, r, "hi")
@@ -157,7 +159,7 @@ func TestProxyTunnelsCloseOnShutdown(t *testing.T) {
 // Only a GET without a body is tunneled.
 func TestProxyTunnelOnlyForAPlainGet(t *testing.T) {
 	a := pxUpstream(t, "a")
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}}, ServerConfig{})
+	addr, _ := pxFront(t, Config{Upstreams: []string{a.addr}}, worker.ServerConfig{})
 	const hs = "Host: proxy.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
 	if code := pxRaw(t, addr, "POST /ws HTTP/1.1\r\n"+hs+"Content-Length: 0\r\n\r\n", false); code == 101 {

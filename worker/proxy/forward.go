@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"errors"
@@ -64,14 +64,14 @@ func (b *countingBody) Read(p []byte) (int, error) {
 // errProxyClient wraps a try that failed because of the client: its
 // request body broke. It does not count against the upstream, and the
 // request is not retried.
-var errProxyClient = errors.New("worker: proxy: the client's request body failed")
+var errProxyClient = errors.New("proxy: the client's request body failed")
 
 // errUpstreamCutBody wraps a connection that broke while the request
 // body was being sent: most likely the upstream refused the body (too
 // large for it) and closed, which is the client's doing as much as the
 // upstream's. It answers 502 but does not count against the upstream,
 // nor drop its pooled connections.
-var errUpstreamCutBody = errors.New("worker: proxy: the upstream closed the connection during the request body")
+var errUpstreamCutBody = errors.New("proxy: the upstream closed the connection during the request body")
 
 // blame wraps err, the failure of a try, with errProxyClient when the
 // client's body failed, or errUpstreamCutBody when the connection broke
@@ -90,18 +90,18 @@ func (b *countingBody) blame(err error) error {
 
 // errUpstreamSwitched: an upstream answered 101 to a request that did not
 // ask to switch protocols (a broken answer: it counts against it).
-var errUpstreamSwitched = errors.New("worker: proxy: the upstream switched protocols unasked")
+var errUpstreamSwitched = errors.New("proxy: the upstream switched protocols unasked")
 
 // errUpstreamBusy wraps a connection to an upstream that was not made
 // because this process has MaxConnsPerUpstream open to it already
 // (tunnels included): nothing was sent, and the upstream is not at fault.
-var errUpstreamBusy = errors.New("worker: proxy: every connection to the upstream is in use")
+var errUpstreamBusy = errors.New("proxy: every connection to the upstream is in use")
 
 // bufPool holds buffers for whole small response bodies.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufferLimit); return &b }}
 
 // serve is the proxy's request handler.
-func (p *ProxyHandler) serve(ctx *fasthttp.RequestCtx) {
+func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	pool := p.pool.Load()
 	if ctx.IsGet() && isUpgrade(&ctx.Request.Header) {
 		p.serveUpgrade(ctx, pool)
@@ -155,7 +155,7 @@ func (p *ProxyHandler) serve(ctx *fasthttp.RequestCtx) {
 // try sends req to u and, when u answers, copies the answer to ctx. An
 // error means nothing was written to ctx yet. An idempotent request whose
 // body (counted by body) is not spent may be sent to u a second time.
-func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstream, req *fasthttp.Request, idempotent bool, body *countingBody) error {
+func (p *Proxy) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstream, req *fasthttp.Request, idempotent bool, body *countingBody) error {
 	resp := fasthttp.AcquireResponse()
 	resp.Header.SetNoDefaultContentType(true)
 	u.begin()
@@ -193,7 +193,7 @@ func (p *ProxyHandler) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstrea
 // stream that gives the connection back (and ends u's request) when the
 // client has it. On an error (a small body that broke) ctx is untouched
 // and resp still belongs to the caller.
-func (p *ProxyHandler) answer(ctx *fasthttp.RequestCtx, u *upstream, resp *fasthttp.Response) error {
+func (p *Proxy) answer(ctx *fasthttp.RequestCtx, u *upstream, resp *fasthttp.Response) error {
 	if resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
 		// Not asked for (the request's Upgrade was not forwarded): passed
 		// on, it would tell the client its connection has switched; and
@@ -280,7 +280,7 @@ func (b *upstreamBody) CloseWithError(err error) error {
 }
 
 // fail answers a request that no upstream answered.
-func (p *ProxyHandler) fail(ctx *fasthttp.RequestCtx, pool *proxyPool, err error) {
+func (p *Proxy) fail(ctx *fasthttp.RequestCtx, pool *proxyPool, err error) {
 	name := pool.cfg.Name
 	var code int
 	var msg string

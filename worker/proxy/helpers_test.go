@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"fmt"
@@ -12,8 +12,79 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
+
+	"github.com/rockstar-dev/rockstar/worker"
 )
+
+// quietManager returns a manager whose logs go to the test log only on
+// failure; its servers stop at cleanup.
+func quietManager(t testing.TB) worker.ServerManager {
+	t.Helper()
+	sm := worker.NewServerManager()
+	sm.SetLogger(zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	t.Cleanup(func() { _ = sm.StopAll() })
+	return sm
+}
+
+// start creates a server of sm with cfg and r on a fresh loopback port,
+// starts it and returns it with its address.
+func start(t testing.TB, sm worker.ServerManager, cfg worker.ServerConfig, r *worker.Router) (worker.Server, string) {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	s := sm.NewServer(cfg)
+	s.SetRouter(r)
+	if err := sm.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	return s, s.Addr()
+}
+
+// get sends a GET with the given Host on a connection of its own and
+// returns status and body.
+func get(t testing.TB, addr, host, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", "http://"+addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s%s (Host %s): %v", addr, path, host, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// text is a handler that answers s.
+func text(s string) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(s) }
+}
+
+// waitFor polls cond every few milliseconds until it holds or d passes.
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// latencyCount is the number of latencies h counted.
+func latencyCount(h worker.Histogram) uint64 {
+	var n uint64
+	for _, c := range h.Counts {
+		n += c
+	}
+	return n
+}
 
 // pxTestUpstream is a real upstream server on loopback that a test can kill
 // (listener and every connection closed at once, as when the process
@@ -189,14 +260,14 @@ func (r *pxPattern) Read(p []byte) (int, error) {
 
 // pxFront starts a Rockstar server whose host "proxy.test" forwards to
 // a proxy made from cfg, and returns its address and the proxy.
-func pxFront(t testing.TB, cfg ProxyConfig, scfg ServerConfig) (string, *ProxyHandler) {
+func pxFront(t testing.TB, cfg Config, scfg worker.ServerConfig) (string, *Proxy) {
 	t.Helper()
 	_, addr, p := pxFrontManager(t, cfg, scfg)
 	return addr, p
 }
 
 // pxFrontManager is pxFront that also returns the server's manager.
-func pxFrontManager(t testing.TB, cfg ProxyConfig, scfg ServerConfig) (ServerManager, string, *ProxyHandler) {
+func pxFrontManager(t testing.TB, cfg Config, scfg worker.ServerConfig) (worker.ServerManager, string, *Proxy) {
 	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "proxy.test"
@@ -204,20 +275,20 @@ func pxFrontManager(t testing.TB, cfg ProxyConfig, scfg ServerConfig) (ServerMan
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewUpstreamMetrics()
 	}
-	p, err := NewProxy(cfg)
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
 	sm := quietManager(t)
 	h := p.Handler()
-	if err := sm.RegisterHost("proxy.test", HostConfig{
-		Middleware:        []MiddlewareFunc{func(fasthttp.RequestHandler) fasthttp.RequestHandler { return h }},
+	if err := sm.RegisterHost("proxy.test", worker.HostConfig{
+		Middleware:        []worker.MiddlewareFunc{func(fasthttp.RequestHandler) fasthttp.RequestHandler { return h }},
 		StreamRequestBody: true,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	_, addr := start(t, sm, scfg, NewRouter())
+	_, addr := start(t, sm, scfg, worker.NewRouter())
 	return sm, addr, p
 }
 

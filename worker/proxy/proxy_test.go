@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"bufio"
@@ -13,38 +13,40 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/rockstar-dev/rockstar/worker"
 )
 
 func TestNewProxyRefusesBadConfigs(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  ProxyConfig
+		cfg  Config
 		want error
 	}{
-		{ProxyConfig{}, ErrProxyNoUpstreams},
-		{ProxyConfig{Upstreams: []string{"nohost"}}, ErrProxyUpstream},
-		{ProxyConfig{Upstreams: []string{"127.0.0.1:0"}}, ErrProxyUpstream},
-		{ProxyConfig{Upstreams: []string{"127.0.0.1:1", "127.0.0.1:1"}}, ErrProxyUpstream},
-		{ProxyConfig{Upstreams: []string{"127.0.0.1:1"}, Strategy: "fastest"}, ErrProxyStrategy},
+		{Config{}, ErrNoUpstreams},
+		{Config{Upstreams: []string{"nohost"}}, ErrUpstream},
+		{Config{Upstreams: []string{"127.0.0.1:0"}}, ErrUpstream},
+		{Config{Upstreams: []string{"127.0.0.1:1", "127.0.0.1:1"}}, ErrUpstream},
+		{Config{Upstreams: []string{"127.0.0.1:1"}, Strategy: "fastest"}, ErrStrategy},
 	} {
-		if _, err := NewProxy(tc.cfg); !errors.Is(err, tc.want) {
-			t.Errorf("NewProxy(%+v) = %v, want %v", tc.cfg, err, tc.want)
+		if _, err := New(tc.cfg); !errors.Is(err, tc.want) {
+			t.Errorf("New(%+v) = %v, want %v", tc.cfg, err, tc.want)
 		}
 	}
-	p, err := NewProxy(ProxyConfig{Upstreams: []string{"127.0.0.1:1"}})
+	p, err := New(Config{Upstreams: []string{"127.0.0.1:1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Close()
 	p.Close()
-	if err := p.Update(ProxyConfig{Upstreams: []string{"127.0.0.1:2"}}); !errors.Is(err, ErrProxyClosed) {
-		t.Errorf("Update after Close = %v, want ErrProxyClosed", err)
+	if err := p.Update(Config{Upstreams: []string{"127.0.0.1:2"}}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Update after Close = %v, want ErrClosed", err)
 	}
 	defer func() {
 		if recover() == nil {
 			t.Error("Proxy with a bad config did not panic")
 		}
 	}()
-	Proxy(ProxyConfig{})
+	Handler(Config{})
 }
 
 // pxCount sends n GETs from conns clients and returns the answers by body.
@@ -76,7 +78,7 @@ func pxCount(t *testing.T, addr string, n, conns int) map[string]int {
 
 func TestProxyRoundRobinIsEven(t *testing.T) {
 	a, b, c := pxUpstream(t, "a"), pxUpstream(t, "b"), pxUpstream(t, "c")
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr, c.addr}}, ServerConfig{})
+	addr, _ := pxFront(t, Config{Upstreams: []string{a.addr, b.addr, c.addr}}, worker.ServerConfig{})
 	const n = 3000
 	got := pxCount(t, addr, n, 10)
 	for _, name := range []string{"a", "b", "c"} {
@@ -88,7 +90,7 @@ func TestProxyRoundRobinIsEven(t *testing.T) {
 
 func TestProxyLeastConnAvoidsTheBusyUpstream(t *testing.T) {
 	a, b := pxUpstream(t, "a"), pxUpstream(t, "b")
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr}, Strategy: ProxyLeastConn}, ServerConfig{})
+	addr, _ := pxFront(t, Config{Upstreams: []string{a.addr, b.addr}, Strategy: LeastConn}, worker.ServerConfig{})
 	// Equal upstreams share evenly.
 	got := pxCount(t, addr, 400, 1)
 	if got["a"] < 150 || got["b"] < 150 {
@@ -104,7 +106,7 @@ func TestProxyLeastConnAvoidsTheBusyUpstream(t *testing.T) {
 
 func TestProxyRandomTwo(t *testing.T) {
 	a, b, c := pxUpstream(t, "a"), pxUpstream(t, "b"), pxUpstream(t, "c")
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr, c.addr}, Strategy: ProxyRandomTwo}, ServerConfig{})
+	addr, _ := pxFront(t, Config{Upstreams: []string{a.addr, b.addr, c.addr}, Strategy: RandomTwo}, worker.ServerConfig{})
 	got := pxCount(t, addr, 900, 3)
 	for _, name := range []string{"a", "b", "c"} {
 		if got[name] < 200 {
@@ -128,7 +130,7 @@ func pxClientFrom(t *testing.T, ip string) *http.Client {
 
 func TestProxyIPHashIsSticky(t *testing.T) {
 	a, b, c := pxUpstream(t, "a"), pxUpstream(t, "b"), pxUpstream(t, "c")
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr, c.addr}, Strategy: ProxyIPHash, MaxFails: -1}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr, b.addr, c.addr}, Strategy: IPHash, MaxFails: -1}, worker.ServerConfig{})
 	owner := map[string]string{}
 	used := map[string]int{}
 	for i := 1; i <= 30; i++ {
@@ -167,7 +169,7 @@ func TestProxyIPHashIsSticky(t *testing.T) {
 
 func TestProxyRewritesHeaders(t *testing.T) {
 	a := pxUpstream(t, "a")
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}}, ServerConfig{})
+	addr, _ := pxFront(t, Config{Upstreams: []string{a.addr}}, worker.ServerConfig{})
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +233,7 @@ func TestProxyRewritesHeaders(t *testing.T) {
 
 func TestProxyAllDownAnswers502(t *testing.T) {
 	a, b := pxUpstream(t, "a"), pxUpstream(t, "b")
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr}, FailTimeout: time.Minute}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr, b.addr}, FailTimeout: time.Minute}, worker.ServerConfig{})
 	a.kill()
 	b.kill()
 	c := pxClient(t)
@@ -256,7 +258,7 @@ func TestProxyAllDownAnswers502(t *testing.T) {
 
 func TestProxyTimeoutAnswers504(t *testing.T) {
 	a := pxUpstream(t, "a")
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}, Timeout: 300 * time.Millisecond}, ServerConfig{})
+	addr, _ := pxFront(t, Config{Upstreams: []string{a.addr}, Timeout: 300 * time.Millisecond}, worker.ServerConfig{})
 	c := pxClient(t)
 	start := time.Now()
 	code, body, _, err := pxFetch(c, "GET", addr, "/slow?d=2s", nil)
@@ -288,7 +290,7 @@ func TestProxyTimeoutAnswers504(t *testing.T) {
 // GET whose connection breaks, and a POST that cannot connect.
 func TestProxyRetriesOnAnotherUpstream(t *testing.T) {
 	a, b := pxUpstream(t, "a"), pxUpstream(t, "b")
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr}, MaxFails: -1}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr, b.addr}, MaxFails: -1}, worker.ServerConfig{})
 	c := pxClient(t)
 	// Warm both: pooled connections to a exist when it dies.
 	pxCount(t, addr, 20, 2)
@@ -302,7 +304,7 @@ func TestProxyRetriesOnAnotherUpstream(t *testing.T) {
 		}
 	}
 	// Retries: 0 leaves the failure to the client.
-	if err := p.Update(ProxyConfig{Name: "proxy.test", Upstreams: []string{a.addr, b.addr}, MaxFails: -1, Retries: -1, Metrics: p.metrics}); err != nil {
+	if err := p.Update(Config{Name: "proxy.test", Upstreams: []string{a.addr, b.addr}, MaxFails: -1, Retries: -1, Metrics: p.metrics}); err != nil {
 		t.Fatal(err)
 	}
 	var bad int
@@ -320,7 +322,7 @@ func TestProxyRetriesOnAnotherUpstream(t *testing.T) {
 // for fail_timeout, and comes back after.
 func TestProxyPassiveMarkingAndRecovery(t *testing.T) {
 	a, b := pxUpstream(t, "a"), pxUpstream(t, "b")
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr}, MaxFails: 2, FailTimeout: 300 * time.Millisecond}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr, b.addr}, MaxFails: 2, FailTimeout: 300 * time.Millisecond}, worker.ServerConfig{})
 	c := pxClient(t)
 	a.kill()
 	ua := p.pool.Load().byAddr[a.addr]
@@ -361,9 +363,9 @@ func TestProxyPassiveMarkingAndRecovery(t *testing.T) {
 
 func TestProxyActiveHealthChecks(t *testing.T) {
 	a, b := pxUpstream(t, "a"), pxUpstream(t, "b")
-	addr, p := pxFront(t, ProxyConfig{
+	addr, p := pxFront(t, Config{
 		Upstreams: []string{a.addr, b.addr}, HealthPath: "/health", HealthInterval: 30 * time.Millisecond,
-	}, ServerConfig{})
+	}, worker.ServerConfig{})
 	waitFor(t, "checks on both", 2*time.Second, func() bool { return a.healthHits.Load() > 1 && b.healthHits.Load() > 1 })
 	a.health.Store(503)
 	waitFor(t, "a out", 2*time.Second, func() bool { up, _ := p.UpstreamUp(a.addr); return !up })
@@ -394,9 +396,9 @@ func TestProxyActiveHealthChecks(t *testing.T) {
 // Health checks left to someone else (a supervisor): SetUpstreamUp steers.
 func TestProxyExternalHealth(t *testing.T) {
 	a, b := pxUpstream(t, "a"), pxUpstream(t, "b")
-	addr, p := pxFront(t, ProxyConfig{
+	addr, p := pxFront(t, Config{
 		Upstreams: []string{a.addr, b.addr}, HealthPath: "/health", HealthInterval: 20 * time.Millisecond, ExternalHealth: true,
-	}, ServerConfig{})
+	}, worker.ServerConfig{})
 	time.Sleep(100 * time.Millisecond)
 	if n := a.healthHits.Load() + b.healthHits.Load(); n != 0 {
 		t.Errorf("%d health checks with ExternalHealth, want none", n)
@@ -415,11 +417,11 @@ func TestProxyExternalHealth(t *testing.T) {
 func TestProxyOnARoute(t *testing.T) {
 	a := pxUpstream(t, "a")
 	sm := quietManager(t)
-	r := NewRouter()
+	r := worker.NewRouter()
 	app := r.Host("app.test")
 	app.GET("/local", text("local"))
-	app.Handle("GET", "/api/*rest", Proxy(ProxyConfig{Upstreams: []string{a.addr}, Metrics: NewUpstreamMetrics()}))
-	_, addr := start(t, sm, ServerConfig{}, r)
+	app.Handle("GET", "/api/*rest", Handler(Config{Upstreams: []string{a.addr}, Metrics: NewUpstreamMetrics()}))
+	_, addr := start(t, sm, worker.ServerConfig{}, r)
 	if code, body := get(t, addr, "app.test", "/local"); code != 200 || body != "local" {
 		t.Errorf("/local: %d %q", code, body)
 	}
@@ -434,7 +436,7 @@ func TestProxyOnARoute(t *testing.T) {
 func TestProxyMetrics(t *testing.T) {
 	a, b := pxUpstream(t, "a"), pxUpstream(t, "b")
 	m := NewUpstreamMetrics()
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr}, Metrics: m, FailTimeout: time.Minute}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr, b.addr}, Metrics: m, FailTimeout: time.Minute}, worker.ServerConfig{})
 	pxCount(t, addr, 10, 1)
 	c := pxClient(t)
 	pxFetch(c, "GET", addr, "/missing-is-fine", nil)
@@ -465,7 +467,7 @@ func TestProxyMetrics(t *testing.T) {
 // requests in flight on a removed upstream finish, and the new list is used.
 func TestProxyUpdateUnderLoad(t *testing.T) {
 	a, b, c := pxUpstream(t, "a"), pxUpstream(t, "b"), pxUpstream(t, "c")
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr}}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr, b.addr}}, worker.ServerConfig{})
 	a.delay.Store(int64(5 * time.Millisecond))
 	load := pxLoad(t, addr, "/", 8)
 	load.waitOK(t, 100)
@@ -486,7 +488,7 @@ func TestProxyUpdateUnderLoad(t *testing.T) {
 		}()
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := p.Update(ProxyConfig{Name: "proxy.test", Upstreams: []string{b.addr, c.addr}, Metrics: p.metrics}); err != nil {
+	if err := p.Update(Config{Name: "proxy.test", Upstreams: []string{b.addr, c.addr}, Metrics: p.metrics}); err != nil {
 		t.Fatal(err)
 	}
 	onA := 0
@@ -522,7 +524,7 @@ func TestProxyUpdateUnderLoad(t *testing.T) {
 // MaxRequestSize is refused with 413.
 func TestProxyChunkedUploadOverTheLimit(t *testing.T) {
 	a := pxUpstream(t, "a")
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}}, ServerConfig{MaxRequestSize: 64 << 10})
+	addr, _ := pxFront(t, Config{Upstreams: []string{a.addr}}, worker.ServerConfig{MaxRequestSize: 64 << 10})
 	c := pxClient(t)
 	code, _, _, err := pxFetch(c, "PUT", addr, "/upload", io.MultiReader(strings.NewReader(strings.Repeat("x", 100<<10))))
 	if err == nil && code != 413 {
@@ -538,7 +540,7 @@ func TestProxyChunkedUploadOverTheLimit(t *testing.T) {
 // HEAD gets the upstream's headers, its Content-Length included, and no body.
 func TestProxyHead(t *testing.T) {
 	a := pxUpstream(t, "a")
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}}, ServerConfig{})
+	addr, _ := pxFront(t, Config{Upstreams: []string{a.addr}}, worker.ServerConfig{})
 	req, _ := http.NewRequest("HEAD", "http://"+addr+"/big?n=12345", nil)
 	req.Host = "proxy.test"
 	c := pxClient(t)
@@ -560,12 +562,12 @@ func TestProxyHead(t *testing.T) {
 // worker of a supervisor has its own proxy), whatever the list's order.
 func TestProxyIPHashSameInEveryProcess(t *testing.T) {
 	ups := []string{"127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"}
-	p1, err := NewProxy(ProxyConfig{Upstreams: ups, Strategy: ProxyIPHash, Metrics: NewUpstreamMetrics()})
+	p1, err := New(Config{Upstreams: ups, Strategy: IPHash, Metrics: NewUpstreamMetrics()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p1.Close()
-	p2, err := NewProxy(ProxyConfig{Upstreams: []string{ups[2], ups[0], ups[1]}, Strategy: ProxyIPHash, Metrics: NewUpstreamMetrics()})
+	p2, err := New(Config{Upstreams: []string{ups[2], ups[0], ups[1]}, Strategy: IPHash, Metrics: NewUpstreamMetrics()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -591,7 +593,7 @@ func TestProxyIPHashSameInEveryProcess(t *testing.T) {
 // check that fails and then passes again ends it.
 func TestProxySetUpstreamUpAndPassiveMarks(t *testing.T) {
 	const addr = "127.0.0.1:1001"
-	p, err := NewProxy(ProxyConfig{Upstreams: []string{addr, "127.0.0.1:1002"}, FailTimeout: time.Minute, Metrics: NewUpstreamMetrics()})
+	p, err := New(Config{Upstreams: []string{addr, "127.0.0.1:1002"}, FailTimeout: time.Minute, Metrics: NewUpstreamMetrics()})
 	if err != nil {
 		t.Fatal(err)
 	}

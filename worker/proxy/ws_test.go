@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"bufio"
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/rockstar-dev/rockstar/worker"
 )
 
 // A minimal WebSocket (RFC 6455) for the tests: the handshake, and frames
@@ -160,7 +162,7 @@ func pxWSDial(t testing.TB, addr string) (net.Conn, *bufio.Reader, http.Header) 
 
 func TestProxyWebSocketEcho(t *testing.T) {
 	a := pxUpstream(t, "a")
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr}}, worker.ServerConfig{})
 	c, r, h := pxWSDial(t, addr)
 	defer c.Close()
 	if h.Get("X-Upstream") != "a" || !strings.Contains(h.Get("Via"), viaValue) {
@@ -198,7 +200,7 @@ func TestProxyWebSocketEcho(t *testing.T) {
 // An upstream that refuses the upgrade: its answer is passed on.
 func TestProxyWebSocketRefused(t *testing.T) {
 	a := pxUpstream(t, "a")
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}}, ServerConfig{})
+	addr, _ := pxFront(t, Config{Upstreams: []string{a.addr}}, worker.ServerConfig{})
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +221,7 @@ func TestProxyWebSocketRefused(t *testing.T) {
 // An upgrade to a dead upstream goes to another one.
 func TestProxyWebSocketFailover(t *testing.T) {
 	a, b := pxUpstream(t, "a"), pxUpstream(t, "b")
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr}, MaxFails: -1}, ServerConfig{})
+	addr, _ := pxFront(t, Config{Upstreams: []string{a.addr, b.addr}, MaxFails: -1}, worker.ServerConfig{})
 	a.kill()
 	for range 4 {
 		c, r, h := pxWSDial(t, addr)

@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rockstar-dev/rockstar/worker"
 )
 
 // pxRaw sends raw on a new connection to addr and returns the status of
@@ -39,7 +41,7 @@ func pxRaw(t *testing.T, addr, raw string, closeWrite bool) int {
 }
 
 // pxPooled is how many connections the proxy holds to its upstreams.
-func pxPooled(p *ProxyHandler) int {
+func pxPooled(p *Proxy) int {
 	n := 0
 	for _, u := range p.pool.Load().ups {
 		n += u.hc.ConnsCount()
@@ -54,8 +56,8 @@ func pxPooled(p *ProxyHandler) int {
 // take the upstream it went to out for fail_timeout.
 func TestProxyClientErrorsDoNotPoisonThePool(t *testing.T) {
 	a, b := pxUpstream(t, "a"), pxUpstream(t, "b")
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr}, MaxFails: 1, FailTimeout: time.Minute},
-		ServerConfig{MaxRequestSize: 64 << 10})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr, b.addr}, MaxFails: 1, FailTimeout: time.Minute},
+		worker.ServerConfig{MaxRequestSize: 64 << 10})
 
 	// Fill the pool: 8 requests at once, 4 on each upstream.
 	var wg sync.WaitGroup
@@ -129,7 +131,7 @@ func TestProxyClientErrorsDoNotPoisonThePool(t *testing.T) {
 // origin-form, and no Content-Type is added.
 func TestProxyForwardsOnlyWhatItShould(t *testing.T) {
 	a := pxUpstream(t, "a")
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}}, ServerConfig{})
+	addr, _ := pxFront(t, Config{Upstreams: []string{a.addr}}, worker.ServerConfig{})
 	code := pxRaw(t, addr, "POST http://proxy.test/upload?x=1 HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 3\r\n"+
 		"Connection: keep-alive\r\nConnection: X-Second\r\nX-Second: drop me\r\n"+
 		"Forwarded: for=1.2.3.4;host=evil.test\r\nX-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\n"+
@@ -276,7 +278,7 @@ func pxRefuser(t *testing.T, closed chan<- struct{}) string {
 func TestProxyUpstreamRefusingABodyStaysInRotation(t *testing.T) {
 	closed := make(chan struct{}, 4)
 	r1, r2 := pxRefuser(t, closed), pxRefuser(t, closed)
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{r1, r2}, MaxFails: 1, FailTimeout: time.Minute}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{r1, r2}, MaxFails: 1, FailTimeout: time.Minute}, worker.ServerConfig{})
 	chunk := strings.Repeat("x", 16<<10)
 	for range 2 {
 		c, err := net.Dial("tcp", addr)
@@ -336,7 +338,7 @@ func TestProxyUnaskedSwitchIsBadGateway(t *testing.T) {
 		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 		_, _ = io.Copy(io.Discard, r)
 	}()
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{ln.Addr().String()}, Retries: -1}, ServerConfig{})
+	addr, _ := pxFront(t, Config{Upstreams: []string{ln.Addr().String()}, Retries: -1}, worker.ServerConfig{})
 	if code := pxRaw(t, addr, "GET / HTTP/1.1\r\nHost: proxy.test\r\n\r\n", false); code != 502 {
 		t.Errorf("an unasked 101 from the upstream: %d, want 502", code)
 	}

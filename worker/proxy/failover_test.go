@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"io"
@@ -11,21 +11,23 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/rockstar-dev/rockstar/worker"
 )
 
 // Upstreams are killed and restarted under load, requests in flight on
 // them included; while at least one is up, no GET fails.
 func TestProxyFailoverUnderLoad(t *testing.T) {
-	for _, strategy := range []string{ProxyRoundRobin, ProxyLeastConn, ProxyIPHash, ProxyRandomTwo} {
+	for _, strategy := range []string{RoundRobin, LeastConn, IPHash, RandomTwo} {
 		t.Run(strategy, func(t *testing.T) {
 			a, b, c := pxUpstream(t, "a"), pxUpstream(t, "b"), pxUpstream(t, "c")
 			for _, u := range []*pxTestUpstream{a, b, c} {
 				u.delay.Store(int64(time.Millisecond)) // so that requests are in flight when one dies
 			}
-			addr, p := pxFront(t, ProxyConfig{
+			addr, p := pxFront(t, Config{
 				Upstreams: []string{a.addr, b.addr, c.addr}, Strategy: strategy,
 				FailTimeout: 200 * time.Millisecond, Retries: 2,
-			}, ServerConfig{})
+			}, worker.ServerConfig{})
 			load := pxLoad(t, addr, "/", 16)
 			load.waitOK(t, 200)
 
@@ -36,7 +38,7 @@ func TestProxyFailoverUnderLoad(t *testing.T) {
 			waitFor(t, "a back", 3*time.Second, func() bool {
 				up, _ := p.UpstreamUp(a.addr)
 				// ip_hash: every client here is 127.0.0.1, which may not hash to a.
-				return up && (strategy == ProxyIPHash || a.hits.Load() > hits)
+				return up && (strategy == IPHash || a.hits.Load() > hits)
 			})
 			load.waitOK(t, 300)
 
@@ -54,7 +56,7 @@ func TestProxyFailoverUnderLoad(t *testing.T) {
 			if len(failures) > 0 {
 				t.Fatalf("%d failed requests, first: %s", len(failures), failures[0])
 			}
-			if strategy != ProxyIPHash && (byBody["a"] == 0 || byBody["b"] == 0 || byBody["c"] == 0) {
+			if strategy != IPHash && (byBody["a"] == 0 || byBody["b"] == 0 || byBody["c"] == 0) {
 				t.Errorf("answers %v: want all three upstreams used", byBody)
 			}
 		})
@@ -66,7 +68,7 @@ func TestProxyFailoverUnderLoad(t *testing.T) {
 // as failed for it.
 func TestProxyUpstreamRestartLeavesNoDeadConnections(t *testing.T) {
 	a, b := pxUpstream(t, "a"), pxUpstream(t, "b")
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr, b.addr}, FailTimeout: time.Minute}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr, b.addr}, FailTimeout: time.Minute}, worker.ServerConfig{})
 	a.delay.Store(int64(5 * time.Millisecond))
 	pxCount(t, addr, 320, 16) // many connections to a in its pool
 	a.delay.Store(0)
@@ -134,7 +136,7 @@ func TestProxyNoRetryOfASpentBody(t *testing.T) {
 	wg.Go(func() { _ = srv.Serve(cl) })
 	defer wg.Wait()
 	defer srv.Shutdown()
-	addr, _ := pxFront(t, ProxyConfig{Upstreams: []string{ln.Addr().String()}}, ServerConfig{MaxRequestSize: 8 << 20})
+	addr, _ := pxFront(t, Config{Upstreams: []string{ln.Addr().String()}}, worker.ServerConfig{MaxRequestSize: 8 << 20})
 	for _, chunked := range []bool{true, false} {
 		cl.accepted.Store(0)
 		body := &pxPattern{left: 1 << 20}

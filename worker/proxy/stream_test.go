@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"io"
@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rockstar-dev/rockstar/worker"
 )
 
 // memWatch samples the heap while a transfer runs.
@@ -61,7 +63,7 @@ func TestProxyStreamsBodiesBothWays(t *testing.T) {
 	const size = 100 << 20
 	const maxGrowth = 24 << 20 // a quarter of the transfer: wide, yet far below it
 	a := pxUpstream(t, "a")
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}}, ServerConfig{MaxRequestSize: 1 << 30})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr}}, worker.ServerConfig{MaxRequestSize: 1 << 30})
 	c := pxClient(t)
 	c.Timeout = 2 * time.Minute // slow under -race on a small machine
 	check := func(name string, run func() (int64, error)) {
@@ -117,7 +119,7 @@ func TestProxyStreamsBodiesBothWays(t *testing.T) {
 // upstream's request open once its connection is gone.
 func TestProxyAbandonedDownloadEnds(t *testing.T) {
 	a := pxUpstream(t, "a")
-	addr, p := pxFront(t, ProxyConfig{Upstreams: []string{a.addr}}, ServerConfig{})
+	addr, p := pxFront(t, Config{Upstreams: []string{a.addr}}, worker.ServerConfig{})
 	req, _ := http.NewRequest("GET", "http://"+addr+"/big?n="+strconv.Itoa(1<<30), nil)
 	req.Host = "proxy.test"
 	tr := &http.Transport{}

@@ -1,4 +1,4 @@
-package worker
+package proxy
 
 import (
 	"bufio"
@@ -21,7 +21,7 @@ const maxUpgradeHead = 64 << 10
 const maxUpgradeRefusal = 1 << 20
 
 // errBadUpgradeAnswer: the upstream's answer to an upgrade request is not HTTP.
-var errBadUpgradeAnswer = errors.New("worker: malformed upstream answer to an upgrade")
+var errBadUpgradeAnswer = errors.New("proxy: malformed upstream answer to an upgrade")
 
 // isUpgrade reports whether a request asks to switch to WebSocket (the
 // proxy tunnels a GET only: another method's Upgrade is hop-by-hop).
@@ -34,7 +34,7 @@ func isUpgrade(h *fasthttp.RequestHeader) bool {
 // serveUpgrade forwards a WebSocket handshake on a connection of its own;
 // when the upstream switches protocols, the client's connection is
 // hijacked and joined to the upstream's until either side closes.
-func (p *ProxyHandler) serveUpgrade(ctx *fasthttp.RequestCtx, pool *proxyPool) {
+func (p *Proxy) serveUpgrade(ctx *fasthttp.RequestCtx, pool *proxyPool) {
 	var hdr fasthttp.RequestHeader
 	// A handshake has no body: one would reach the upstream as the
 	// tunnel's first bytes.
@@ -72,7 +72,7 @@ func (p *ProxyHandler) serveUpgrade(ctx *fasthttp.RequestCtx, pool *proxyPool) {
 }
 
 // upgradeOn tries the handshake on u. An error means ctx is untouched.
-func (p *ProxyHandler) upgradeOn(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstream, head []byte) error {
+func (p *Proxy) upgradeOn(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstream, head []byte) error {
 	cfg := &pool.cfg
 	conn, err := u.dial()
 	if errors.Is(err, errUpstreamBusy) && u.hc.ConnsCount() > 0 {
@@ -175,7 +175,7 @@ type wsTunnel struct {
 // the proxy closes; then it closes both. It runs in the server's hijack
 // goroutine and waits for the relay goroutine it starts; the proxy counts
 // it until it returns.
-func (p *ProxyHandler) tunnel(client, up net.Conn, upR *bufio.Reader, answer []byte, u *upstream, idle time.Duration) {
+func (p *Proxy) tunnel(client, up net.Conn, upR *bufio.Reader, answer []byte, u *upstream, idle time.Duration) {
 	defer u.end()
 	t := &wsTunnel{client: client, up: up, idle: idle}
 	if !p.addTunnel(t) {
@@ -253,7 +253,7 @@ func (t *wsTunnel) stop() {
 
 // addTunnel counts t among the proxy's tunnels, which Close ends; false:
 // the proxy is closed.
-func (p *ProxyHandler) addTunnel(t *wsTunnel) bool {
+func (p *Proxy) addTunnel(t *wsTunnel) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -267,7 +267,7 @@ func (p *ProxyHandler) addTunnel(t *wsTunnel) bool {
 	return true
 }
 
-func (p *ProxyHandler) removeTunnel(t *wsTunnel) {
+func (p *Proxy) removeTunnel(t *wsTunnel) {
 	p.mu.Lock()
 	delete(p.tunnels, t)
 	p.mu.Unlock()
@@ -276,7 +276,7 @@ func (p *ProxyHandler) removeTunnel(t *wsTunnel) {
 
 // closeTunnels ends every tunnel and waits for them. The proxy is closed:
 // no new one starts.
-func (p *ProxyHandler) closeTunnels() {
+func (p *Proxy) closeTunnels() {
 	p.mu.Lock()
 	open := make([]*wsTunnel, 0, len(p.tunnels))
 	for t := range p.tunnels {

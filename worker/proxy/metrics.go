@@ -1,9 +1,11 @@
-package worker
+package proxy
 
 import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rockstar-dev/rockstar/worker"
 )
 
 // UpstreamKey names one upstream of one proxy: the proxy's name (a host's
@@ -20,7 +22,7 @@ type UpstreamStats struct {
 	Codes map[int]uint64
 	// Latency is the time from sending a request to the upstream's
 	// response headers (tries without an answer excluded).
-	Latency Histogram
+	Latency worker.Histogram
 	// Active is the requests in flight on the upstream, response bodies
 	// still streaming included.
 	Active int64
@@ -38,7 +40,7 @@ type UpstreamStats struct {
 type UpstreamMetrics struct {
 	mu      sync.Mutex
 	cells   map[UpstreamKey]*upstreamCell
-	proxies map[*ProxyHandler]struct{}
+	proxies map[*Proxy]struct{}
 }
 
 // DefaultUpstreamMetrics is where proxies report unless their config says
@@ -49,7 +51,7 @@ var DefaultUpstreamMetrics = NewUpstreamMetrics()
 func NewUpstreamMetrics() *UpstreamMetrics {
 	return &UpstreamMetrics{
 		cells:   make(map[UpstreamKey]*upstreamCell),
-		proxies: make(map[*ProxyHandler]struct{}),
+		proxies: make(map[*Proxy]struct{}),
 	}
 }
 
@@ -59,11 +61,10 @@ const codeSlots = 500
 // upstreamCell holds one upstream's counters; every try adds to it with
 // atomic adds only.
 type upstreamCell struct {
-	key      UpstreamKey
-	codes    [codeSlots + 1]atomic.Uint64 // [code-100]; the last: any other code
-	buckets  [NumBuckets]atomic.Uint64
-	durNanos atomic.Uint64
-	_        [64]byte
+	key     UpstreamKey
+	codes   [codeSlots + 1]atomic.Uint64 // [code-100]; the last: any other code
+	latency worker.LatencyCounter
+	_       [64]byte
 }
 
 func (m *UpstreamMetrics) cell(k UpstreamKey) *upstreamCell {
@@ -77,13 +78,13 @@ func (m *UpstreamMetrics) cell(k UpstreamKey) *upstreamCell {
 	return c
 }
 
-func (m *UpstreamMetrics) track(p *ProxyHandler) {
+func (m *UpstreamMetrics) track(p *Proxy) {
 	m.mu.Lock()
 	m.proxies[p] = struct{}{}
 	m.mu.Unlock()
 }
 
-func (m *UpstreamMetrics) untrack(p *ProxyHandler) {
+func (m *UpstreamMetrics) untrack(p *Proxy) {
 	m.mu.Lock()
 	delete(m.proxies, p)
 	m.mu.Unlock()
@@ -100,8 +101,7 @@ func (c *upstreamCell) count(code int) {
 
 // observe adds the time the upstream took to answer.
 func (c *upstreamCell) observe(d time.Duration) {
-	c.buckets[bucketOf(d)].Add(1)
-	c.durNanos.Add(uint64(max(d, 0)))
+	c.latency.Observe(d)
 }
 
 // Snapshot returns a copy of every upstream's counters, and the state of
@@ -112,7 +112,7 @@ func (m *UpstreamMetrics) Snapshot() map[UpstreamKey]UpstreamStats {
 	for _, c := range m.cells {
 		cells = append(cells, c)
 	}
-	proxies := make([]*ProxyHandler, 0, len(m.proxies))
+	proxies := make([]*Proxy, 0, len(m.proxies))
 	for p := range m.proxies {
 		proxies = append(proxies, p)
 	}
@@ -133,10 +133,7 @@ func (m *UpstreamMetrics) Snapshot() map[UpstreamKey]UpstreamStats {
 				s.Codes[code] += n
 			}
 		}
-		for i := range c.buckets {
-			s.Latency.Counts[i] = c.buckets[i].Load()
-		}
-		s.Latency.Sum = time.Duration(c.durNanos.Load())
+		s.Latency = c.latency.Load()
 		out[c.key] = s
 	}
 	for _, p := range proxies {

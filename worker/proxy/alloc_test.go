@@ -1,6 +1,6 @@
 //go:build !race
 
-package worker
+package proxy
 
 import (
 	"net"

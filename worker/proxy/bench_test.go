@@ -1,9 +1,11 @@
-package worker
+package proxy
 
 import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/rockstar-dev/rockstar/worker"
 )
 
 // BenchmarkProxy is one small GET through the proxy to a local upstream,
@@ -11,7 +13,7 @@ import (
 func BenchmarkProxy(b *testing.B) {
 	a := pxUpstream(b, "a")
 	c := pxUpstream(b, "c")
-	addr, _ := pxFront(b, ProxyConfig{Upstreams: []string{a.addr, c.addr}}, ServerConfig{})
+	addr, _ := pxFront(b, Config{Upstreams: []string{a.addr, c.addr}}, worker.ServerConfig{})
 	hc := &fasthttp.HostClient{Addr: addr, MaxConns: 512}
 	b.ReportAllocs()
 	b.ResetTimer()
