@@ -1,7 +1,11 @@
 // Package worker runs many virtual hosts and tenants in one process on
 // fasthttp: a ServerManager owns Servers, a host and tenant registry, rate
 // limits and metrics; a Router picks a host's sub-router by the Host header,
-// then a route by method and path.
+// then a route by method and path. It is what serves requests: in each
+// worker process of a supervisor (package supervisor starts them and
+// configures their managers), or in any program of its own, as below. It
+// never imports the supervisor; the reverse proxy is package worker/proxy,
+// a handler on top of it.
 //
 // A production main registers its hosts, routes them, listens, and shuts
 // down gracefully on a signal:
@@ -103,20 +107,76 @@
 // Besides what fasthttp refuses itself, a request head that another
 // server could read otherwise gets 400 and its connection closes, a
 // request pipelined behind it unanswered, on the event loop, on a
-// goroutine and over TLS alike (smuggling.go): a Transfer-Encoding with a
+// goroutine and over TLS alike (h1_smuggling.go): a Transfer-Encoding with a
 // Content-Length or other than chunked, a folded header line (obs-fold),
 // userinfo in the Host or an absolute-form target, and an absolute-form
 // target that names another host than the Host header. A head that ends
 // in a bare LF with nothing after it, and an HTTP/0.9 request line, are
-// answered (400) at once rather than at ReadTimeout (headwatch.go).
+// answered (400) at once rather than at ReadTimeout (h1_headwatch.go).
 //
 // # Event loop
 //
 // On Linux a plain-TCP listener's connections start on an epoll event loop
-// (eventloop.go), as nginx's do. It answers the requests without a body of
+// (h1_loop.go), as nginx's do. It answers the requests without a body of
 // hosts marked HostConfig.Inline (handlers that never block, as rockstar's
 // respond hosts are) itself, and hands every other connection, with the
 // bytes it has read, to fasthttp, which serves it on a goroutine from then
 // on. ServerConfig.DisableEventLoop gives every connection a goroutine from
 // the start.
+//
+// # Files
+//
+// The manager and its servers:
+//   - manager.go: ServerManager (NewServerManager): servers, hosts and
+//     tenants, StartAll, StopAll, GracefulShutdown, HealthCheck, Metrics.
+//   - server.go: Server: one configuration and router, and its listener.
+//   - config.go: ServerConfig, HostConfig, RateLimitConfig, TenantConfig
+//     and their defaults.
+//   - errors.go: the registries' and the manager's errors.
+//   - binding.go: one listening address and the fasthttp server on it,
+//     shared by the servers on it; each request goes to its host's.
+//   - drain.go: Drain, retiring every listening server without dropping a
+//     request.
+//
+// Hosts, tenants and routing:
+//   - registry.go, apply.go, rebuild.go: the host and tenant registry, its
+//     validation (ReplaceHosts) and the immutable tables a change publishes.
+//   - hoststate.go: what a request for one host needs, resolved ahead.
+//   - hostmap.go, hostname.go: Host header lookup (exact, then wildcard)
+//     and host name validation.
+//   - router.go, tree.go, paramstr.go: Router, its per-method route trees,
+//     and path parameters boxed in one allocation.
+//   - static.go: a host's VirtualFS.
+//   - bodylimit.go: streamed request bodies, MaxRequestSize, and bodies
+//     read and dropped for hosts that never read them.
+//
+// Limits and metrics:
+//   - limiter.go: Limiter, LimiterFactory and the in-process GCRA bucket.
+//   - keyed.go: per-client limits (KeyedLimiter, client keys).
+//   - metrics.go: the counters of each server, host and tenant, and
+//     LatencyCounter, the latency histogram (also the proxy's).
+//   - counters.go: Counters, a series' counters in memory someone else
+//     provides (SetCounterAllocator).
+//
+// HTTP/1.1, plain and over TLS, served by fasthttp (h1_*):
+//   - h1_conn.go: the connection every listener hands out, with the phase
+//     timeouts (ReadTimeout, WriteTimeout, IdleTimeout) it applies itself.
+//   - h1_deadline.go: lazy socket deadlines.
+//   - h1_linger.go: lingering close after an early refusal.
+//   - h1_yield.go: one yield before the next read on a goroutine.
+//   - h1_headwatch.go: heads fasthttp would wait on for ever (bare LF,
+//     HTTP/0.9) answered at once.
+//   - h1_smuggling.go: heads two parsers could read two ways refused.
+//   - h1_loop.go, h1_loop_linux.go, h1_loop_other.go: the epoll event loop
+//     of plain-TCP listeners (Linux; elsewhere every connection gets a
+//     goroutine).
+//   - h1_handoff.go: the loop's connections handed to fasthttp.
+//
+// TLS, HTTP/2 and HTTP/3 (tls_*):
+//   - tls_serve.go: the TLS listener: the handshake, ALPN's split between
+//     fasthttp (HTTP/1.1), net/http (HTTP/2) and quic-go (HTTP/3), Alt-Svc.
+//   - tls_certs.go: certificates per host (SNI, 421 Misdirected Request).
+//   - tls_adapter.go: HTTP/2 and HTTP/3 requests served by the fasthttp
+//     handlers.
+//   - tls_h3conns.go: the open HTTP/3 connections, for a graceful stop.
 package worker

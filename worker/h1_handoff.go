@@ -9,7 +9,7 @@ import (
 )
 
 // handoffListener is the listener a binding's fasthttp server accepts from
-// when the binding has an event loop (eventloop.go): the loop owns the
+// when the binding has an event loop (h1_loop.go): the loop owns the
 // listening socket, serves the requests it can, and hands each other
 // connection on through here, so that the connections served by a goroutine
 // each keep everything fasthttp's Serve gives them (its worker pool, the
@@ -178,7 +178,7 @@ func (c *handedConn) ReadFrom(r io.Reader) (int64, error) {
 	return readFrom(c.Conn, r)
 }
 
-// CloseWrite passes a half-close on (lingering close, linger.go).
+// CloseWrite passes a half-close on (lingering close, h1_linger.go).
 func (c *handedConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()

@@ -32,7 +32,7 @@ import (
 //	     "http/1.1", none     -> h1 queue -> the binding's fasthttp Server
 //	UDP socket (EnableQUIC)   -> quic-go http3 Server                 -> adapter
 //
-// The adapter (adapter.go) turns each HTTP/2 or HTTP/3 request into a
+// The adapter (tls_adapter.go) turns each HTTP/2 or HTTP/3 request into a
 // pooled fasthttp.RequestCtx and serves it through the binding's dispatch,
 // exactly as fasthttp serves HTTP/1.1: the same host routing, middleware,
 // limits, metrics and access log.
@@ -289,7 +289,7 @@ func (ts *tlsServe) handshake(c net.Conn) {
 	if sc, ok := c.(*serverConn); ok {
 		sc.startPhases(ts.h1Group)
 	}
-	ts.h1.put(&tlsConn{Conn: tc}) // fasthttp reads it through the head watch (headwatch.go)
+	ts.h1.put(&tlsConn{Conn: tc}) // fasthttp reads it through the head watch (h1_headwatch.go)
 }
 
 // stopAccepting closes the TCP listener. Handshakes under way go on, and

@@ -99,7 +99,7 @@ func TestRefusalsCloseTheConnection(t *testing.T) {
 	const next = "GET /next HTTP/1.1\r\nHost: a.test\r\n\r\n"
 	post := "POST /upload HTTP/1.1\r\nHost: a.test\r\n"
 	tests := []struct{ name, req string }{
-		// Ambiguous hosts (smuggling.go).
+		// Ambiguous hosts (h1_smuggling.go).
 		{"host with userinfo", "GET /admin HTTP/1.1\r\nHost: b.test@a.test\r\n\r\n" + next},
 		{"host with empty userinfo", "GET /admin HTTP/1.1\r\nHost: @a.test\r\n\r\n" + next},
 		{"absolute-form, other host", "GET http://b.test/admin HTTP/1.1\r\nHost: a.test\r\n\r\n" + next},
@@ -151,7 +151,7 @@ func TestRefusalsCloseTheConnection(t *testing.T) {
 	}
 }
 
-// The head watch (headwatch.go) refuses only heads: a body whose pieces
+// The head watch (h1_headwatch.go) refuses only heads: a body whose pieces
 // end in what looks like a bare-LF blank line, a stray CRLF after a body
 // that ends in LF, and a head sent a byte at a time all get their
 // answers, in every mode.

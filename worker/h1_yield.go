@@ -6,7 +6,7 @@ import (
 )
 
 // Yielding before the next read, for connections served on a goroutine
-// (the event loop's, eventloop.go, are read only when the kernel says
+// (the event loop's, h1_loop.go, are read only when the kernel says
 // they have bytes). After a keep-alive response, fasthttp
 // reads the connection's next request at once; the client has not sent it
 // yet, so the read fails with EAGAIN and the goroutine parks until the

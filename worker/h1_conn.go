@@ -14,8 +14,8 @@ import (
 // when the binding has it). One type does three things, so that each Read
 // and Write goes through one wrapper instead of a chain of them:
 //
-//   - it keeps the socket's deadlines lazily (deadline.go);
-//   - it can linger when closed (linger.go);
+//   - it keeps the socket's deadlines lazily (h1_deadline.go);
+//   - it can linger when closed (h1_linger.go);
 //   - while it serves HTTP/1.1 it applies the server's ReadTimeout,
 //     WriteTimeout and IdleTimeout itself (phase timeouts, below).
 type serverConn struct {
@@ -38,7 +38,7 @@ type serverConn struct {
 	phase     connPhase
 	readStart time.Duration // when the current request's first bytes came, on g's clock
 
-	hw headWatch // on plain TCP (headwatch.go); under TLS the tlsConn above has it
+	hw headWatch // on plain TCP (h1_headwatch.go); under TLS the tlsConn above has it
 }
 
 // Phase timeouts. fasthttp applies its timeouts by setting a socket
@@ -159,7 +159,7 @@ func serverConnOf(c net.Conn) *serverConn {
 }
 
 // Read moves the phases: the first Read after a response begins the idle
-// phase (after a yield, yield.go), and the first bytes after the idle
+// phase (after a yield, h1_yield.go), and the first bytes after the idle
 // phase begin the next request.
 func (c *serverConn) Read(p []byte) (int, error) {
 	if c.hw.stuck() {

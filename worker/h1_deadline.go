@@ -9,7 +9,7 @@ import (
 
 // Lazy deadlines. A keep-alive connection gets three deadlines for every
 // request: the idle timeout, then the read timeout once the request
-// begins, then the write timeout (the phase timeouts of conn.go set them;
+// begins, then the write timeout (the phase timeouts of h1_conn.go set them;
 // fasthttp, when it applied its own timeouts, did the same). Each, on the
 // socket, would be a call into the runtime
 // poller that locks the descriptor and moves one of its timers, and each

@@ -21,7 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// eventLoop is a binding's event loop (eventloop.go). Its goroutine owns
+// eventLoop is a binding's event loop (h1_loop.go). Its goroutine owns
 // every field but cmd and the wake-up's lock; stopAccept and stop reach it
 // through cmd and an eventfd.
 type eventLoop struct {

@@ -11,7 +11,7 @@ import (
 
 // The event loop. A plain-TCP HTTP/1.1 binding on Linux accepts its
 // connections on one goroutine that waits for all of them at once
-// (eventloop_linux.go), as nginx's workers do, instead of a goroutine per
+// (h1_loop_linux.go), as nginx's workers do, instead of a goroutine per
 // connection that reads its next request as soon as it has answered the
 // last. Under wrk, with the workers sharing their CPUs with the clients,
 // that read found nothing more than a third of the time, and each worker
@@ -90,7 +90,7 @@ func (o *outBuf) Write(p []byte) (int, error) {
 // headerEnd is the length of the request head at the start of b (through
 // its blank line), or -1 when b holds no whole head. The blank line may
 // end in a bare LF, or follow a line that does ("\n\n", "\n\r\n"):
-// fasthttp refuses such a head (headwatch.go), so the loop must not wait
+// fasthttp refuses such a head (h1_headwatch.go), so the loop must not wait
 // for more after it.
 func headerEnd(b []byte) int {
 	end := -1
