@@ -97,9 +97,12 @@
 // Standalone listeners are opened with SO_REUSEPORT, so several processes
 // can share a port without the supervisor (and an unrelated second one
 // binds it too); netutil.ListenExclusive with Serve gives the plain,
-// exclusive bind. Handlers are plain
-// fasthttp.RequestHandlers. Serving a static route, limits and metrics
-// included, allocates nothing; a route with parameters allocates once per
+// exclusive bind, the only one on Windows, which has no SO_REUSEPORT
+// (Listen fails there with an error wrapping netutil.ErrUnsupported). The
+// package builds for Linux, Windows, macOS and FreeBSD; the event loop is
+// Linux's, and elsewhere every connection gets a goroutine. Handlers are
+// plain fasthttp.RequestHandlers. Serving a static route, limits and
+// metrics included, allocates nothing; a route with parameters allocates once per
 // parameter value (see bench_test.go and alloc_test.go).
 //
 // # Request heads
@@ -168,8 +171,8 @@
 //     HTTP/0.9) answered at once.
 //   - h1_smuggling.go: heads two parsers could read two ways refused.
 //   - h1_loop.go, h1_loop_linux.go, h1_loop_other.go: the epoll event loop
-//     of plain-TCP listeners (Linux; elsewhere every connection gets a
-//     goroutine).
+//     of plain-TCP listeners (Linux; h1_loop_other.go is its absence
+//     elsewhere).
 //   - h1_handoff.go: the loop's connections handed to fasthttp.
 //
 // TLS, HTTP/2 and HTTP/3 (tls_*):

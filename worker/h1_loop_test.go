@@ -18,10 +18,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// badInputInline makes badInputServer's hosts inline (TestLoopBadInput).
-// Tests in this package do not run in parallel.
-var badInputInline bool
-
 // The bad-input tests again, with their hosts inline: every connection
 // starts on the event loop, which serves what it can and hands the rest
 // on, bad input included, to fasthttp.

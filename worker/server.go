@@ -24,7 +24,9 @@ type Server interface {
 	// process of the same user binding it does not fail but takes part of
 	// its connections. For a port of its own, open the listener with
 	// netutil.ListenExclusive (which fails with EADDRINUSE when the
-	// address is taken) and pass it to Serve or ServeTLS.
+	// address is taken) and pass it to Serve or ServeTLS. Windows has no
+	// SO_REUSEPORT: there Listen fails with an error wrapping
+	// netutil.ErrUnsupported, and Serve on such a listener works.
 	Listen(addr string) error
 	// Serve is Listen on a listener the caller opened (for example one
 	// inherited from the supervisor); the server closes it when it stops.
