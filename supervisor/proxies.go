@@ -64,7 +64,7 @@ func proxyConfig(h *config.Host, log *zerolog.Logger) proxy.Config {
 
 		TunnelIdleTimeout: p.TunnelIdleTimeout,
 	}
-	// The file's 0 means none; the worker package's 0 means its default.
+	// The file's 0 means none; the proxy package's 0 means its default.
 	if pc.MaxFails == 0 {
 		pc.MaxFails = -1
 	}

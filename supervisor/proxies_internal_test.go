@@ -9,7 +9,7 @@ import (
 )
 
 // A proxy table's keys reach the proxy's Config, and the file's
-// defaults reach it as the worker package's.
+// defaults reach it as the proxy package's.
 func TestProxyConfigMapping(t *testing.T) {
 	c, err := config.Parse("/etc/rockstar/rockstar.toml", []byte(`[[server]]
 listen = ":80"

@@ -173,7 +173,7 @@
 //   - h1_loop.go, h1_loop_linux.go, h1_loop_other.go: the epoll event loop
 //     of plain-TCP listeners (Linux; h1_loop_other.go is its absence
 //     elsewhere).
-//   - h1_handoff.go: the loop's connections handed to fasthttp.
+//   - h1_handoff.go: the loop's connections handed to fasthttp (Linux).
 //
 // TLS, HTTP/2 and HTTP/3 (tls_*):
 //   - tls_serve.go: the TLS listener: the handshake, ALPN's split between

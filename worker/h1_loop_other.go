@@ -9,9 +9,14 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// eventLoop is Linux only (epoll); elsewhere every connection is served on
-// its own goroutine.
+// eventLoop is Linux only (epoll, h1_loop.go, h1_loop_linux.go and
+// h1_handoff.go); elsewhere every connection is served on its own
+// goroutine, and newEventLoop says errors.ErrUnsupported, which the
+// manager takes as "no loop" without a warning.
 type eventLoop struct{}
+
+// handoffListener is the listener of a binding with a loop: never here.
+type handoffListener struct{ net.Listener }
 
 func newEventLoop(net.Listener, ServerConfig, *connGroup, zerolog.Logger) (*eventLoop, *handoffListener, error) {
 	return nil, nil, errors.ErrUnsupported
