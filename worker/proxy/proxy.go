@@ -188,44 +188,39 @@ func (c Config) resolve() (Config, error) {
 	if c.Name == "" {
 		c.Name = DefaultName
 	}
-	if c.HealthInterval <= 0 {
-		c.HealthInterval = DefaultHealthInterval
-	}
-	if c.HealthTimeout <= 0 {
-		c.HealthTimeout = DefaultHealthTimeout
-	}
-	switch {
-	case c.MaxFails == 0:
-		c.MaxFails = DefaultMaxFails
-	case c.MaxFails < 0:
-		c.MaxFails = 0
-	}
-	if c.FailTimeout <= 0 {
-		c.FailTimeout = DefaultFailTimeout
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = DefaultConnectTimeout
-	}
-	c.ConnectTimeout = min(c.ConnectTimeout, c.Timeout)
-	switch {
-	case c.Retries == 0:
-		c.Retries = DefaultRetries
-	case c.Retries < 0:
-		c.Retries = 0
-	}
-	if c.MaxConnsPerUpstream <= 0 {
-		c.MaxConnsPerUpstream = DefaultMaxConns
-	}
-	if c.TunnelIdleTimeout <= 0 {
-		c.TunnelIdleTimeout = DefaultTunnelIdleTimeout
-	}
+	c.HealthInterval = positiveOr(c.HealthInterval, DefaultHealthInterval)
+	c.HealthTimeout = positiveOr(c.HealthTimeout, DefaultHealthTimeout)
+	c.MaxFails = countOr(c.MaxFails, DefaultMaxFails)
+	c.FailTimeout = positiveOr(c.FailTimeout, DefaultFailTimeout)
+	c.Timeout = positiveOr(c.Timeout, DefaultTimeout)
+	c.ConnectTimeout = min(positiveOr(c.ConnectTimeout, DefaultConnectTimeout), c.Timeout)
+	c.Retries = countOr(c.Retries, DefaultRetries)
+	c.MaxConnsPerUpstream = positiveOr(c.MaxConnsPerUpstream, DefaultMaxConns)
+	c.TunnelIdleTimeout = positiveOr(c.TunnelIdleTimeout, DefaultTunnelIdleTimeout)
 	if c.Metrics == nil {
 		c.Metrics = DefaultUpstreamMetrics
 	}
 	return c, nil
+}
+
+// positiveOr is v, or d when v is zero or negative (unset).
+func positiveOr[T int | time.Duration](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+// countOr is v, or d when v is zero (unset), or 0 when v is negative
+// (none).
+func countOr(v, d int) int {
+	switch {
+	case v == 0:
+		return d
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // Proxy forwards requests to a pool of upstreams. Its upstreams,
