@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Errors about passed file descriptors, returned wrapped; check them with
@@ -35,6 +33,10 @@ var (
 // the blocking flag with the original, so with File every process still
 // accepting on the socket (an old worker during a reload or a binary
 // upgrade) would be left blocked in accept(2), unable to close its listener.
+//
+// Passing sockets needs Unix descriptors: on Windows ListenerFile,
+// PacketConnFile, FileListener and FilePacketConn fail with an error
+// wrapping ErrUnsupported.
 func ListenerFile(l net.Listener) (*os.File, error) {
 	sc, ok := l.(syscall.Conn)
 	if !ok {
@@ -53,28 +55,6 @@ func PacketConnFile(c net.PacketConn) (*os.File, error) {
 	return dupFile(sc, "packetconn "+c.LocalAddr().String())
 }
 
-// dupFile duplicates the socket behind sc, close-on-exec (os/exec clears that
-// in the child only), and wraps it without touching its blocking mode.
-func dupFile(sc syscall.Conn, name string) (*os.File, error) {
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("netutil: dup %s: %w", name, err)
-	}
-	nfd := -1
-	var derr error
-	if err := rc.Control(func(fd uintptr) {
-		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return nil, fmt.Errorf("netutil: dup %s: %w", name, err)
-	}
-	if derr != nil {
-		return nil, fmt.Errorf("netutil: dup %s: %w", name, derr)
-	}
-	// os.NewFile keeps a non-blocking descriptor non-blocking, even through
-	// Fd, which os.StartProcess calls.
-	return os.NewFile(uintptr(nfd), name), nil
-}
-
 // FileListener returns a listener for the inherited listening socket fd,
 // such as fd 3 in a worker started with ExtraFiles. It takes ownership of
 // fd: the listener works on a duplicate and fd itself is closed, whether or
@@ -86,7 +66,7 @@ func FileListener(fd uintptr, name string) (net.Listener, error) {
 		return nil, fmt.Errorf("netutil: listener %s: fd %d: %w", name, int(fd), ErrBadFD)
 	}
 	defer f.Close()
-	if err := checkSocket(f, unix.SOCK_STREAM, true); err != nil {
+	if err := checkSocket(f, syscall.SOCK_STREAM, true); err != nil {
 		return nil, fmt.Errorf("netutil: listener %s: fd %d: %w", name, int(fd), err)
 	}
 	l, err := net.FileListener(f)
@@ -104,7 +84,7 @@ func FilePacketConn(fd uintptr, name string) (net.PacketConn, error) {
 		return nil, fmt.Errorf("netutil: packet conn %s: fd %d: %w", name, int(fd), ErrBadFD)
 	}
 	defer f.Close()
-	if err := checkSocket(f, unix.SOCK_DGRAM, false); err != nil {
+	if err := checkSocket(f, syscall.SOCK_DGRAM, false); err != nil {
 		return nil, fmt.Errorf("netutil: packet conn %s: fd %d: %w", name, int(fd), err)
 	}
 	c, err := net.FilePacketConn(f)
@@ -112,35 +92,6 @@ func FilePacketConn(fd uintptr, name string) (net.PacketConn, error) {
 		return nil, fmt.Errorf("netutil: packet conn %s: fd %d: %w", name, int(fd), err)
 	}
 	return c, nil
-}
-
-// checkSocket reports, as an error wrapping ErrBadFD, an f that is not a
-// socket of type sotype, or (when listening is set) not listening. It catches
-// a misnumbered descriptor before it is mistaken for something else.
-func checkSocket(f *os.File, sotype int, listening bool) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadFD, err)
-	}
-	var got, acc int
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		if got, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE); serr != nil || !listening {
-			return
-		}
-		acc, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
-	}); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadFD, err)
-	}
-	switch {
-	case serr != nil:
-		return fmt.Errorf("%w: not a socket: %w", ErrBadFD, serr)
-	case got != sotype:
-		return fmt.Errorf("%w: socket type %d, want %d", ErrBadFD, got, sotype)
-	case listening && acc == 0:
-		return fmt.Errorf("%w: socket is not listening", ErrBadFD)
-	}
-	return nil
 }
 
 // FDSpec says what one inherited descriptor is: Kind "tcp" (a listener),

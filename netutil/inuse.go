@@ -2,8 +2,6 @@ package netutil
 
 import (
 	"errors"
-	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,55 +59,4 @@ func (e *AddrInUseError) Error() string {
 // Is makes errors.Is match ErrAddrInUse and syscall.EADDRINUSE.
 func (e *AddrInUseError) Is(target error) bool {
 	return target == ErrAddrInUse || target == syscall.EADDRINUSE
-}
-
-// SocketInode returns the inode number of the socket behind f, as
-// /proc/PID/fd and /proc/net show it: the same for every descriptor of
-// the socket, in every process that holds one.
-func SocketInode(f *os.File) (uint64, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, errors.ErrUnsupported
-	}
-	return st.Ino, nil
-}
-
-// pidsHolding returns the processes that /proc shows holding one of the
-// sockets inodes, sorted. Processes it may not look into are left out.
-func pidsHolding(inodes map[uint64]bool) []int {
-	if len(inodes) == 0 {
-		return nil
-	}
-	want := make(map[string]bool, len(inodes))
-	for ino := range inodes {
-		want["socket:["+strconv.FormatUint(ino, 10)+"]"] = true
-	}
-	procs, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		dir := "/proc/" + p.Name() + "/fd/"
-		fds, err := os.ReadDir(dir)
-		if err != nil {
-			continue // gone, or another user's
-		}
-		for _, fd := range fds {
-			if link, err := os.Readlink(dir + fd.Name()); err == nil && want[link] {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	sort.Ints(out)
-	return out
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -196,4 +197,40 @@ func parseProcNetLine(line string) (procNetEntry, bool) {
 		return procNetEntry{}, false
 	}
 	return procNetEntry{ip: ip, port: int(port), state: f[3], inode: inode}, true
+}
+
+// pidsHolding returns the processes that /proc shows holding one of the
+// sockets inodes, sorted. Processes it may not look into are left out.
+func pidsHolding(inodes map[uint64]bool) []int {
+	if len(inodes) == 0 {
+		return nil
+	}
+	want := make(map[string]bool, len(inodes))
+	for ino := range inodes {
+		want["socket:["+strconv.FormatUint(ino, 10)+"]"] = true
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		dir := "/proc/" + p.Name() + "/fd/"
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			continue // gone, or another user's
+		}
+		for _, fd := range fds {
+			if link, err := os.Readlink(dir + fd.Name()); err == nil && want[link] {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	sort.Ints(out)
+	return out
 }

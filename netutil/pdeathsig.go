@@ -26,7 +26,7 @@ import (
 // The kernel also clears the setting when the process changes credentials,
 // so a worker that drops from root to another user must call it after
 // setuid/setgid. On systems other than Linux it returns an error wrapping
-// errors.ErrUnsupported.
+// ErrUnsupported.
 //
 // The other way to get the same is for the parent to set
 // exec.Cmd.SysProcAttr.Pdeathsig: Go then sets it in the child between fork

@@ -11,7 +11,7 @@ import (
 // the master's own user. The credentials are those of the process that called connect(2),
 // or, for a socketpair, of the process that created the pair (not of a child
 // that inherited one end); they do not change later. On systems other than
-// Linux it returns an error wrapping errors.ErrUnsupported.
+// Linux it returns an error wrapping ErrUnsupported.
 func PeerCred(c *net.UnixConn) (pid, uid, gid int, err error) {
 	rc, err := c.SyscallConn()
 	if err != nil {

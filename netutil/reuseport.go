@@ -2,11 +2,7 @@ package netutil
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // ListenConfig is the net.ListenConfig that every Rockstar listener uses: it
@@ -21,25 +17,9 @@ import (
 // EADDRINUSE) listens with ListenExclusive instead.
 var ListenConfig = net.ListenConfig{Control: reusePortControl}
 
-func reusePortControl(network, address string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
-			return
-		}
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	})
-	if err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("netutil: set SO_REUSEPORT on %s %s: %w", network, address, serr)
-	}
-	return nil
-}
-
 // ListenReusePort opens a TCP listener on addr with SO_REUSEPORT set.
-// network is "tcp", "tcp4" or "tcp6".
+// network is "tcp", "tcp4" or "tcp6". Windows has no SO_REUSEPORT: there
+// it fails with an error wrapping ErrUnsupported (ListenExclusive works).
 func ListenReusePort(network, addr string) (net.Listener, error) {
 	return ListenConfig.Listen(context.Background(), network, addr)
 }

@@ -17,7 +17,7 @@ import (
 // channel open after its own worker died. After starting the child, the
 // master closes its copy of child, so that the child's death reads as EOF on
 // parent. On systems other than Linux it returns an error wrapping
-// errors.ErrUnsupported.
+// ErrUnsupported.
 func SocketPair() (parent, child *os.File, err error) {
 	fds, err := socketpair()
 	if err != nil {

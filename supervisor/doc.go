@@ -68,7 +68,7 @@
 // # Proxy hosts
 //
 // A [[host]] with a proxy table forwards its requests to upstream servers:
-// each worker keeps one worker.ProxyHandler per proxy host (child/proxies.go),
+// each worker keeps one proxy.Proxy per proxy host (child/proxies.go),
 // with its own pooled connections and passive marking (max_fails within
 // fail_timeout). The master runs the health_path checks once for all the
 // workers (upstreams.go) and pushes every change, and its whole state to

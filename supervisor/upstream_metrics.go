@@ -14,6 +14,7 @@ import (
 	"github.com/rockstar-dev/rockstar/supervisor/wire"
 
 	"github.com/rockstar-dev/rockstar/worker"
+	"github.com/rockstar-dev/rockstar/worker/proxy"
 )
 
 // upstreamScrapeTimeout bounds the wait for the workers' upstream counters.
@@ -21,7 +22,7 @@ const upstreamScrapeTimeout = time.Second
 
 // upstreamSeries is one upstream's counters summed over the workers.
 type upstreamSeries struct {
-	key     worker.UpstreamKey
+	key     proxy.UpstreamKey
 	codes   map[string]uint64
 	buckets [worker.NumBuckets]uint64
 	sum     time.Duration
@@ -49,22 +50,22 @@ func (s *upstreamSeries) addCounters(w *wire.Upstream) {
 type upstreamTotals struct {
 	mu   sync.Mutex
 	last map[int][]wire.Upstream // by pid: the last answer of a live worker
-	base map[worker.UpstreamKey]*upstreamSeries
+	base map[proxy.UpstreamKey]*upstreamSeries
 }
 
 // addGoneLocked adds the counts of workers that are gone, or of an old
 // master's (a binary upgrade), to the base; t.mu is held.
 func (t *upstreamTotals) addGoneLocked(ws []wire.Upstream) {
 	if t.base == nil {
-		t.base = make(map[worker.UpstreamKey]*upstreamSeries)
+		t.base = make(map[proxy.UpstreamKey]*upstreamSeries)
 	}
 	for i := range ws {
-		seriesOf(t.base, worker.UpstreamKey{Host: ws[i].Host, Upstream: ws[i].Upstream}).addCounters(&ws[i])
+		seriesOf(t.base, proxy.UpstreamKey{Host: ws[i].Host, Upstream: ws[i].Upstream}).addCounters(&ws[i])
 	}
 }
 
 // seriesOf is m's series for k, added (up) if m has none.
-func seriesOf(m map[worker.UpstreamKey]*upstreamSeries, k worker.UpstreamKey) *upstreamSeries {
+func seriesOf(m map[proxy.UpstreamKey]*upstreamSeries, k proxy.UpstreamKey) *upstreamSeries {
 	s := m[k]
 	if s == nil {
 		s = &upstreamSeries{key: k, up: true}
@@ -114,7 +115,7 @@ func (m *Master) upstreamSnapshot() []*upstreamSeries {
 			t.last[p.pid] = answers[i]
 		}
 	}
-	series := make(map[worker.UpstreamKey]*upstreamSeries)
+	series := make(map[proxy.UpstreamKey]*upstreamSeries)
 	for pid, ws := range t.last {
 		if live[pid] {
 			continue
@@ -129,7 +130,7 @@ func (m *Master) upstreamSnapshot() []*upstreamSeries {
 	for _, ws := range t.last {
 		for i := range ws {
 			w := &ws[i]
-			s := seriesOf(series, worker.UpstreamKey{Host: w.Host, Upstream: w.Upstream})
+			s := seriesOf(series, proxy.UpstreamKey{Host: w.Host, Upstream: w.Upstream})
 			s.addCounters(w)
 			s.active += w.Active
 			if w.Listed {
@@ -142,7 +143,7 @@ func (m *Master) upstreamSnapshot() []*upstreamSeries {
 	// worker says so, and is listed even when no worker answered.
 	for host, st := range u.checked() {
 		for addr, up := range st {
-			s := seriesOf(series, worker.UpstreamKey{Host: host, Upstream: addr})
+			s := seriesOf(series, proxy.UpstreamKey{Host: host, Upstream: addr})
 			s.up = s.up && up
 			s.listed = true
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rockstar-dev/rockstar/worker"
+	"github.com/rockstar-dev/rockstar/worker/proxy"
 )
 
 // The upstream series parse as Prometheus text, and a worker that exited
@@ -28,7 +29,7 @@ func TestUpstreamMetricsText(t *testing.T) {
 		Host: "proxy.test", Upstream: "127.0.0.1:9001", Codes: map[string]uint64{"200": 6, "502": 1},
 		Buckets: buckets, SumNanos: int64(3 * time.Millisecond), Active: 3, Listed: true, Up: true,
 	}}}
-	u.totals.base = map[worker.UpstreamKey]*upstreamSeries{}
+	u.totals.base = map[proxy.UpstreamKey]*upstreamSeries{}
 
 	var buf bytes.Buffer
 	m.writeUpstreamMetrics(&buf)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/rockstar-dev/rockstar/netutil"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
-	"github.com/rockstar-dev/rockstar/worker"
+	"github.com/rockstar-dev/rockstar/worker/proxy"
 )
 
 // upstreamResend is how often the monitor makes sure every worker has the
@@ -23,12 +23,12 @@ const upstreamResend = 100 * time.Millisecond
 // health_path once, in the master, and pushes each change to every worker
 // (wire.MsgUpstreams), so that N workers do not each probe the upstreams. It is
 // started by startUpstreams and owns one goroutine, plus one per checker
-// (worker.HealthChecker); close stops and waits for all of them.
+// (proxy.HealthChecker); close stops and waits for all of them.
 type upstreamMonitor struct {
 	m *Master
 
 	mu       sync.Mutex
-	checkers map[string]*worker.HealthChecker // by host
+	checkers map[string]*proxy.HealthChecker // by host
 	states   wire.UpstreamStates
 	sent     map[*proc]uint64 // the version each worker last got
 	totals   upstreamTotals   // counters of workers gone (upstream_metrics.go)
@@ -42,7 +42,7 @@ type upstreamMonitor struct {
 func (m *Master) startUpstreams(cfg *config.Config) *upstreamMonitor {
 	u := &upstreamMonitor{
 		m:        m,
-		checkers: make(map[string]*worker.HealthChecker),
+		checkers: make(map[string]*proxy.HealthChecker),
 		states:   wire.UpstreamStates{Version: 1, Hosts: make(map[string]map[string]bool)},
 		sent:     make(map[*proc]uint64),
 		kick:     make(chan struct{}, 1),
@@ -58,7 +58,7 @@ func (u *upstreamMonitor) update(cfg *config.Config) {
 	if u == nil {
 		return
 	}
-	want := make(map[string]worker.ProxyConfig)
+	want := make(map[string]proxy.Config)
 	for _, h := range cfg.Hosts {
 		if h.Proxy != nil && h.Proxy.HealthPath != "" {
 			pc := h.ProxyConfig(nil)
@@ -66,7 +66,7 @@ func (u *upstreamMonitor) update(cfg *config.Config) {
 			want[h.Hostname] = pc
 		}
 	}
-	var stale []*worker.HealthChecker
+	var stale []*proxy.HealthChecker
 	u.mu.Lock()
 	for host, c := range u.checkers {
 		if _, ok := want[host]; !ok {
@@ -88,7 +88,7 @@ func (u *upstreamMonitor) update(cfg *config.Config) {
 			c.Update(pc)
 			continue
 		}
-		u.checkers[host] = worker.NewHealthChecker(pc, func(addr string, up bool) { u.report(host, addr, up) })
+		u.checkers[host] = proxy.NewHealthChecker(pc, func(addr string, up bool) { u.report(host, addr, up) })
 	}
 	u.states.Version++
 	u.mu.Unlock()
@@ -221,7 +221,7 @@ func (u *upstreamMonitor) close() {
 	close(u.stop)
 	u.wg.Wait()
 	u.mu.Lock()
-	cs := make([]*worker.HealthChecker, 0, len(u.checkers))
+	cs := make([]*proxy.HealthChecker, 0, len(u.checkers))
 	for host, c := range u.checkers {
 		cs = append(cs, c)
 		delete(u.checkers, host)

@@ -1,7 +1,7 @@
 //go:build !race
 
 // The race detector allocates on its own, so these proofs run without it:
-// go test -run Alloc ./worker/
+// go test -run Alloc ./worker/...
 
 package worker
 

@@ -46,8 +46,12 @@ func stillServes(t *testing.T, addr, after string) {
 	}
 }
 
+// badInputInline makes badInputServer's hosts inline (TestLoopBadInput,
+// Linux only). Tests in this package do not run in parallel.
+var badInputInline bool
+
 // badInputServer answers GET / with "ok" and POST /upload with the size of
-// its body, for every host; under TestLoopBadInput (eventloop_test.go) the
+// its body, for every host; under TestLoopBadInput (h1_loop_test.go) the
 // hosts "a" and "ok.test" are inline, so that the event loop meets the bad
 // input first.
 func badInputServer(t *testing.T, cfg ServerConfig) string {

@@ -37,7 +37,7 @@ type binding struct {
 	connsClosed bool // guarded by connMu
 
 	tls  *tlsServe  // TLS: the ALPN split, HTTP/2 and HTTP/3; nil on plain TCP
-	loop *eventLoop // the event loop (eventloop.go); nil: none
+	loop *eventLoop // the event loop (h1_loop.go); nil: none
 
 	stopping atomic.Bool
 	draining atomic.Bool   // responses say Connection: close
@@ -55,7 +55,7 @@ func newBinding(addr string, ln net.Listener, cfg ServerConfig, log zerolog.Logg
 		ErrorHandler: b.refuse,
 		Name:         "rockstar",
 		// No ReadTimeout, WriteTimeout or IdleTimeout: the connections
-		// apply cfg's themselves (conn.go, phase timeouts), and the request
+		// apply cfg's themselves (h1_conn.go, phase timeouts), and the request
 		// time is read only when asked for (startClock is the usual
 		// source).
 		LazyRequestTime:              true,
@@ -127,7 +127,7 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 
 // admitRequest runs the checks every HTTP/1.1 request passes before its
 // host is looked up, on a goroutine or on the event loop; false: it has
-// been answered (400, smuggling.go).
+// been answered (400, h1_smuggling.go).
 func (b *binding) admitRequest(ctx *fasthttp.RequestCtx) bool {
 	if b.draining.Load() || b.stopping.Load() {
 		// Close each keep-alive connection after its next response, which
@@ -137,7 +137,7 @@ func (b *binding) admitRequest(ctx *fasthttp.RequestCtx) bool {
 		ctx.SetConnectionClose()
 	}
 	if !b.admitHead(ctx) {
-		startClock(ctx).took() // its 400 is written next (smuggling.go)
+		startClock(ctx).took() // its 400 is written next (h1_smuggling.go)
 		return false
 	}
 	return true

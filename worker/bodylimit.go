@@ -39,7 +39,7 @@ type bodyLimit struct {
 // any of the body: a Content-Length over the limit is remembered and
 // zeroed, so that the server does not wait for a body that admit refuses.
 func (l *bodyLimit) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	headerRead(h) // the head watch's end (headwatch.go)
+	headerRead(h) // the head watch's end (h1_headwatch.go)
 	if int64(h.ContentLength()) > l.max {
 		if _, loaded := l.over.LoadOrStore(h, struct{}{}); !loaded {
 			l.n.Add(1)
@@ -127,7 +127,7 @@ func (b *binding) refuseBody(ctx *fasthttp.RequestCtx, err error) {
 
 // limitedBody reads a chunked body and fails once it passes the limit.
 // The rest of such a body is never read, so its connection closes after
-// the response, and lingers (linger.go): the client, still sending, then
+// the response, and lingers (h1_linger.go): the client, still sending, then
 // reads the answer (a 413 from a streaming handler) instead of a reset.
 type limitedBody struct {
 	r    io.Reader

@@ -214,7 +214,7 @@ type ServerSecurityConfig struct {
 	// CertFile and KeyFile are the host's own certificate pair (PEM). On
 	// a TLS listener, a client whose SNI names the host gets it, and a
 	// request for the host on a connection made for another certificate
-	// gets 421 Misdirected Request; see certs.go. The files are read again
+	// gets 421 Misdirected Request; see tls_certs.go. The files are read again
 	// when they change and the configuration is applied. Default "": the
 	// listener's certificate.
 	CertFile, KeyFile string

@@ -1,7 +1,11 @@
 // Package worker runs many virtual hosts and tenants in one process on
 // fasthttp: a ServerManager owns Servers, a host and tenant registry, rate
 // limits and metrics; a Router picks a host's sub-router by the Host header,
-// then a route by method and path.
+// then a route by method and path. It is what serves requests: in each
+// worker process of a supervisor (package supervisor starts them and
+// configures their managers), or in any program of its own, as below. It
+// never imports the supervisor; the reverse proxy is package worker/proxy,
+// a handler on top of it.
 //
 // A production main registers its hosts, routes them, listens, and shuts
 // down gracefully on a signal:
@@ -75,31 +79,18 @@
 // every worker maps. Metrics returns counters per server, host and tenant; snapshots
 // add up with MetricsSnapshot.Add.
 //
-// # Reverse proxy
+// # Request bodies and the reverse proxy
 //
-// Proxy(ProxyConfig) is a handler that forwards to a pool of upstream
-// servers, for a route or a whole host (as its middleware, with
-// HostConfig.StreamRequestBody); NewProxy returns a ProxyHandler that can
-// also Update its upstreams in place, take health reports
-// (SetUpstreamUp) and Close. Strategies are round_robin, least_conn,
-// ip_hash and random_two; upstreams leave the rotation on failed health
-// checks (HealthChecker) or after MaxFails errors of their own (a failed
-// connection, a timeout, a broken answer: a request that failed because
-// of its client counts for nothing), and a request that failed before its
-// answer is retried on another upstream when that is safe. The upstream
-// gets the request in origin-form, without hop-by-hop headers, and with
-// the forwarding headers (X-Forwarded-*, X-Real-IP, Forwarded) set by the
-// proxy, never by the client (proxy_header.go). Bodies stream both ways,
-// and WebSocket upgrades are tunneled: a tunnel counts as a connection of
-// the server (MaxConnections, the metrics' Active) and of its upstream
-// (MaxConnsPerUpstream), closes once idle both ways for
-// TunnelIdleTimeout, and closes on Drain, shutdown and the proxy's Close.
-// UpstreamMetrics counts every upstream's answers. The server streams
-// request bodies: a handler reads one whole with ctx.PostBody, as before,
-// or as it comes with ctx.RequestBodyStream; MaxRequestSize still answers
-// 413 before the handler runs. A host that never reads bodies
-// (HostConfig.DiscardRequestBody, or one of files only) has a chunked body
-// read and dropped as it comes, never held in memory.
+// The server streams request bodies: a handler reads one whole with
+// ctx.PostBody, as before, or as it comes with ctx.RequestBodyStream;
+// MaxRequestSize still answers 413 before the handler runs. A host that
+// never reads bodies (HostConfig.DiscardRequestBody, or one of files only)
+// has a chunked body read and dropped as it comes, never held in memory.
+// The reverse proxy (package worker/proxy) is such a handler, for a route
+// or a whole host (as its middleware, with HostConfig.StreamRequestBody);
+// its WebSocket tunnels are hijacked connections, which count as
+// connections of the server (MaxConnections, the metrics' Active) and
+// close on Drain and shutdown. Package worker does not import it.
 //
 // # Servers
 //
@@ -108,9 +99,12 @@
 // Standalone listeners are opened with SO_REUSEPORT, so several processes
 // can share a port without the supervisor (and an unrelated second one
 // binds it too); netutil.ListenExclusive with Serve gives the plain,
-// exclusive bind. Handlers are plain
-// fasthttp.RequestHandlers. Serving a static route, limits and metrics
-// included, allocates nothing; a route with parameters allocates once per
+// exclusive bind, the only one on Windows, which has no SO_REUSEPORT
+// (Listen fails there with an error wrapping netutil.ErrUnsupported). The
+// package builds for Linux, Windows, macOS and FreeBSD; the event loop is
+// Linux's, and elsewhere every connection gets a goroutine. Handlers are
+// plain fasthttp.RequestHandlers. Serving a static route, limits and
+// metrics included, allocates nothing; a route with parameters allocates once per
 // parameter value (see bench_test.go and alloc_test.go).
 //
 // # Request heads
@@ -118,20 +112,76 @@
 // Besides what fasthttp refuses itself, a request head that another
 // server could read otherwise gets 400 and its connection closes, a
 // request pipelined behind it unanswered, on the event loop, on a
-// goroutine and over TLS alike (smuggling.go): a Transfer-Encoding with a
+// goroutine and over TLS alike (h1_smuggling.go): a Transfer-Encoding with a
 // Content-Length or other than chunked, a folded header line (obs-fold),
 // userinfo in the Host or an absolute-form target, and an absolute-form
 // target that names another host than the Host header. A head that ends
 // in a bare LF with nothing after it, and an HTTP/0.9 request line, are
-// answered (400) at once rather than at ReadTimeout (headwatch.go).
+// answered (400) at once rather than at ReadTimeout (h1_headwatch.go).
 //
 // # Event loop
 //
 // On Linux a plain-TCP listener's connections start on an epoll event loop
-// (eventloop.go), as nginx's do. It answers the requests without a body of
+// (h1_loop.go), as nginx's do. It answers the requests without a body of
 // hosts marked HostConfig.Inline (handlers that never block, as rockstar's
 // respond hosts are) itself, and hands every other connection, with the
 // bytes it has read, to fasthttp, which serves it on a goroutine from then
 // on. ServerConfig.DisableEventLoop gives every connection a goroutine from
 // the start.
+//
+// # Files
+//
+// The manager and its servers:
+//   - manager.go: ServerManager (NewServerManager): servers, hosts and
+//     tenants, StartAll, StopAll, GracefulShutdown, HealthCheck, Metrics.
+//   - server.go: Server: one configuration and router, and its listener.
+//   - config.go: ServerConfig, HostConfig, RateLimitConfig, TenantConfig
+//     and their defaults.
+//   - errors.go: the registries' and the manager's errors.
+//   - binding.go: one listening address and the fasthttp server on it,
+//     shared by the servers on it; each request goes to its host's.
+//   - drain.go: Drain, retiring every listening server without dropping a
+//     request.
+//
+// Hosts, tenants and routing:
+//   - registry.go, apply.go, rebuild.go: the host and tenant registry, its
+//     validation (ReplaceHosts) and the immutable tables a change publishes.
+//   - hoststate.go: what a request for one host needs, resolved ahead.
+//   - hostmap.go, hostname.go: Host header lookup (exact, then wildcard)
+//     and host name validation.
+//   - router.go, tree.go, paramstr.go: Router, its per-method route trees,
+//     and path parameters boxed in one allocation.
+//   - static.go: a host's VirtualFS.
+//   - bodylimit.go: streamed request bodies, MaxRequestSize, and bodies
+//     read and dropped for hosts that never read them.
+//
+// Limits and metrics:
+//   - limiter.go: Limiter, LimiterFactory and the in-process GCRA bucket.
+//   - keyed.go: per-client limits (KeyedLimiter, client keys).
+//   - metrics.go: the counters of each server, host and tenant, and
+//     LatencyCounter, the latency histogram (also the proxy's).
+//   - counters.go: Counters, a series' counters in memory someone else
+//     provides (SetCounterAllocator).
+//
+// HTTP/1.1, plain and over TLS, served by fasthttp (h1_*):
+//   - h1_conn.go: the connection every listener hands out, with the phase
+//     timeouts (ReadTimeout, WriteTimeout, IdleTimeout) it applies itself.
+//   - h1_deadline.go: lazy socket deadlines.
+//   - h1_linger.go: lingering close after an early refusal.
+//   - h1_yield.go: one yield before the next read on a goroutine.
+//   - h1_headwatch.go: heads fasthttp would wait on for ever (bare LF,
+//     HTTP/0.9) answered at once.
+//   - h1_smuggling.go: heads two parsers could read two ways refused.
+//   - h1_loop.go, h1_loop_linux.go, h1_loop_other.go: the epoll event loop
+//     of plain-TCP listeners (Linux; h1_loop_other.go is its absence
+//     elsewhere).
+//   - h1_handoff.go: the loop's connections handed to fasthttp (Linux).
+//
+// TLS, HTTP/2 and HTTP/3 (tls_*):
+//   - tls_serve.go: the TLS listener: the handshake, ALPN's split between
+//     fasthttp (HTTP/1.1), net/http (HTTP/2) and quic-go (HTTP/3), Alt-Svc.
+//   - tls_certs.go: certificates per host (SNI, 421 Misdirected Request).
+//   - tls_adapter.go: HTTP/2 and HTTP/3 requests served by the fasthttp
+//     handlers.
+//   - tls_h3conns.go: the open HTTP/3 connections, for a graceful stop.
 package worker

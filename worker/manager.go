@@ -312,7 +312,7 @@ func (m *serverManager) RemoveServer(addr string) error {
 // bind makes s listen on addr, alone or beside the servers already there,
 // and returns a function that blocks until s stops.
 // A non-nil ln is used instead of opening a socket; non-nil tlsOpts serve
-// TLS (tlsserve.go).
+// TLS (tls_serve.go).
 func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net.Listener) (wait func() error, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -32,8 +32,7 @@ type cell struct {
 	status   [6]atomic.Uint64 // 1xx..5xx, and anything else
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
-	durNanos atomic.Uint64
-	buckets  [NumBuckets]atomic.Uint64
+	latency  LatencyCounter
 	limited  atomic.Uint64
 	_        [64]byte // keep neighbouring cells off this one's cache lines
 }
@@ -57,8 +56,31 @@ func (c *cell) end(status int, in, out int, d time.Duration) {
 	c.status[class].Add(1)
 	c.bytesIn.Add(uint64(in))
 	c.bytesOut.Add(uint64(out))
-	c.buckets[bucketOf(d)].Add(1)
-	c.durNanos.Add(uint64(max(d, 0)))
+	c.latency.Observe(d)
+}
+
+// LatencyCounter counts latencies into the LatencyBounds buckets with
+// atomic adds only, for many goroutines at once; the zero value is empty.
+// The worker's metrics and the proxy's upstream counters keep one each.
+type LatencyCounter struct {
+	sum     atomic.Uint64 // nanoseconds
+	buckets [NumBuckets]atomic.Uint64
+}
+
+// Observe counts one latency (a negative one as 0).
+func (l *LatencyCounter) Observe(d time.Duration) {
+	l.buckets[bucketOf(d)].Add(1)
+	l.sum.Add(uint64(max(d, 0)))
+}
+
+// Load returns a copy of the counts.
+func (l *LatencyCounter) Load() Histogram {
+	var h Histogram
+	for i := range l.buckets {
+		h.Counts[i] = l.buckets[i].Load()
+	}
+	h.Sum = time.Duration(l.sum.Load())
+	return h
 }
 
 // bucketOf returns the index of the first bound d does not exceed, or
@@ -90,10 +112,7 @@ func (c *cell) stats() Stats {
 	}
 	s.BytesIn = c.bytesIn.Load()
 	s.BytesOut = c.bytesOut.Load()
-	for i := range c.buckets {
-		s.Latency.Counts[i] = c.buckets[i].Load()
-	}
-	s.Latency.Sum = time.Duration(c.durNanos.Load())
+	s.Latency = c.latency.Load()
 	s.RateLimited = c.limited.Load()
 	s.Active = int64(c.started.Load() - s.Requests)
 	return s

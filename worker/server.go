@@ -24,7 +24,9 @@ type Server interface {
 	// process of the same user binding it does not fail but takes part of
 	// its connections. For a port of its own, open the listener with
 	// netutil.ListenExclusive (which fails with EADDRINUSE when the
-	// address is taken) and pass it to Serve or ServeTLS.
+	// address is taken) and pass it to Serve or ServeTLS. Windows has no
+	// SO_REUSEPORT: there Listen fails with an error wrapping
+	// netutil.ErrUnsupported, and Serve on such a listener works.
 	Listen(addr string) error
 	// Serve is Listen on a listener the caller opened (for example one
 	// inherited from the supervisor); the server closes it when it stops.
@@ -34,7 +36,7 @@ type Server interface {
 	// offers h2 first when EnableHTTP2 is set: HTTP/1.1 connections go to
 	// fasthttp, HTTP/2 ones to net/http's HTTP/2 server, both through the
 	// same handlers. With EnableQUIC it also serves HTTP/3 on the same UDP
-	// port and advertises it with Alt-Svc. See tlsserve.go.
+	// port and advertises it with Alt-Svc. See tls_serve.go.
 	ListenTLS(addr, certFile, keyFile string) error
 	// ListenQUIC serves HTTP/3 alone on the UDP address addr.
 	ListenQUIC(addr, certFile, keyFile string) error

@@ -6,22 +6,30 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 )
 
-// Create needs Linux's memfd_create; elsewhere it returns errors.ErrUnsupported.
+// errNoRegion is what Create, Open and Adopt wrap here: it names the
+// system and wraps errors.ErrUnsupported.
+var errNoRegion = fmt.Errorf("memfd_create (Linux only) is not available on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+
+// Create needs Linux's memfd_create; elsewhere it returns an error wrapping
+// errors.ErrUnsupported.
 func Create(name string, size int) (*Region, error) {
-	return nil, fmt.Errorf("shm: create %s: %w", name, errors.ErrUnsupported)
+	return nil, fmt.Errorf("shm: create %s: %w", name, errNoRegion)
 }
 
-// Open needs Linux; elsewhere it closes fd and returns errors.ErrUnsupported.
+// Open needs Linux; elsewhere it closes fd and returns an error wrapping
+// errors.ErrUnsupported.
 func Open(fd uintptr) (*Region, error) {
 	if f := os.NewFile(fd, "shm"); f != nil {
 		f.Close()
 	}
-	return nil, fmt.Errorf("shm: open fd %d: %w", fd, errors.ErrUnsupported)
+	return nil, fmt.Errorf("shm: open fd %d: %w", fd, errNoRegion)
 }
 
-// Adopt needs Linux; elsewhere it closes fd and returns errors.ErrUnsupported.
+// Adopt needs Linux; elsewhere it closes fd and returns an error wrapping
+// errors.ErrUnsupported.
 func Adopt(fd uintptr) (*Region, error) { return Open(fd) }
 
 func unmap([]byte) error { return nil }

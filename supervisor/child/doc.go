@@ -24,7 +24,7 @@
 //	hosts.go    config → worker.HostConfig and ServerConfig; static roots
 //	rootfs.go   a static root's file system: os.Root, opened O_NONBLOCK
 //	quic.go     the slot's UDP socket for HTTP/3, served with its TCP one
-//	proxies.go  one worker.ProxyHandler per proxy host, kept across pushes;
+//	proxies.go  one proxy.Proxy per proxy host, kept across pushes;
 //	            the master's upstream states applied; upstream counters
 //	shared.go   the shared region at the worker's end: open, limits
 //	limits.go   limiters and counters in the shared region

@@ -118,7 +118,7 @@ func respond(status int, contentType, body string) worker.MiddlewareFunc {
 	}
 }
 
-// serverConfig maps a [[server]] to the worker package's config.
+// serverConfig maps a [[server]] to the proxy package's config.
 func serverConfig(s config.Server, accessLog io.Writer) worker.ServerConfig {
 	return worker.ServerConfig{
 		ReadTimeout:    s.ReadTimeout,

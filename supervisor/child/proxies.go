@@ -11,6 +11,7 @@ import (
 
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 	"github.com/rockstar-dev/rockstar/worker"
+	"github.com/rockstar-dev/rockstar/worker/proxy"
 )
 
 // proxySet is a worker's proxies, one per proxy host. A config push
@@ -21,7 +22,7 @@ import (
 type proxySet struct {
 	log    zerolog.Logger
 	mu     sync.Mutex
-	byHost map[string]*worker.ProxyHandler
+	byHost map[string]*proxy.Proxy
 	states wire.UpstreamStates
 }
 
@@ -34,7 +35,7 @@ func (s *proxySet) attach(hc *worker.HostConfig, h *config.Host) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.byHost == nil {
-		s.byHost = make(map[string]*worker.ProxyHandler)
+		s.byHost = make(map[string]*proxy.Proxy)
 	}
 	cfg := h.ProxyConfig(&s.log)
 	p := s.byHost[h.Hostname]
@@ -44,7 +45,7 @@ func (s *proxySet) attach(hc *worker.HostConfig, h *config.Host) error {
 		}
 	} else {
 		var err error
-		if p, err = worker.NewProxy(cfg); err != nil {
+		if p, err = proxy.New(cfg); err != nil {
 			return err
 		}
 		s.byHost[h.Hostname] = p
@@ -65,7 +66,7 @@ func (s *proxySet) sweep(cfg *config.Config) {
 		}
 	}
 	s.mu.Lock()
-	var gone []*worker.ProxyHandler
+	var gone []*proxy.Proxy
 	for host, p := range s.byHost {
 		if !keep[host] {
 			gone = append(gone, p)
@@ -95,7 +96,7 @@ func (s *proxySet) setStates(body []byte) {
 	}
 }
 
-func (s *proxySet) applyLocked(host string, p *worker.ProxyHandler) {
+func (s *proxySet) applyLocked(host string, p *proxy.Proxy) {
 	checked := s.states.Hosts[host]
 	for _, addr := range p.Upstreams() {
 		up, ok := checked[addr]
@@ -105,7 +106,7 @@ func (s *proxySet) applyLocked(host string, p *worker.ProxyHandler) {
 
 // upstreamWire is this worker's upstream counters for wire.MsgUpstreamMetrics.
 func upstreamWire() []wire.Upstream {
-	snap := worker.DefaultUpstreamMetrics.Snapshot()
+	snap := proxy.DefaultUpstreamMetrics.Snapshot()
 	out := make([]wire.Upstream, 0, len(snap))
 	for k, s := range snap {
 		w := wire.Upstream{

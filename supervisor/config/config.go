@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rockstar-dev/rockstar/worker"
+	"github.com/rockstar-dev/rockstar/worker/proxy"
 )
 
 // Defaults for fields left out of the file. Paths are relative to the
@@ -57,23 +58,26 @@ const (
 	// (sun_path holds 108 bytes with the terminating NUL).
 	MaxUnixSocketPath = 107
 
+	// The proxy defaults are the reverse proxy's own (package
+	// worker/proxy), where their behaviour lives.
+
 	// DefaultProxyStrategy is the load-balancing strategy of a proxy host.
 	DefaultProxyStrategy = StrategyRoundRobin
 	// DefaultHealthInterval is the pause between active health checks.
-	DefaultHealthInterval = 10 * time.Second
+	DefaultHealthInterval = proxy.DefaultHealthInterval
 	// DefaultFailTimeout is the window in which MaxFails errors mark an
 	// upstream down, and how long it then stays down.
-	DefaultFailTimeout = 10 * time.Second
+	DefaultFailTimeout = proxy.DefaultFailTimeout
 	// DefaultMaxFails is the number of errors that mark an upstream down.
-	DefaultMaxFails = 1
+	DefaultMaxFails = proxy.DefaultMaxFails
 	// DefaultProxyTimeout bounds one upstream request.
-	DefaultProxyTimeout = 60 * time.Second
+	DefaultProxyTimeout = proxy.DefaultTimeout
 	// DefaultRetries is the number of other upstreams an idempotent request
 	// that failed to connect is retried on.
-	DefaultRetries = 1
+	DefaultRetries = proxy.DefaultRetries
 	// DefaultTunnelIdleTimeout closes a proxied WebSocket tunnel that has
 	// carried nothing either way for this long.
-	DefaultTunnelIdleTimeout = 60 * time.Second
+	DefaultTunnelIdleTimeout = proxy.DefaultTunnelIdleTimeout
 )
 
 // Protocols a [[server]] may serve.
@@ -96,12 +100,13 @@ const AccessLogStderr = "stderr"
 // KeyClientIP is the rate_limit.key that limits each client IP separately.
 const KeyClientIP = worker.KeyClientIP
 
-// Proxy load-balancing strategies.
+// Proxy load-balancing strategies: the reverse proxy's (package
+// worker/proxy), under the names of the config file.
 const (
-	StrategyRoundRobin = "round_robin"
-	StrategyLeastConn  = "least_conn"
-	StrategyIPHash     = "ip_hash"
-	StrategyRandomTwo  = "random_two" // power of two random choices
+	StrategyRoundRobin = proxy.RoundRobin
+	StrategyLeastConn  = proxy.LeastConn
+	StrategyIPHash     = proxy.IPHash
+	StrategyRandomTwo  = proxy.RandomTwo // power of two random choices
 )
 
 // Config is a loaded, validated and resolved config file.

@@ -1,20 +1,18 @@
 package config
 
 import (
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
 
-	"github.com/rockstar-dev/rockstar/worker"
+	"github.com/rockstar-dev/rockstar/worker/proxy"
 )
 
 var strategies = []string{StrategyRoundRobin, StrategyLeastConn, StrategyIPHash, StrategyRandomTwo}
 
 // proxy reads a host's proxy table; the workers forward with
-// worker.ProxyHandler, and the master runs the health checks.
+// proxy.Proxy, and the master runs the health checks.
 func (d *decoder) proxy(t *table) *Proxy {
 	p := &Proxy{
 		Strategy:       DefaultProxyStrategy,
@@ -37,8 +35,8 @@ func (d *decoder) proxy(t *table) *Proxy {
 		seen := map[string]bool{}
 		for i, u := range v {
 			switch {
-			case upstreamProblem(u) != "":
-				d.errorf(indexPath(field, i), ErrInvalid, "%s", upstreamProblem(u))
+			case proxy.UpstreamProblem(u) != "":
+				d.errorf(indexPath(field, i), ErrInvalid, "%s", proxy.UpstreamProblem(u))
 			case seen[u]:
 				d.errorf(indexPath(field, i), ErrDuplicate, "%q is listed twice", u)
 			}
@@ -83,28 +81,13 @@ func (d *decoder) proxy(t *table) *Proxy {
 	return p
 }
 
-// upstreamProblem says what is wrong with an upstream address, or "".
-func upstreamProblem(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "must be a host:port address: " + err.Error()
-	}
-	if host == "" {
-		return "must name a host, like \"127.0.0.1:9001\""
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "port must be a number from 1 to 65535"
-	}
-	return ""
-}
-
 // ProxyConfig maps the host's proxy table (h.Proxy, which must not be
-// nil) to the worker package's config, logging to log (may be nil). The
+// nil) to the proxy package's config, logging to log (may be nil). The
 // workers forward with it; the master runs the health checks for all of
 // them (ExternalHealth).
-func (h *Host) ProxyConfig(log *zerolog.Logger) worker.ProxyConfig {
+func (h *Host) ProxyConfig(log *zerolog.Logger) proxy.Config {
 	p := h.Proxy
-	pc := worker.ProxyConfig{
+	pc := proxy.Config{
 		Name:           h.Hostname,
 		Upstreams:      p.Upstreams,
 		Strategy:       p.Strategy,
@@ -119,7 +102,7 @@ func (h *Host) ProxyConfig(log *zerolog.Logger) worker.ProxyConfig {
 
 		TunnelIdleTimeout: p.TunnelIdleTimeout,
 	}
-	// The file's 0 means none; the worker package's 0 means its default.
+	// The file's 0 means none; the proxy package's 0 means its default.
 	if pc.MaxFails == 0 {
 		pc.MaxFails = -1
 	}

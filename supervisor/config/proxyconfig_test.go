@@ -4,11 +4,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rockstar-dev/rockstar/worker"
+	"github.com/rockstar-dev/rockstar/worker/proxy"
 )
 
-// A proxy table's keys reach the worker's ProxyConfig, and the file's
-// defaults reach it as the worker package's.
+// A proxy table's keys reach the proxy's Config, and the file's
+// defaults reach it as the proxy package's.
 func TestProxyConfigMapping(t *testing.T) {
 	c, err := Parse("/etc/rockstar/rockstar.toml", []byte(`[[server]]
 listen = ":80"
@@ -26,7 +26,7 @@ proxy = { upstreams = ["b:1"] }
 	if a.TunnelIdleTimeout != 90*time.Second || a.Timeout != 7*time.Second || a.Name != "a.test" {
 		t.Errorf("a.test: TunnelIdleTimeout %s, Timeout %s, Name %q", a.TunnelIdleTimeout, a.Timeout, a.Name)
 	}
-	if b := c.Hosts[1].ProxyConfig(nil); b.TunnelIdleTimeout != worker.DefaultProxyTunnelIdleTimeout {
-		t.Errorf("b.test: TunnelIdleTimeout %s, want the default %s", b.TunnelIdleTimeout, worker.DefaultProxyTunnelIdleTimeout)
+	if b := c.Hosts[1].ProxyConfig(nil); b.TunnelIdleTimeout != proxy.DefaultTunnelIdleTimeout {
+		t.Errorf("b.test: TunnelIdleTimeout %s, want the default %s", b.TunnelIdleTimeout, proxy.DefaultTunnelIdleTimeout)
 	}
 }
