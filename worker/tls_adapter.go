@@ -466,12 +466,8 @@ var errAdaptConn = errors.New("worker: an HTTP/2 or HTTP/3 stream has no connect
 // set takes the addresses and TLS state of r's connection.
 func (c *adaptConn) set(r *http.Request) {
 	ctx := r.Context()
-	if ci, ok := ctx.Value(connInfoKey{}).(*connInfo); ok { // HTTP/2
-		c.local, c.remote = ci.local, ci.remote
-	} else { // HTTP/3
-		c.remote, _ = ctx.Value(http3.RemoteAddrContextKey).(net.Addr)
-		c.local, _ = ctx.Value(http.LocalAddrContextKey).(net.Addr)
-	}
+	c.remote, _ = ctx.Value(http3.RemoteAddrContextKey).(net.Addr)
+	c.local, _ = ctx.Value(http.LocalAddrContextKey).(net.Addr)
 	if c.remote == nil {
 		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 			c.remote = net.TCPAddrFromAddrPort(ap)
@@ -506,15 +502,4 @@ func orZeroAddr(a net.Addr) net.Addr {
 		return zeroAddr
 	}
 	return a
-}
-
-// connInfo is what an HTTP/2 connection tells each of its requests.
-type connInfo struct{ local, remote net.Addr }
-
-type connInfoKey struct{}
-
-// h2ConnContext stores the connection's addresses once per connection, so
-// that a request does not parse r.RemoteAddr.
-func h2ConnContext(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, connInfoKey{}, &connInfo{local: c.LocalAddr(), remote: c.RemoteAddr()})
 }

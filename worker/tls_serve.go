@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log"
 	"net"
 	"net/http"
 	"slices"
@@ -28,14 +27,15 @@ import (
 // and splits the connections by the protocol ALPN negotiated:
 //
 //	TCP listener --accept--> handshake (one goroutine per connection)
-//	     "h2"                 -> h2 queue -> net/http Server (HTTP/2) -> adapter
+//	     "h2"                 -> h2Server (tls_h2*.go): Rockstar's own HTTP/2
 //	     "http/1.1", none     -> h1 queue -> the binding's fasthttp Server
 //	UDP socket (EnableQUIC)   -> quic-go http3 Server                 -> adapter
 //
-// The adapter (tls_adapter.go) turns each HTTP/2 or HTTP/3 request into a
-// pooled fasthttp.RequestCtx and serves it through the binding's dispatch,
-// exactly as fasthttp serves HTTP/1.1: the same host routing, middleware,
-// limits, metrics and access log.
+// The HTTP/2 server decodes each stream straight into a pooled
+// fasthttp.RequestCtx, and the adapter (tls_adapter.go) turns each HTTP/3
+// request (quic-go's net/http-style one) into one; both serve it through
+// the binding's dispatch, exactly as fasthttp serves HTTP/1.1: the same
+// host routing, middleware, limits, metrics and access log.
 //
 // Lifecycle: the binding owns the extra servers. Closing the binding's
 // listener (Drain, Shutdown) stops the TCP accept; a graceful stop sends
@@ -71,9 +71,8 @@ type tlsServe struct {
 	userCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	certs    atomic.Pointer[certTable]
 
-	h1    *connQueue // fasthttp's listener, the binding's ln
-	h2    *connQueue // nil without EnableHTTP2
-	h2srv *http.Server
+	h1    *connQueue     // fasthttp's listener, the binding's ln
+	h2    *h2Server      // nil without EnableHTTP2
 	pc    net.PacketConn // nil without QUIC
 	h3srv *http3.Server
 	h3    quicConns // HTTP/3 connections, closed at shutdown's deadline
@@ -117,18 +116,7 @@ func newTLSServe(raw net.Listener, opts *tlsOptions, cfg ServerConfig, g *connGr
 	ts.tlsCfg = base
 	ts.h1 = newConnQueue(raw.Addr(), ts.stopAccepting)
 	if cfg.EnableHTTP2 && !opts.quicOnly {
-		ts.h2 = newConnQueue(raw.Addr(), nil)
-		ts.h2srv = &http.Server{
-			Handler:           &adapter{ts: ts, proto: "HTTP/2.0", maxBody: cfg.MaxRequestSize, flog: fasthttpLogger{lg}},
-			ReadHeaderTimeout: cfg.ReadTimeout,
-			ReadTimeout:       cfg.ReadTimeout,
-			WriteTimeout:      cfg.WriteTimeout,
-			IdleTimeout:       cfg.IdleTimeout,
-			MaxHeaderBytes:    cfg.MaxHeaderBytes,
-			ConnState:         ts.h2ConnState,
-			ConnContext:       h2ConnContext,
-			ErrorLog:          log.New(debugWriter{lg}, "", 0),
-		}
+		ts.h2 = newH2Server(ts, cfg, lg)
 	}
 	if opts.quic {
 		pc := opts.pc
@@ -143,9 +131,6 @@ func newTLSServe(raw net.Listener, opts *tlsOptions, cfg ServerConfig, g *connGr
 			ts.altSvc = fmt.Sprintf(`h3=":%d"; ma=86400`, a.Port)
 		}
 		h3a := &adapter{ts: ts, proto: "HTTP/3.0", maxBody: cfg.MaxRequestSize, flog: fasthttpLogger{lg}}
-		if ts.altSvc != "" && ts.h2srv != nil {
-			ts.h2srv.Handler.(*adapter).altSvc = []string{ts.altSvc}
-		}
 		ts.h3srv = &http3.Server{
 			TLSConfig:      base.Clone(),
 			Handler:        h3a,
@@ -210,9 +195,6 @@ func (ts *tlsServe) start() {
 	if !ts.quicOnly {
 		ts.wg.Add(1)
 		go ts.acceptLoop()
-	}
-	if ts.h2srv != nil {
-		ts.wg.Go(func() { _ = ts.h2srv.Serve(ts.h2) })
 	}
 	if ts.h3srv != nil {
 		ts.wg.Go(func() {
@@ -283,7 +265,7 @@ func (ts *tlsServe) handshake(c net.Conn) {
 			_ = c.Close()
 			return
 		}
-		ts.h2.put(tc)
+		ts.h2.serve(tc)
 		return
 	}
 	if sc, ok := c.(*serverConn); ok {
@@ -319,9 +301,6 @@ func (ts *tlsServe) handover(ctx context.Context) {
 	ts.hsCancel()
 	<-done
 	ts.h1.close(nil)
-	if ts.h2 != nil {
-		ts.h2.close(nil)
-	}
 }
 
 // shutdown stops ts gracefully and returns a channel that yields the
@@ -338,12 +317,8 @@ func (ts *tlsServe) shutdown(ctx context.Context) <-chan error {
 		go func() {
 			var wg sync.WaitGroup
 			var err2, err3 error
-			if ts.h2srv != nil {
-				wg.Go(func() {
-					if err2 = ts.h2srv.Shutdown(ctx); err2 != nil {
-						_ = ts.h2srv.Close()
-					}
-				})
+			if ts.h2 != nil {
+				wg.Go(func() { err2 = ts.h2.shutdown(ctx) })
 			}
 			if ts.h3srv != nil {
 				wg.Go(func() {
@@ -373,21 +348,6 @@ func (ts *tlsServe) fail(err error) {
 			}
 		}()
 	})
-}
-
-// h2ConnState counts HTTP/2 connections among the binding's active ones,
-// so that metrics, Drain and Close see them.
-func (ts *tlsServe) h2ConnState(c net.Conn, st http.ConnState) {
-	b := ts.b
-	if b == nil {
-		return
-	}
-	switch st {
-	case http.StateNew:
-		b.track(c)
-	case http.StateClosed, http.StateHijacked:
-		b.untrack(c)
-	}
 }
 
 // admitHTTP1 runs before the dispatch of an HTTP/1.1 request that came
@@ -535,12 +495,3 @@ func (q *connQueue) close(err error) {
 }
 
 func (q *connQueue) Addr() net.Addr { return q.addr }
-
-// debugWriter sends net/http's error log lines (TLS noise, bad frames) to
-// zerolog at debug level.
-type debugWriter struct{ log zerolog.Logger }
-
-func (w debugWriter) Write(p []byte) (int, error) {
-	w.log.Debug().Msg(string(p))
-	return len(p), nil
-}

@@ -1,0 +1,566 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// Rockstar's own HTTP/2 server (RFC 9113), on the binding's dispatch with
+// no net/http in the path. The wire is x/net's: http2.Framer reads and
+// writes frames, hpack.Decoder decodes request headers; the connection's
+// state machine is here:
+//
+//   - tls_h2.go: the server (connections, graceful shutdown) and one
+//     connection's reader: preface, SETTINGS, PING, GOAWAY, RST_STREAM,
+//     WINDOW_UPDATE, PRIORITY, and the denial-of-service limits;
+//   - tls_h2_stream.go: a stream: HEADERS and CONTINUATION into a pooled
+//     fasthttp.RequestCtx (pseudo-headers, the :authority rules, fields
+//     HTTP/2 forbids), DATA into its body, then the handler;
+//   - tls_h2_write.go: the response: HEADERS (encoded here, never indexed,
+//     so that nothing allocates) and DATA under flow control, batched;
+//   - tls_h2_pool.go: the bounded goroutines that run handlers that may
+//     block. Inline hosts' handlers run on the reader itself.
+//
+// One goroutine reads a connection's frames and runs what never blocks;
+// the writes of a batch of frames read together go out in one flush.
+
+// HTTP/2 settings and limits of Rockstar's server.
+const (
+	// h2MaxStreams is SETTINGS_MAX_CONCURRENT_STREAMS: streams whose
+	// handler still runs count, reset or not.
+	h2MaxStreams = 250
+	// h2StreamWindow is the SETTINGS_INITIAL_WINDOW_SIZE announced: how
+	// much of a request body a client may send ahead.
+	h2StreamWindow = 1 << 20
+	// h2ConnWindow is the connection's receive window.
+	h2ConnWindow = 16 << 20
+	// h2MaxFrame is the largest frame read: the protocol's default
+	// SETTINGS_MAX_FRAME_SIZE, which is not raised.
+	h2MaxFrame = 16384
+	// h2MaxContinuations bounds the CONTINUATION frames of one header
+	// block (CVE-2024-27316 sends endless empty ones).
+	h2MaxContinuations = 32
+	// h2FloodPerSecond bounds, per connection and second, each of: client
+	// resets of streams (CVE-2023-44487, rapid reset), SETTINGS, PINGs,
+	// empty DATA frames, and PRIORITY frames. Past it the connection gets
+	// GOAWAY ENHANCE_YOUR_CALM.
+	h2FloodPerSecond = 1000
+	// h2HeaderTable is the HPACK dynamic table the decoder keeps.
+	h2HeaderTable = 4096
+)
+
+// errH2Closed: the connection or the stream went away before the
+// response could be written.
+var errH2Closed = errors.New("worker: HTTP/2 stream closed")
+
+// h2Server is a TLS binding's HTTP/2 side: it serves the connections the
+// handshakes give it, and stops them gracefully.
+type h2Server struct {
+	ts        *tlsServe
+	maxBody   int64
+	maxHeader int
+	read      time.Duration // the preface's and SETTINGS' deadline
+	idle      time.Duration // a connection with no stream closes after it
+	write     time.Duration // a write (or a wait for window) fails after it
+	log       zerolog.Logger
+	flog      fasthttp.Logger
+	pool      h2Pool
+
+	mu      sync.Mutex
+	conns   map[*h2Conn]struct{}
+	closing bool
+	wg      sync.WaitGroup // connections' readers
+}
+
+func newH2Server(ts *tlsServe, cfg ServerConfig, lg zerolog.Logger) *h2Server {
+	s := &h2Server{
+		ts: ts, maxBody: cfg.MaxRequestSize, maxHeader: cfg.MaxHeaderBytes,
+		read: cfg.ReadTimeout, idle: cfg.IdleTimeout, write: cfg.WriteTimeout,
+		log: lg, flog: fasthttpLogger{lg}, conns: make(map[*h2Conn]struct{}),
+	}
+	if s.maxHeader <= 0 {
+		s.maxHeader = DefaultMaxHeaderBytes
+	}
+	if s.write <= 0 {
+		s.write = 30 * time.Second
+	}
+	s.pool.init(h2PoolMax())
+	return s
+}
+
+// serve takes c, a TLS connection that negotiated h2, and serves it on a
+// goroutine of its own until it ends.
+func (s *h2Server) serve(c *tls.Conn) {
+	st := c.ConnectionState()
+	hc := &h2Conn{srv: s, c: c, tlsState: &st, local: c.LocalAddr(), remote: c.RemoteAddr()}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	s.conns[hc] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	if b := s.ts.b; b != nil {
+		b.track(c)
+	}
+	go func() {
+		defer s.wg.Done()
+		hc.serve()
+		if b := s.ts.b; b != nil {
+			b.untrack(c)
+		}
+		s.mu.Lock()
+		delete(s.conns, hc)
+		s.mu.Unlock()
+	}()
+}
+
+// shutdown sends GOAWAY on every connection, lets their streams finish
+// until ctx ends, then closes what is left; it returns ctx's error if it
+// had to close streams.
+func (s *h2Server) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*h2Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.goAway(http2.ErrCodeNo, false)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+		s.close()
+		<-done
+	}
+	s.pool.stop(ctx)
+	return err
+}
+
+// close closes every connection at once.
+func (s *h2Server) close() {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		_ = c.c.Close()
+	}
+	s.mu.Unlock()
+}
+
+// h2Conn is one HTTP/2 connection. Its reader goroutine (serve) owns the
+// stream table and the decoder; writes go through wmu.
+type h2Conn struct {
+	srv           *h2Server
+	c             *tls.Conn
+	tlsState      *tls.ConnectionState
+	local, remote net.Addr
+
+	br  *bufio.Reader
+	fr  *http2.Framer
+	dec *hpack.Decoder
+
+	// The reader's own state.
+	streams     map[uint32]*h2Stream
+	decoding    *h2Stream // the stream whose header block is being decoded
+	continues   int       // CONTINUATION frames of the block under way
+	peerGoAway  bool
+	idleSet     bool // the read deadline is the idle timeout
+	floodStart  time.Time
+	floodCounts [5]int
+
+	// maxSeen is the highest stream id the client opened (written by the
+	// reader, read by GOAWAY from any goroutine).
+	maxSeen atomic.Uint32
+	// running counts streams whose handler has not finished (reset ones
+	// too): the concurrency limit, and idleness.
+	running atomic.Int32
+
+	// Guarded by wmu: the writer side.
+	wmu          sync.Mutex
+	wcond        sync.Cond
+	bw           *bufio.Writer
+	hbuf         []byte // an encoded header block
+	sendWindow   int64  // the connection's, granted by the client
+	peerWindow   int64  // SETTINGS_INITIAL_WINDOW_SIZE of the client
+	peerMaxFrame int
+	dirty        bool // written, not yet flushed
+	goneAway     bool // GOAWAY sent: no new streams
+	lastStream   uint32
+	broken       bool // a write failed, or the connection is closing
+	recvUnacked  int  // connection window consumed, not yet given back
+}
+
+// The flood counters of h2Conn.floodCounts.
+const (
+	floodReset = iota
+	floodSettings
+	floodPing
+	floodEmptyData
+	floodPriority
+)
+
+// serve reads and handles frames until the connection ends.
+func (c *h2Conn) serve() {
+	defer c.closeAll()
+	defer func() {
+		// A bug here must cost this connection, not the worker that
+		// serves every tenant.
+		if p := recover(); p != nil {
+			c.srv.log.Error().Str("panic", fmt.Sprint(p)).Str("remote", c.remote.String()).Msg("HTTP/2 connection panicked")
+		}
+	}()
+	c.wcond.L = &c.wmu
+	c.br = bufio.NewReaderSize(c.c, 16<<10)
+	c.bw = bufio.NewWriterSize(c.c, 16<<10)
+	c.fr = http2.NewFramer(c.bw, c.br)
+	c.fr.SetMaxReadFrameSize(h2MaxFrame)
+	c.fr.SetReuseFrames()
+	c.sendWindow = 65535
+	c.peerWindow = 65535
+	c.peerMaxFrame = 16384
+	c.streams = make(map[uint32]*h2Stream)
+	c.dec = hpack.NewDecoder(h2HeaderTable, c.onField)
+	c.dec.SetMaxStringLength(c.srv.maxHeader)
+
+	if c.srv.read > 0 {
+		_ = c.c.SetReadDeadline(time.Now().Add(c.srv.read))
+	}
+	var preface [len(http2.ClientPreface)]byte
+	if _, err := io.ReadFull(c.br, preface[:]); err != nil || string(preface[:]) != http2.ClientPreface {
+		return
+	}
+	c.wmu.Lock()
+	_ = c.fr.WriteSettings(
+		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: h2MaxStreams},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2StreamWindow},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: uint32(c.srv.maxHeader)},
+		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
+	)
+	_ = c.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
+	c.dirty = true
+	c.wmu.Unlock()
+	// The first frame must be the client's SETTINGS (RFC 9113 3.4).
+	first := true
+	for {
+		if c.br.Buffered() == 0 {
+			if !c.flush() {
+				return
+			}
+			c.setIdleDeadline()
+		}
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if first {
+			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+				c.goAway(http2.ErrCodeProtocol, true)
+				return
+			}
+			first = false
+			if c.srv.read > 0 && !c.idleSet {
+				_ = c.c.SetReadDeadline(time.Time{})
+			}
+		}
+		if err := c.handle(f); err != nil {
+			var ce http2.ConnectionError
+			if errors.As(err, &ce) {
+				c.goAway(http2.ErrCode(ce), true)
+			}
+			return
+		}
+	}
+}
+
+// readFailed answers what ReadFrame refused: a stream error resets the
+// stream (the connection goes on), anything else ends it.
+func (c *h2Conn) readFailed(err error) {
+	var ce http2.ConnectionError
+	switch {
+	case errors.As(err, &ce):
+		c.goAway(http2.ErrCode(ce), true)
+	case errors.Is(err, http2.ErrFrameTooLarge):
+		c.goAway(http2.ErrCodeFrameSize, true)
+	}
+}
+
+// setIdleDeadline gives a connection with no stream IdleTimeout before it
+// closes, and one with streams none.
+func (c *h2Conn) setIdleDeadline() {
+	idle := c.running.Load() == 0
+	switch {
+	case idle && c.srv.idle > 0:
+		_ = c.c.SetReadDeadline(time.Now().Add(c.srv.idle))
+		c.idleSet = true
+	case !idle && c.idleSet:
+		_ = c.c.SetReadDeadline(time.Time{})
+		c.idleSet = false
+	}
+}
+
+// handle acts on one frame. A connection error it returns ends the
+// connection with GOAWAY; a stream error has been answered already.
+func (c *h2Conn) handle(f http2.Frame) error {
+	if c.decoding != nil {
+		if cf, ok := f.(*http2.ContinuationFrame); ok {
+			return c.onContinuation(cf)
+		}
+		// The Framer refuses anything else between HEADERS and its last
+		// CONTINUATION; a connection error all the same.
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	switch f := f.(type) {
+	case *http2.HeadersFrame:
+		return c.onHeaders(f)
+	case *http2.DataFrame:
+		return c.onData(f)
+	case *http2.SettingsFrame:
+		return c.onSettings(f)
+	case *http2.PingFrame:
+		if f.IsAck() {
+			return nil
+		}
+		if err := c.flood(floodPing); err != nil {
+			return err
+		}
+		c.wmu.Lock()
+		_ = c.fr.WritePing(true, f.Data)
+		c.dirty = true
+		c.wmu.Unlock()
+	case *http2.WindowUpdateFrame:
+		return c.onWindowUpdate(f)
+	case *http2.RSTStreamFrame:
+		return c.onReset(f)
+	case *http2.PriorityFrame:
+		if f.StreamDep == f.StreamID {
+			c.resetStream(f.StreamID, http2.ErrCodeProtocol)
+			return nil
+		}
+		return c.flood(floodPriority)
+	case *http2.GoAwayFrame:
+		c.peerGoAway = true
+	case *http2.PushPromiseFrame:
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	case *http2.ContinuationFrame:
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	return nil // unknown frame types are ignored
+}
+
+// flood counts one frame of kind; past h2FloodPerSecond in a second the
+// connection is abusive.
+func (c *h2Conn) flood(kind int) error {
+	now := time.Now()
+	if now.Sub(c.floodStart) > time.Second {
+		c.floodStart = now
+		c.floodCounts = [5]int{}
+	}
+	c.floodCounts[kind]++
+	if c.floodCounts[kind] > h2FloodPerSecond {
+		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
+	}
+	return nil
+}
+
+func (c *h2Conn) onSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	if err := c.flood(floodSettings); err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err
+		}
+		switch s.ID {
+		case http2.SettingInitialWindowSize:
+			delta := int64(s.Val) - c.peerWindow
+			c.peerWindow = int64(s.Val)
+			for _, st := range c.streams {
+				st.sendWindow += delta
+				if st.sendWindow > 1<<31-1 {
+					return http2.ConnectionError(http2.ErrCodeFlowControl)
+				}
+			}
+			c.wcond.Broadcast()
+		case http2.SettingMaxFrameSize:
+			c.peerMaxFrame = int(s.Val)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	_ = c.fr.WriteSettingsAck()
+	c.dirty = true
+	return nil
+}
+
+func (c *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if f.StreamID == 0 {
+		c.sendWindow += int64(f.Increment)
+		if c.sendWindow > 1<<31-1 {
+			return http2.ConnectionError(http2.ErrCodeFlowControl)
+		}
+		c.wcond.Broadcast()
+		return nil
+	}
+	st := c.streams[f.StreamID]
+	if st == nil {
+		if f.StreamID > c.maxSeen.Load() {
+			return http2.ConnectionError(http2.ErrCodeProtocol) // an idle stream
+		}
+		return nil // a stream that has just closed
+	}
+	st.sendWindow += int64(f.Increment)
+	if st.sendWindow > 1<<31-1 {
+		c.wmu.Unlock()
+		c.resetStream(f.StreamID, http2.ErrCodeFlowControl)
+		c.wmu.Lock()
+		return nil
+	}
+	c.wcond.Broadcast()
+	return nil
+}
+
+func (c *h2Conn) onReset(f *http2.RSTStreamFrame) error {
+	st := c.streams[f.StreamID]
+	if st == nil {
+		if f.StreamID > c.maxSeen.Load() {
+			return http2.ConnectionError(http2.ErrCodeProtocol) // an idle stream
+		}
+		return nil
+	}
+	if st.running {
+		// A client that opens and resets streams at once makes the server
+		// work for nothing (CVE-2023-44487): count it. The stream's
+		// handler still counts against the concurrency limit until it
+		// ends.
+		if err := c.flood(floodReset); err != nil {
+			return err
+		}
+	}
+	c.forget(st, true)
+	return nil
+}
+
+// resetStream sends RST_STREAM and forgets the stream.
+func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
+	c.wmu.Lock()
+	if !c.broken {
+		_ = c.fr.WriteRSTStream(id, code)
+		c.dirty = true
+	}
+	c.wmu.Unlock()
+	if st := c.streams[id]; st != nil {
+		c.forget(st, true)
+	}
+}
+
+// forget takes st out of the stream table; reset says the client or the
+// server reset it, so its handler's answer goes nowhere.
+func (c *h2Conn) forget(st *h2Stream, reset bool) {
+	delete(c.streams, st.id)
+	c.wmu.Lock()
+	if reset {
+		st.reset = true
+		c.wcond.Broadcast()
+	}
+	st.forgotten = true
+	release := !st.running
+	c.wmu.Unlock()
+	if reset {
+		st.cancel()
+	}
+	if release {
+		st.release()
+	}
+}
+
+// goAway sends GOAWAY with the last stream id seen; a fatal one also
+// closes the connection (after the frame is flushed).
+func (c *h2Conn) goAway(code http2.ErrCode, fatal bool) {
+	c.wmu.Lock()
+	if !c.goneAway && c.bw != nil && !c.broken {
+		c.goneAway = true
+		c.lastStream = c.maxSeen.Load()
+		_ = c.fr.WriteGoAway(c.lastStream, code, nil)
+		c.dirty = true
+		c.flushLocked()
+	}
+	if fatal {
+		c.broken = true
+		c.wcond.Broadcast()
+	}
+	idle := c.running.Load() == 0
+	c.wmu.Unlock()
+	if fatal || idle {
+		// Ends the reader: a stream still running finds the connection
+		// broken when it writes.
+		_ = c.c.Close()
+	}
+}
+
+// closeAll ends the connection: every stream is reset and the socket
+// closed.
+func (c *h2Conn) closeAll() {
+	c.wmu.Lock()
+	c.broken = true
+	if c.bw != nil {
+		c.flushLocked()
+	}
+	c.wcond.Broadcast()
+	c.wmu.Unlock()
+	for _, st := range c.streams {
+		c.forget(st, true)
+	}
+	_ = c.c.Close()
+}
+
+// flush writes what the batch produced; false if the connection broke.
+func (c *h2Conn) flush() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.flushLocked()
+	return !c.broken
+}
+
+func (c *h2Conn) flushLocked() {
+	if !c.dirty || c.broken && c.bw.Buffered() == 0 {
+		return
+	}
+	_ = c.c.SetWriteDeadline(time.Now().Add(c.srv.write))
+	if err := c.bw.Flush(); err != nil {
+		c.broken = true
+		c.wcond.Broadcast()
+		_ = c.c.Close()
+	}
+	c.dirty = false
+}
