@@ -106,6 +106,7 @@ func newH2Server(ts *tlsServe, cfg ServerConfig, lg zerolog.Logger) *h2Server {
 func (s *h2Server) serve(c *tls.Conn) {
 	st := c.ConnectionState()
 	hc := &h2Conn{srv: s, c: c, tlsState: &st, local: c.LocalAddr(), remote: c.RemoteAddr()}
+	hc.init()
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -205,6 +206,7 @@ type h2Conn struct {
 	peerWindow   int64  // SETTINGS_INITIAL_WINDOW_SIZE of the client
 	peerMaxFrame int
 	dirty        bool // written, not yet flushed
+	started      bool // our SETTINGS are written: other frames may follow
 	goneAway     bool // GOAWAY sent: no new streams
 	lastStream   uint32
 	broken       bool // a write failed, or the connection is closing
@@ -220,16 +222,8 @@ const (
 	floodPriority
 )
 
-// serve reads and handles frames until the connection ends.
-func (c *h2Conn) serve() {
-	defer c.closeAll()
-	defer func() {
-		// A bug here must cost this connection, not the worker that
-		// serves every tenant.
-		if p := recover(); p != nil {
-			c.srv.log.Error().Str("panic", fmt.Sprint(p)).Str("remote", c.remote.String()).Msg("HTTP/2 connection panicked")
-		}
-	}()
+// init readies the connection before anyone else can see it.
+func (c *h2Conn) init() {
 	c.wcond.L = &c.wmu
 	c.br = bufio.NewReaderSize(c.c, 16<<10)
 	c.bw = bufio.NewWriterSize(c.c, 16<<10)
@@ -242,7 +236,18 @@ func (c *h2Conn) serve() {
 	c.streams = make(map[uint32]*h2Stream)
 	c.dec = hpack.NewDecoder(h2HeaderTable, c.onField)
 	c.dec.SetMaxStringLength(c.srv.maxHeader)
+}
 
+// serve reads and handles frames until the connection ends.
+func (c *h2Conn) serve() {
+	defer c.closeAll()
+	defer func() {
+		// A bug here must cost this connection, not the worker that
+		// serves every tenant.
+		if p := recover(); p != nil {
+			c.srv.log.Error().Str("panic", fmt.Sprint(p)).Str("remote", c.remote.String()).Msg("HTTP/2 connection panicked")
+		}
+	}()
 	if c.srv.read > 0 {
 		_ = c.c.SetReadDeadline(time.Now().Add(c.srv.read))
 	}
@@ -259,6 +264,13 @@ func (c *h2Conn) serve() {
 	)
 	_ = c.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
 	c.dirty = true
+	c.started = true
+	if c.goneAway { // shutdown came first: no stream is served
+		_ = c.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+		c.flushLocked()
+		c.wmu.Unlock()
+		return
+	}
 	c.wmu.Unlock()
 	// The first frame must be the client's SETTINGS (RFC 9113 3.4).
 	first := true
@@ -451,23 +463,28 @@ func (c *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 }
 
 func (c *h2Conn) onReset(f *http2.RSTStreamFrame) error {
+	c.wmu.Lock()
 	st := c.streams[f.StreamID]
 	if st == nil {
+		c.wmu.Unlock()
 		if f.StreamID > c.maxSeen.Load() {
 			return http2.ConnectionError(http2.ErrCodeProtocol) // an idle stream
 		}
 		return nil
 	}
-	if st.running {
+	handled := st.complete
+	release := c.forgetLocked(st, true)
+	c.wmu.Unlock()
+	if release {
+		c.drop(st)
+	}
+	if handled {
 		// A client that opens and resets streams at once makes the server
 		// work for nothing (CVE-2023-44487): count it. The stream's
 		// handler still counts against the concurrency limit until it
 		// ends.
-		if err := c.flood(floodReset); err != nil {
-			return err
-		}
+		return c.flood(floodReset)
 	}
-	c.forget(st, true)
 	return nil
 }
 
@@ -478,37 +495,52 @@ func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
 		_ = c.fr.WriteRSTStream(id, code)
 		c.dirty = true
 	}
+	var release bool
+	st := c.streams[id]
+	if st != nil {
+		release = c.forgetLocked(st, true)
+	}
 	c.wmu.Unlock()
-	if st := c.streams[id]; st != nil {
-		c.forget(st, true)
+	if release {
+		c.drop(st)
 	}
 }
 
-// forget takes st out of the stream table; reset says the client or the
-// server reset it, so its handler's answer goes nowhere.
-func (c *h2Conn) forget(st *h2Stream, reset bool) {
+// forgetLocked takes st out of the stream table; reset says the client or
+// the server reset it, so that its handler's answer goes nowhere. It
+// reports whether the caller is to drop st: a stream whose request never
+// became whole has no handler to finish it.
+func (c *h2Conn) forgetLocked(st *h2Stream, reset bool) bool {
 	delete(c.streams, st.id)
-	c.wmu.Lock()
+	st.forgotten = true
 	if reset {
 		st.reset = true
+		st.cancel()
 		c.wcond.Broadcast()
 	}
-	st.forgotten = true
-	release := !st.running
-	c.wmu.Unlock()
-	if reset {
-		st.cancel()
+	if st.complete {
+		return false // finish drops it
 	}
-	if release {
-		st.release()
+	st.running = false
+	return true
+}
+
+// drop ends a stream that never reached its handler.
+func (c *h2Conn) drop(st *h2Stream) {
+	if c.running.Add(-1) == 0 {
+		c.becameIdle()
 	}
+	st.release()
 }
 
 // goAway sends GOAWAY with the last stream id seen; a fatal one also
 // closes the connection (after the frame is flushed).
 func (c *h2Conn) goAway(code http2.ErrCode, fatal bool) {
 	c.wmu.Lock()
-	if !c.goneAway && c.bw != nil && !c.broken {
+	if !c.started {
+		c.goneAway = true // the reader sends it after its SETTINGS
+	}
+	if !c.goneAway && !c.broken {
 		c.goneAway = true
 		c.lastStream = c.maxSeen.Load()
 		_ = c.fr.WriteGoAway(c.lastStream, code, nil)
@@ -533,13 +565,17 @@ func (c *h2Conn) goAway(code http2.ErrCode, fatal bool) {
 func (c *h2Conn) closeAll() {
 	c.wmu.Lock()
 	c.broken = true
-	if c.bw != nil {
-		c.flushLocked()
-	}
+	c.flushLocked()
 	c.wcond.Broadcast()
-	c.wmu.Unlock()
+	var drop []*h2Stream
 	for _, st := range c.streams {
-		c.forget(st, true)
+		if c.forgetLocked(st, true) {
+			drop = append(drop, st)
+		}
+	}
+	c.wmu.Unlock()
+	for _, st := range drop {
+		c.drop(st)
 	}
 	_ = c.c.Close()
 }

@@ -111,9 +111,10 @@ func (c *h2Conn) onHeaders(f *http2.HeadersFrame) error {
 	id := f.StreamID
 	c.wmu.Lock()
 	st := c.streams[id]
+	complete := st != nil && st.complete
 	c.wmu.Unlock()
 	switch {
-	case st != nil && !st.complete:
+	case st != nil && !complete:
 		if !f.StreamEnded() {
 			return http2.ConnectionError(http2.ErrCodeProtocol) // trailers end the stream
 		}
@@ -371,6 +372,7 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 		c.dirty = true
 	}
 	st := c.streams[f.StreamID]
+	complete := st != nil && st.complete
 	c.wmu.Unlock()
 	switch {
 	case st == nil && f.StreamID > c.maxSeen.Load():
@@ -378,8 +380,10 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 	case st == nil:
 		c.resetLater(f.StreamID, http2.ErrCodeStreamClosed)
 		return nil
-	case st.complete:
-		c.resetStream(st.id, http2.ErrCodeStreamClosed)
+	case complete:
+		// Half-closed (remote); its handler may be running: only its id
+		// is used from here.
+		c.resetStream(f.StreamID, http2.ErrCodeStreamClosed)
 		return nil
 	}
 	st.recvWindow -= int64(n)
@@ -425,6 +429,7 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 // refuse answers st with status before its body has ended, and resets the
 // stream so that the client stops sending it.
 func (c *h2Conn) refuse(st *h2Stream, status int) {
+	id := st.id // st is dropped once answered
 	c.wmu.Lock()
 	st.complete = true
 	c.wmu.Unlock()
@@ -434,7 +439,7 @@ func (c *h2Conn) refuse(st *h2Stream, status int) {
 	c.respond(st, true)
 	c.wmu.Lock()
 	if !c.broken {
-		_ = c.fr.WriteRSTStream(st.id, http2.ErrCodeNo)
+		_ = c.fr.WriteRSTStream(id, http2.ErrCodeNo)
 		c.dirty = true
 	}
 	c.wmu.Unlock()
