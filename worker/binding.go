@@ -21,6 +21,7 @@ type binding struct {
 	addr    string
 	ln      net.Listener
 	srv     *fasthttp.Server
+	h2c     *h2Server // cleartext HTTP/2 (EnableHTTP2 without TLS); nil without
 	body    bodyLimit // MaxRequestSize, for streamed bodies
 	members []*server // guarded by the manager's lock; [0] serves unknown hosts
 	disp    atomic.Pointer[dispatch]
@@ -114,15 +115,20 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 	}
 	hs.serve(ctx)
 	if ctx.Hijacked() {
-		// The hijack handler owns the connection and its deadlines from
-		// now on; it runs once this handler returns. The connection still
-		// counts among the binding's until it closes.
-		if sc := serverConnOf(ctx.Conn()); sc != nil {
-			sc.stopPhases()
-			sc.hold.Store(&hijackHold{b: b, key: ctx.Conn()})
-		}
-		stopWatch(ctx.Conn())
+		b.holdHijacked(ctx)
 	}
+}
+
+// holdHijacked hands a hijacked connection to its hijack handler, which
+// owns it and its deadlines from now on (it runs once the handler
+// returns); the connection still counts among the binding's until it
+// closes.
+func (b *binding) holdHijacked(ctx *fasthttp.RequestCtx) {
+	if sc := serverConnOf(ctx.Conn()); sc != nil {
+		sc.stopPhases()
+		sc.hold.Store(&hijackHold{b: b, key: ctx.Conn()})
+	}
+	stopWatch(ctx.Conn())
 }
 
 // admitRequest runs the checks every HTTP/1.1 request passes before its
@@ -215,6 +221,9 @@ func (b *binding) untrack(c net.Conn) {
 func (b *binding) shutdown(ctx context.Context) error {
 	b.stopping.Store(true)
 	extra := b.tls.shutdown(ctx) // HTTP/2 and HTTP/3: GOAWAY, then wait as fasthttp does
+	if b.h2c != nil {
+		extra = b.h2cShutdown(ctx, extra)
+	}
 	err := b.srv.ShutdownWithContext(ctx)
 	// Serve may not have taken the listener yet; closing it ourselves makes
 	// sure it returns.
@@ -238,6 +247,21 @@ func (b *binding) shutdown(ctx context.Context) error {
 	b.closeConns()
 	<-b.done
 	return err
+}
+
+// h2cShutdown sends GOAWAY on the cleartext HTTP/2 connections and waits
+// for them until ctx ends, beside tls (the TLS side's result, or nil); it
+// yields both results joined, once.
+func (b *binding) h2cShutdown(ctx context.Context, tls <-chan error) <-chan error {
+	out := make(chan error, 1)
+	go func() {
+		err := b.h2c.shutdown(ctx)
+		if tls != nil {
+			err = errors.Join(err, <-tls)
+		}
+		out <- err
+	}()
+	return out
 }
 
 // closeConns closes the connections that are still open. It does not wait

@@ -39,6 +39,9 @@ type serverConn struct {
 	readStart time.Duration // when the current request's first bytes came, on g's clock
 
 	hw headWatch // on plain TCP (h1_headwatch.go); under TLS the tlsConn above has it
+	// sniffed: the first bytes were looked at for HTTP/2's preface (h2c,
+	// tls_h2_cleartext.go).
+	sniffed bool
 }
 
 // Phase timeouts. fasthttp applies its timeouts by setting a socket
@@ -86,6 +89,7 @@ const (
 // timeouts they apply, the base of their clock, and the yield gate.
 type connGroup struct {
 	read, write, idle time.Duration
+	h2c               *h2Server // cleartext HTTP/2 by prior knowledge; nil: off
 	base              time.Time // carries a monotonic reading
 	yields            yieldGate
 }
@@ -180,6 +184,12 @@ func (c *serverConn) Read(p []byte) (int, error) {
 		_ = c.set(g.at(g.now()+g.idle), true, false)
 	}
 	n, err := c.Conn.Read(p)
+	if !c.sniffed {
+		c.sniffed = true
+		if g.h2c != nil && n > 0 && h2cPrefix(p[:n]) {
+			return c.serveH2C(g.h2c, p[:n])
+		}
+	}
 	c.hw.saw(p[:n])
 	if n > 0 {
 		switch c.phase {

@@ -377,6 +377,12 @@ func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net
 		}
 		b = newBinding(addr, ln, s.cfg, m.log)
 		b.tls = ts
+		if ts == nil && s.cfg.EnableHTTP2 {
+			// Cleartext HTTP/2 with prior knowledge (h2c).
+			b.h2c = newH2Server(nil, s.cfg, m.log)
+			b.h2c.b = b
+			conns.h2c = b.h2c
+		}
 		b.loop = loop
 		ts.attach(b)
 		m.bindings[addr] = b

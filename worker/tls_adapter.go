@@ -457,9 +457,14 @@ var commonHeaders = func() map[string]string {
 // adaptConn is the connection a RequestCtx of the adapter reports: the
 // stream's addresses and TLS state. It carries no bytes.
 type adaptConn struct {
-	local, remote net.Addr
-	state         *tls.ConnectionState
+	streamConn
+	state *tls.ConnectionState
 }
+
+// streamConn is the connection a RequestCtx of a multiplexed stream
+// reports: its addresses only. Over cleartext HTTP/2 (h2c) it is the
+// RequestCtx's connection itself; adaptConn adds TLS.
+type streamConn struct{ local, remote net.Addr }
 
 var errAdaptConn = errors.New("worker: an HTTP/2 or HTTP/3 stream has no connection to read or write")
 
@@ -476,14 +481,14 @@ func (c *adaptConn) set(r *http.Request) {
 	c.state = r.TLS
 }
 
-func (c *adaptConn) Read([]byte) (int, error)         { return 0, errAdaptConn }
-func (c *adaptConn) Write([]byte) (int, error)        { return 0, errAdaptConn }
-func (c *adaptConn) Close() error                     { return nil }
-func (c *adaptConn) LocalAddr() net.Addr              { return orZeroAddr(c.local) }
-func (c *adaptConn) RemoteAddr() net.Addr             { return orZeroAddr(c.remote) }
-func (c *adaptConn) SetDeadline(time.Time) error      { return nil }
-func (c *adaptConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *adaptConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *streamConn) Read([]byte) (int, error)         { return 0, errAdaptConn }
+func (c *streamConn) Write([]byte) (int, error)        { return 0, errAdaptConn }
+func (c *streamConn) Close() error                     { return nil }
+func (c *streamConn) LocalAddr() net.Addr              { return orZeroAddr(c.local) }
+func (c *streamConn) RemoteAddr() net.Addr             { return orZeroAddr(c.remote) }
+func (c *streamConn) SetDeadline(time.Time) error      { return nil }
+func (c *streamConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *streamConn) SetWriteDeadline(time.Time) error { return nil }
 
 // Handshake and ConnectionState make fasthttp see a TLS connection
 // (ctx.IsTLS, ctx.TLSConnectionState).

@@ -69,7 +69,8 @@ var errH2Closed = errors.New("worker: HTTP/2 stream closed")
 // h2Server is a TLS binding's HTTP/2 side: it serves the connections the
 // handshakes give it, and stops them gracefully.
 type h2Server struct {
-	ts        *tlsServe
+	ts        *tlsServe // nil for cleartext HTTP/2 (h2c)
+	b         *binding  // h2c's binding; over TLS, ts.b
 	maxBody   int64
 	maxHeader int
 	read      time.Duration // the preface's and SETTINGS' deadline
@@ -101,34 +102,67 @@ func newH2Server(ts *tlsServe, cfg ServerConfig, lg zerolog.Logger) *h2Server {
 	return s
 }
 
+// binding is the binding whose dispatch serves the streams.
+func (s *h2Server) binding() *binding {
+	if s.ts != nil {
+		return s.ts.b
+	}
+	return s.b
+}
+
 // serve takes c, a TLS connection that negotiated h2, and serves it on a
 // goroutine of its own until it ends.
 func (s *h2Server) serve(c *tls.Conn) {
 	st := c.ConnectionState()
-	hc := &h2Conn{srv: s, c: c, tlsState: &st, local: c.LocalAddr(), remote: c.RemoteAddr()}
+	hc := s.newConn(c, &st, 0)
+	if hc == nil {
+		return
+	}
+	if b := s.binding(); b != nil {
+		b.track(c)
+	}
+	go s.run(hc)
+}
+
+// serveCleartext serves c, whose first prefaceRead bytes of the client
+// preface were read already, as h2c (prior knowledge), until it ends. It
+// runs on the caller's goroutine: fasthttp's hijack handler, whose
+// connection is tracked by the binding already.
+func (s *h2Server) serveCleartext(c net.Conn, prefaceRead int) {
+	hc := s.newConn(c, nil, prefaceRead)
+	if hc == nil {
+		return
+	}
+	s.run(hc)
+}
+
+// newConn registers a connection; nil (and c closed) when stopping.
+func (s *h2Server) newConn(c net.Conn, state *tls.ConnectionState, prefaceRead int) *h2Conn {
+	hc := &h2Conn{srv: s, c: c, tlsState: state, local: c.LocalAddr(), remote: c.RemoteAddr(), prefaceRead: prefaceRead}
 	hc.init()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closing {
-		s.mu.Unlock()
 		_ = c.Close()
-		return
+		return nil
 	}
 	s.conns[hc] = struct{}{}
 	s.wg.Add(1)
-	s.mu.Unlock()
-	if b := s.ts.b; b != nil {
-		b.track(c)
-	}
-	go func() {
-		defer s.wg.Done()
-		hc.serve()
-		if b := s.ts.b; b != nil {
-			b.untrack(c)
+	return hc
+}
+
+// run serves hc until it ends, then forgets it.
+func (s *h2Server) run(hc *h2Conn) {
+	defer s.wg.Done()
+	hc.serve()
+	if hc.tlsState != nil {
+		if b := s.binding(); b != nil {
+			b.untrack(hc.c)
 		}
-		s.mu.Lock()
-		delete(s.conns, hc)
-		s.mu.Unlock()
-	}()
+	}
+	s.mu.Lock()
+	delete(s.conns, hc)
+	s.mu.Unlock()
 }
 
 // shutdown sends GOAWAY on every connection, lets their streams finish
@@ -173,9 +207,10 @@ func (s *h2Server) close() {
 // stream table and the decoder; writes go through wmu.
 type h2Conn struct {
 	srv           *h2Server
-	c             *tls.Conn
-	tlsState      *tls.ConnectionState
+	c             net.Conn
+	tlsState      *tls.ConnectionState // nil over cleartext (h2c)
 	local, remote net.Addr
+	prefaceRead   int // bytes of the client preface read before (h2c: by fasthttp)
 
 	br  *bufio.Reader
 	fr  *http2.Framer
@@ -252,7 +287,8 @@ func (c *h2Conn) serve() {
 		_ = c.c.SetReadDeadline(time.Now().Add(c.srv.read))
 	}
 	var preface [len(http2.ClientPreface)]byte
-	if _, err := io.ReadFull(c.br, preface[:]); err != nil || string(preface[:]) != http2.ClientPreface {
+	rest := preface[c.prefaceRead:]
+	if _, err := io.ReadFull(c.br, rest); err != nil || string(rest) != http2.ClientPreface[c.prefaceRead:] {
 		return
 	}
 	c.wmu.Lock()

@@ -18,7 +18,8 @@ import (
 // the connection goes away.
 type h2Stream struct {
 	fctx    fasthttp.RequestCtx
-	addr    adaptConn
+	addr    adaptConn  // the RequestCtx's connection over TLS
+	plain   streamConn // and over cleartext (h2c)
 	body    []byte // the request body, read by the reader
 	scratch []byte // a body stream's chunks
 	// :authority and host, as sent (kept with their room across requests)
@@ -98,7 +99,7 @@ func (st *h2Stream) release() {
 	if cap(st.scratch) > maxPooledScratch {
 		st.scratch = nil
 	}
-	st.addr = adaptConn{}
+	st.addr, st.plain = adaptConn{}, streamConn{}
 	st.h2StreamState = h2StreamState{}
 	h2StreamPool.Put(st)
 }
@@ -341,8 +342,13 @@ func validH2Field(f hpack.HeaderField) bool {
 // prepare makes st's RequestCtx ready for the handler.
 func (c *h2Conn) prepare(st *h2Stream) {
 	ctx := &st.fctx
-	st.addr = adaptConn{local: c.local, remote: c.remote, state: c.tlsState}
-	ctx.Init2(&st.addr, c.srv.flog, false)
+	if c.tlsState != nil {
+		st.addr = adaptConn{streamConn: streamConn{local: c.local, remote: c.remote}, state: c.tlsState}
+		ctx.Init2(&st.addr, c.srv.flog, false)
+	} else {
+		st.plain = streamConn{local: c.local, remote: c.remote}
+		ctx.Init2(&st.plain, c.srv.flog, false)
+	}
 	req := &ctx.Request
 	req.Header.SetProtocol("HTTP/2.0")
 	host := st.host
@@ -353,7 +359,11 @@ func (c *h2Conn) prepare(st *h2Stream) {
 		st.bad = true // RFC 9113 8.3.1: host must not name another target
 	}
 	req.Header.SetHostBytes(host)
-	req.URI().SetScheme("https")
+	if c.tlsState != nil {
+		req.URI().SetScheme("https")
+	} else {
+		req.URI().SetScheme("http")
+	}
 	req.SetUserValue(requestContextKey{}, st)
 }
 
@@ -455,16 +465,15 @@ func (c *h2Conn) endRequest(st *h2Stream) error {
 	if len(st.body) > 0 {
 		req.SetBodyRaw(st.body)
 	}
-	ts := c.srv.ts
 	switch {
 	case st.tooBig:
 		st.fctx.Error(fasthttp.StatusMessage(fasthttp.StatusRequestHeaderFieldsTooLarge), fasthttp.StatusRequestHeaderFieldsTooLarge)
 	case st.bad:
 		st.fctx.Error(fasthttp.StatusMessage(fasthttp.StatusBadRequest), fasthttp.StatusBadRequest)
-	case misdirectedH2(ts, c.tlsState.ServerName, req.Header.Host()):
+	case c.misdirected(req.Header.Host()):
 		st.fctx.Error(fasthttp.StatusMessage(fasthttp.StatusMisdirectedRequest), fasthttp.StatusMisdirectedRequest)
 	default:
-		st.hs = ts.b.disp.Load().lookup(req.Header.Host())
+		st.hs = c.srv.binding().disp.Load().lookup(req.Header.Host())
 		if !st.hs.inline {
 			c.srv.pool.run(st)
 			return nil
@@ -475,11 +484,14 @@ func (c *h2Conn) endRequest(st *h2Stream) error {
 	return nil
 }
 
-// misdirectedH2 reports whether host belongs to another certificate than
+// misdirected reports whether host belongs to another certificate than
 // the connection's SNI.
-func misdirectedH2(ts *tlsServe, sni string, host []byte) bool {
-	t := ts.certs.Load()
-	return t != nil && t.misdirected(sni, host)
+func (c *h2Conn) misdirected(host []byte) bool {
+	if c.tlsState == nil {
+		return false
+	}
+	t := c.srv.ts.certs.Load()
+	return t != nil && t.misdirected(c.tlsState.ServerName, host)
 }
 
 // serveOnPool runs st's handler on a pool goroutine and writes its answer.

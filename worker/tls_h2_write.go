@@ -281,8 +281,8 @@ func (c *h2Conn) appendResponseHeaders(dst []byte, status int, rh *fasthttp.Resp
 	}
 	var date [32]byte
 	dst = appendIndexedName(dst, 33, fasthttp.AppendHTTPDate(date[:0], time.Now())) // date
-	if alt := c.srv.ts.altSvc; alt != "" && len(rh.Peek("Alt-Svc")) == 0 {
-		dst = appendField(dst, altSvcName, strBytes(alt))
+	if ts := c.srv.ts; ts != nil && ts.altSvc != "" && len(rh.Peek("Alt-Svc")) == 0 {
+		dst = appendField(dst, altSvcName, strBytes(ts.altSvc))
 	}
 	return dst
 }

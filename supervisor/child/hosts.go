@@ -128,7 +128,7 @@ func serverConfig(s config.Server, accessLog io.Writer) worker.ServerConfig {
 		MaxConnections: s.MaxConnections,
 		MaxRequestSize: s.MaxRequestSize,
 		EnableHTTP1:    true,
-		EnableHTTP2:    s.Serves("http2"),
+		EnableHTTP2:    s.Serves(config.ProtocolHTTP2) || s.Serves(config.ProtocolH2C),
 		EnableQUIC:     s.Serves("http3"),
 		AccessLog:      accessLog,
 		// DisableEventLoop: the loop serves respond hosts (Inline above).

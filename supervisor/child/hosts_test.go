@@ -27,6 +27,18 @@ func TestRespondHostsAreInline(t *testing.T) {
 	}
 }
 
+// h2c on a plain server, like http2 on a TLS one, switches HTTP/2 on.
+func TestServerConfigH2C(t *testing.T) {
+	for _, tc := range []struct {
+		protocols []string
+		want      bool
+	}{{[]string{"http1"}, false}, {[]string{"http1", "h2c"}, true}, {[]string{"http1", "http2"}, true}} {
+		if got := serverConfig(config.Server{Protocols: tc.protocols}, nil).EnableHTTP2; got != tc.want {
+			t.Errorf("protocols %v: EnableHTTP2 = %v, want %v", tc.protocols, got, tc.want)
+		}
+	}
+}
+
 func TestServerConfigEventLoop(t *testing.T) {
 	for _, on := range []bool{true, false} {
 		if got := serverConfig(config.Server{EventLoop: on}, nil).DisableEventLoop; got != !on {

@@ -85,6 +85,9 @@ const (
 	ProtocolHTTP1 = "http1"
 	ProtocolHTTP2 = "http2" // needs TLS
 	ProtocolHTTP3 = "http3" // needs TLS; served on the UDP port of the same address
+	// ProtocolH2C is HTTP/2 without TLS, by prior knowledge (a client that
+	// opens with HTTP/2's preface), beside HTTP/1.1; only without TLS.
+	ProtocolH2C = "h2c"
 )
 
 // Log formats; "" picks console on a terminal and json otherwise.
@@ -199,8 +202,9 @@ type Server struct {
 	// Listen is the address, "host:port" or ":port"; required. Port 0 picks
 	// a free port.
 	Listen string
-	// Protocols are some of ProtocolHTTP1, ProtocolHTTP2, ProtocolHTTP3, in
-	// file order, without repeats. Default [ProtocolHTTP1].
+	// Protocols are some of ProtocolHTTP1, ProtocolHTTP2, ProtocolHTTP3
+	// (these two with TLS) and ProtocolH2C (without), in file order,
+	// without repeats. Default [ProtocolHTTP1].
 	Protocols []string
 	// ReadTimeout bounds reading one request. Default worker.DefaultReadTimeout.
 	ReadTimeout time.Duration

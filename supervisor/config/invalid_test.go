@@ -96,6 +96,8 @@ var invalidCases = []struct {
 		[]want{{3, "server[0].protocols[1]", ErrType}}},
 	{"http2 and http3 without TLS", srv + "protocols = [\"http1\", \"http2\", \"http3\"]\n",
 		[]want{{3, "server[0].protocols[1]", ErrConflict}, {3, "server[0].protocols[2]", ErrConflict}}},
+	{"h2c with TLS", srv + "protocols = [\"http1\", \"h2c\"]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+		[]want{{3, "server[0].protocols[1]", ErrConflict}}},
 	{"tls_cert without tls_key", srv + "tls_cert = \"c.pem\"\n",
 		[]want{{1, "server[0].tls_key", ErrMissing}}},
 	{"max_header_bytes above the buffer", srv + "max_header_bytes = 1048576\n",

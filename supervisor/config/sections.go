@@ -200,18 +200,19 @@ func (d *decoder) server(t *table) Server {
 		s.EventLoop = v
 	}
 	s.TLSCert, s.TLSKey = d.tlsPair(t)
-	if !s.TLS() {
-		for i, p := range s.Protocols {
-			if p == ProtocolHTTP2 || p == ProtocolHTTP3 {
-				d.errorf(indexPath(t.field("protocols"), i), ErrConflict, "%s needs tls_cert and tls_key", p)
-			}
+	for i, p := range s.Protocols {
+		switch {
+		case !s.TLS() && (p == ProtocolHTTP2 || p == ProtocolHTTP3):
+			d.errorf(indexPath(t.field("protocols"), i), ErrConflict, "%s needs tls_cert and tls_key", p)
+		case s.TLS() && p == ProtocolH2C:
+			d.errorf(indexPath(t.field("protocols"), i), ErrConflict, "h2c is HTTP/2 without TLS; with tls_cert use %q", ProtocolHTTP2)
 		}
 	}
 	t.finish()
 	return s
 }
 
-var protocolNames = []string{ProtocolHTTP1, ProtocolHTTP2, ProtocolHTTP3}
+var protocolNames = []string{ProtocolHTTP1, ProtocolHTTP2, ProtocolHTTP3, ProtocolH2C}
 
 // protocols checks a protocols list; field is its path.
 func (d *decoder) protocols(field string, v []string) []string {
