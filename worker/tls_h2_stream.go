@@ -20,8 +20,8 @@ type h2Stream struct {
 	fctx    fasthttp.RequestCtx
 	addr    adaptConn  // the RequestCtx's connection over TLS
 	plain   streamConn // and over cleartext (h2c)
-	body    []byte // the request body, read by the reader
-	scratch []byte // a body stream's chunks
+	body    []byte     // the request body, read by the reader
+	scratch []byte     // a body stream's chunks
 	// :authority and host, as sent (kept with their room across requests)
 	authority, host []byte
 	h2StreamState
