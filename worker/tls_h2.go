@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -260,7 +261,7 @@ const (
 // init readies the connection before anyone else can see it.
 func (c *h2Conn) init() {
 	c.wcond.L = &c.wmu
-	c.br = bufio.NewReaderSize(c.c, 16<<10)
+	c.br = bufio.NewReaderSize(c.c, 32<<10) // a whole frame fits: readHeaders
 	c.bw = bufio.NewWriterSize(c.c, 16<<10)
 	c.fr = http2.NewFramer(c.bw, c.br)
 	c.fr.SetMaxReadFrameSize(h2MaxFrame)
@@ -317,6 +318,15 @@ func (c *h2Conn) serve() {
 			}
 			c.setIdleDeadline()
 		}
+		if !first && c.decoding == nil {
+			if ok, err := c.readHeaders(); ok {
+				if err != nil {
+					c.endWith(err)
+					return
+				}
+				continue
+			}
+		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			c.readFailed(err)
@@ -333,13 +343,65 @@ func (c *h2Conn) serve() {
 			}
 		}
 		if err := c.handle(f); err != nil {
-			var ce http2.ConnectionError
-			if errors.As(err, &ce) {
-				c.goAway(http2.ErrCode(ce), true)
-			}
+			c.endWith(err)
 			return
 		}
 	}
+}
+
+// endWith ends the connection after a frame's handling failed: GOAWAY
+// with a connection error's code.
+func (c *h2Conn) endWith(err error) {
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		c.goAway(http2.ErrCode(ce), true)
+	}
+}
+
+// readHeaders reads a HEADERS frame that carries its whole header block
+// in place, from the read buffer, where the Framer would allocate one; ok
+// is false, and nothing read, for any other frame (the Framer reads it).
+func (c *h2Conn) readHeaders() (ok bool, err error) {
+	hdr, perr := c.br.Peek(9)
+	if perr != nil || http2.FrameType(hdr[3]) != http2.FrameHeaders {
+		return false, nil
+	}
+	flags := http2.Flags(hdr[4])
+	n := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
+	if !flags.Has(http2.FlagHeadersEndHeaders) || n > h2MaxFrame {
+		return false, nil // CONTINUATIONs follow, or FRAME_SIZE_ERROR: the Framer's
+	}
+	frame, perr := c.br.Peek(9 + n)
+	if perr != nil {
+		return false, nil
+	}
+	h := h2Headers{
+		id:          binary.BigEndian.Uint32(hdr[5:]) & (1<<31 - 1),
+		endStream:   flags.Has(http2.FlagHeadersEndStream),
+		endHeaders:  true,
+		hasPriority: flags.Has(http2.FlagHeadersPriority),
+	}
+	p := frame[9:]
+	pad := 0
+	if flags.Has(http2.FlagHeadersPadded) {
+		if len(p) < 1 {
+			return true, http2.ConnectionError(http2.ErrCodeFrameSize)
+		}
+		pad, p = int(p[0]), p[1:]
+	}
+	if h.hasPriority {
+		if len(p) < 5 {
+			return true, http2.ConnectionError(http2.ErrCodeFrameSize)
+		}
+		h.dep, p = binary.BigEndian.Uint32(p)&(1<<31-1), p[5:]
+	}
+	if pad > len(p) || h.id == 0 {
+		return true, http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	h.frag = p[:len(p)-pad]
+	err = c.onHeaders(h) // decodes the block before the buffer moves
+	_, _ = c.br.Discard(9 + n)
+	return true, err
 }
 
 // readFailed answers what ReadFrame refused: a stream error resets the
@@ -381,7 +443,7 @@ func (c *h2Conn) handle(f http2.Frame) error {
 	}
 	switch f := f.(type) {
 	case *http2.HeadersFrame:
-		return c.onHeaders(f)
+		return c.onHeaders(headersOf(f))
 	case *http2.DataFrame:
 		return c.onData(f)
 	case *http2.SettingsFrame:

@@ -108,15 +108,32 @@ func (st *h2Stream) release() {
 var errH2Canceled = context.Canceled
 
 // onHeaders starts a stream, or reads its trailers.
-func (c *h2Conn) onHeaders(f *http2.HeadersFrame) error {
-	id := f.StreamID
+// h2Headers is a HEADERS frame, from the Framer or read in place
+// (readHeaders).
+type h2Headers struct {
+	id                    uint32
+	endStream, endHeaders bool
+	hasPriority           bool
+	dep                   uint32 // the stream it depends on, with a priority
+	frag                  []byte
+}
+
+func headersOf(f *http2.HeadersFrame) h2Headers {
+	return h2Headers{
+		id: f.StreamID, endStream: f.StreamEnded(), endHeaders: f.HeadersEnded(),
+		hasPriority: f.HasPriority(), dep: f.Priority.StreamDep, frag: f.HeaderBlockFragment(),
+	}
+}
+
+func (c *h2Conn) onHeaders(f h2Headers) error {
+	id := f.id
 	c.wmu.Lock()
 	st := c.streams[id]
 	complete := st != nil && st.complete
 	c.wmu.Unlock()
 	switch {
 	case st != nil && !complete:
-		if !f.StreamEnded() {
+		if !f.endStream {
 			return http2.ConnectionError(http2.ErrCodeProtocol) // trailers end the stream
 		}
 		st.trailers = true
@@ -136,7 +153,7 @@ func (c *h2Conn) onHeaders(f *http2.HeadersFrame) error {
 		switch {
 		case gone || c.peerGoAway:
 			st = discardStream(c, id) // after GOAWAY: ignored
-		case f.HasPriority() && f.Priority.StreamDep == id:
+		case f.hasPriority && f.dep == id:
 			st = discardStream(c, id)
 			c.resetLater(id, http2.ErrCodeProtocol)
 		case c.running.Load() >= h2MaxStreams:
@@ -145,10 +162,10 @@ func (c *h2Conn) onHeaders(f *http2.HeadersFrame) error {
 		default:
 			st = c.newStream(id)
 		}
-		st.endStream = f.StreamEnded()
+		st.endStream = f.endStream
 	}
 	c.decoding, c.continues = st, 0
-	return c.decodeBlock(st, f.HeaderBlockFragment(), f.HeadersEnded())
+	return c.decodeBlock(st, f.frag, f.endHeaders)
 }
 
 // discardStream is a stream whose header block is only decoded.
