@@ -54,8 +54,11 @@ type ServerConfig struct {
 	// negotiate h2 (false cannot be told from unset, so it does not turn
 	// HTTP/1.1 off).
 	EnableHTTP1 bool
-	// EnableHTTP2 offers h2 first by ALPN on TLS listeners; h2 connections
-	// are served by net/http's HTTP/2 server through the same handlers.
+	// EnableHTTP2 offers h2 first by ALPN on TLS listeners, and on plain
+	// TCP listeners answers a client that opens with HTTP/2's preface
+	// (h2c, prior knowledge) with HTTP/2, beside HTTP/1.1; h2 connections
+	// are served by Rockstar's own HTTP/2 server through the same
+	// handlers. Default false.
 	EnableHTTP2 bool
 	// EnableQUIC serves HTTP/3 (quic-go) on the UDP port of a TLS
 	// listener, and advertises it with Alt-Svc on HTTP/1.1 and HTTP/2

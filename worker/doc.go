@@ -179,9 +179,20 @@
 //
 // TLS, HTTP/2 and HTTP/3 (tls_*):
 //   - tls_serve.go: the TLS listener: the handshake, ALPN's split between
-//     fasthttp (HTTP/1.1), net/http (HTTP/2) and quic-go (HTTP/3), Alt-Svc.
+//     fasthttp (HTTP/1.1), Rockstar's HTTP/2 server and quic-go (HTTP/3),
+//     Alt-Svc.
 //   - tls_certs.go: certificates per host (SNI, 421 Misdirected Request).
-//   - tls_adapter.go: HTTP/2 and HTTP/3 requests served by the fasthttp
+//   - tls_h2.go: the HTTP/2 server and a connection's reader: SETTINGS,
+//     PING, GOAWAY, RST_STREAM, WINDOW_UPDATE, the flood limits.
+//   - tls_h2_stream.go: a stream: its header block into a pooled
+//     RequestCtx (pseudo-headers, the :authority rules), its body, the
+//     handler, on the reader (inline hosts) or the pool.
+//   - tls_h2_write.go: responses: a header block encoded without
+//     allocating, DATA under flow control, batched flushes.
+//   - tls_h2_pool.go: the bounded goroutines of handlers that may block.
+//   - tls_h2_cleartext.go: HTTP/2 without TLS by prior knowledge (h2c), on
+//     plain servers with EnableHTTP2.
+//   - tls_adapter.go: HTTP/3 requests (quic-go's) served by the fasthttp
 //     handlers.
 //   - tls_h3conns.go: the open HTTP/3 connections, for a graceful stop.
 package worker
