@@ -178,7 +178,7 @@ func (s *h2Server) shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.goAway(http2.ErrCodeNo, false)
+		c.startDrain()
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -243,6 +243,7 @@ type h2Conn struct {
 	peerMaxFrame int
 	dirty        bool // written, not yet flushed
 	started      bool // our SETTINGS are written: other frames may follow
+	draining     bool // the first, announcing GOAWAY is sent (startDrain)
 	goneAway     bool // GOAWAY sent: no new streams
 	lastStream   uint32
 	broken       bool // a write failed, or the connection is closing
@@ -450,6 +451,9 @@ func (c *h2Conn) handle(f http2.Frame) error {
 		return c.onSettings(f)
 	case *http2.PingFrame:
 		if f.IsAck() {
+			if f.Data == drainPing {
+				c.finishDrain()
+			}
 			return nil
 		}
 		if err := c.flood(floodPing); err != nil {
@@ -629,6 +633,42 @@ func (c *h2Conn) drop(st *h2Stream) {
 		c.becameIdle()
 	}
 	st.release()
+}
+
+// drainPing is the PING whose answer ends a graceful drain's first phase.
+var drainPing = [8]byte{'d', 'r', 'a', 'i', 'n', 'i', 'n', 'g'}
+
+// drainRTT bounds how long startDrain waits for the client's PING answer.
+const drainRTT = time.Second
+
+// startDrain begins a graceful stop in two steps, as RFC 9113 6.8
+// advises: a GOAWAY with the largest stream id tells the client to open
+// no more streams, and a PING measures one round trip; once it is
+// answered (or after drainRTT) the final GOAWAY names the last stream
+// the client opened, so that the requests it sent before it learned of
+// the stop are served, not refused. The connection closes once its
+// streams end.
+func (c *h2Conn) startDrain() {
+	c.wmu.Lock()
+	if !c.started {
+		c.goneAway = true // the reader sends it after its SETTINGS
+	}
+	if c.draining || c.goneAway || c.broken {
+		c.wmu.Unlock()
+		return
+	}
+	c.draining = true
+	_ = c.fr.WriteGoAway(1<<31-1, http2.ErrCodeNo, nil)
+	_ = c.fr.WritePing(false, drainPing)
+	c.dirty = true
+	c.flushLocked()
+	c.wmu.Unlock()
+	time.AfterFunc(drainRTT, c.finishDrain)
+}
+
+// finishDrain sends the final GOAWAY of a graceful stop; once.
+func (c *h2Conn) finishDrain() {
+	c.goAway(http2.ErrCodeNo, false)
 }
 
 // goAway sends GOAWAY with the last stream id seen; a fatal one also
