@@ -244,6 +244,7 @@ type h2Conn struct {
 	dirty        bool // written, not yet flushed
 	started      bool // our SETTINGS are written: other frames may follow
 	draining     bool // the first, announcing GOAWAY is sent (startDrain)
+	drainAsked   bool // a drain began before our SETTINGS were written
 	goneAway     bool // GOAWAY sent: no new streams
 	lastStream   uint32
 	broken       bool // a write failed, or the connection is closing
@@ -303,13 +304,13 @@ func (c *h2Conn) serve() {
 	_ = c.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
 	c.dirty = true
 	c.started = true
-	if c.goneAway { // shutdown came first: no stream is served
-		_ = c.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
-		c.flushLocked()
-		c.wmu.Unlock()
-		return
-	}
+	drain := c.drainAsked
 	c.wmu.Unlock()
+	if drain {
+		// A stop came before our SETTINGS: the client may have sent its
+		// first requests already; they are served, as in any drain.
+		c.startDrain()
+	}
 	// The first frame must be the client's SETTINGS (RFC 9113 3.4).
 	first := true
 	for {
@@ -651,7 +652,9 @@ const drainRTT = time.Second
 func (c *h2Conn) startDrain() {
 	c.wmu.Lock()
 	if !c.started {
-		c.goneAway = true // the reader sends it after its SETTINGS
+		c.drainAsked = true // the reader drains after its SETTINGS
+		c.wmu.Unlock()
+		return
 	}
 	if c.draining || c.goneAway || c.broken {
 		c.wmu.Unlock()
@@ -676,7 +679,7 @@ func (c *h2Conn) finishDrain() {
 func (c *h2Conn) goAway(code http2.ErrCode, fatal bool) {
 	c.wmu.Lock()
 	if !c.started {
-		c.goneAway = true // the reader sends it after its SETTINGS
+		c.goneAway = true // nothing may be written before our SETTINGS
 	}
 	if !c.goneAway && !c.broken {
 		c.goneAway = true
