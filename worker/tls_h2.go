@@ -366,11 +366,13 @@ func (c *h2Conn) handle(f http2.Frame) error {
 	case *http2.RSTStreamFrame:
 		return c.onReset(f)
 	case *http2.PriorityFrame:
+		// Counted first: a self-dependent one costs a RST_STREAM too.
+		if err := c.flood(floodPriority); err != nil {
+			return err
+		}
 		if f.StreamDep == f.StreamID {
 			c.resetStream(f.StreamID, http2.ErrCodeProtocol)
-			return nil
 		}
-		return c.flood(floodPriority)
 	case *http2.GoAwayFrame:
 		c.peerGoAway = true
 	case *http2.PushPromiseFrame:
