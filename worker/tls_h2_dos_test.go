@@ -687,10 +687,15 @@ func TestH2ZeroWindowStall(t *testing.T) {
 }
 
 // IdleTimeout closes a connection with no stream, after its last answer
-// or with none at all; a stream under way keeps it open.
+// or with none at all; a stream under way keeps it open, even when the
+// timeout was armed as the previous stream ended.
 func TestH2IdleTimeout(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	b := newH2Blocking()
+	b.r.GET("/pause", func(ctx *fasthttp.RequestCtx) {
+		time.Sleep(50 * time.Millisecond)
+		ctx.SetBodyString("paused")
+	})
 	addr, pool := startH2(t, ServerConfig{IdleTimeout: idle}, b.r)
 	t.Cleanup(b.open)
 	closedAfter := func(t *testing.T, c *h2Raw, since time.Time) {
@@ -717,7 +722,17 @@ func TestH2IdleTimeout(t *testing.T) {
 	})
 	t.Run("a stream under way", func(t *testing.T) {
 		c := dialH2Raw(t, addr, pool)
-		if err := c.request(1, "GET", "/block", true); err != nil {
+		// First an answer that ends while the reader waits for frames,
+		// so that the idle timeout is armed off the reader; then a stream
+		// that must disarm it.
+		if err := c.request(1, "GET", "/pause", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+		c.readAnswers([]uint32{1}, "paused", 5*time.Second)
+		if err := c.request(3, "GET", "/block", true); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.flush(); err != nil {
@@ -739,7 +754,7 @@ func TestH2IdleTimeout(t *testing.T) {
 			}
 		}
 		b.open()
-		c.readAnswers([]uint32{1}, "done", 5*time.Second)
+		c.readAnswers([]uint32{3}, "done", 5*time.Second)
 		closedAfter(t, c, time.Now())
 	})
 	assertServes(t, addr, pool)
