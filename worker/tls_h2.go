@@ -186,7 +186,7 @@ type h2Conn struct {
 	decoding    *h2Stream // the stream whose header block is being decoded
 	continues   int       // CONTINUATION frames of the block under way
 	peerGoAway  bool
-	idleSet     bool // the read deadline is the idle timeout
+	idleSet     bool // the read deadline is the idle timeout (guarded by wmu: becameIdle sets it too)
 	floodStart  time.Time
 	floodCounts [5]int
 
@@ -292,9 +292,11 @@ func (c *h2Conn) serve() {
 				return
 			}
 			first = false
+			c.wmu.Lock()
 			if c.srv.read > 0 && !c.idleSet {
 				_ = c.c.SetReadDeadline(time.Time{})
 			}
+			c.wmu.Unlock()
 		}
 		if err := c.handle(f); err != nil {
 			var ce http2.ConnectionError
@@ -319,8 +321,12 @@ func (c *h2Conn) readFailed(err error) {
 }
 
 // setIdleDeadline gives a connection with no stream IdleTimeout before it
-// closes, and one with streams none.
+// closes, and one with streams none. Under wmu, as becameIdle, which arms
+// the timeout when the last stream ends off the reader: a stream that
+// begins meanwhile finds it armed, and disarms it.
 func (c *h2Conn) setIdleDeadline() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	idle := c.running.Load() == 0
 	switch {
 	case idle && c.srv.idle > 0:
