@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -317,6 +318,10 @@ func (c *h2Conn) readFailed(err error) {
 		c.goAway(http2.ErrCode(ce), true)
 	case errors.Is(err, http2.ErrFrameTooLarge):
 		c.goAway(http2.ErrCodeFrameSize, true)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The idle timeout: GOAWAY first (RFC 9113 9.1) tells the client
+		// that a request it sent meanwhile was not taken.
+		c.goAway(http2.ErrCodeNo, true)
 	}
 }
 

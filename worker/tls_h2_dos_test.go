@@ -687,7 +687,8 @@ func TestH2ZeroWindowStall(t *testing.T) {
 }
 
 // IdleTimeout closes a connection with no stream, after its last answer
-// or with none at all; a stream under way keeps it open, even when the
+// or with none at all, with GOAWAY NO_ERROR first, which tells the client
+// that a request it sent meanwhile was not taken; a stream under way keeps it open, even when the
 // timeout was armed as the previous stream ended.
 func TestH2IdleTimeout(t *testing.T) {
 	const idle = 300 * time.Millisecond
@@ -700,7 +701,9 @@ func TestH2IdleTimeout(t *testing.T) {
 	t.Cleanup(b.open)
 	closedAfter := func(t *testing.T, c *h2Raw, since time.Time) {
 		t.Helper()
-		c.awaitClosed(10 * idle)
+		if code := c.awaitClosed(10 * idle); code == nil || *code != http2.ErrCodeNo {
+			t.Errorf("closed with GOAWAY %v, want NO_ERROR first (RFC 9113 9.1)", code)
+		}
 		if took := time.Since(since); took < idle*2/3 {
 			t.Errorf("closed after %s, before IdleTimeout %s", took, idle)
 		}
