@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -222,7 +223,7 @@ type h2Conn struct {
 	decoding    *h2Stream // the stream whose header block is being decoded
 	continues   int       // CONTINUATION frames of the block under way
 	peerGoAway  bool
-	idleSet     bool // the read deadline is the idle timeout
+	idleSet     bool // the read deadline is the idle timeout (guarded by wmu: becameIdle sets it too)
 	floodStart  time.Time
 	floodCounts [5]int
 
@@ -340,9 +341,11 @@ func (c *h2Conn) serve() {
 				return
 			}
 			first = false
+			c.wmu.Lock()
 			if c.srv.read > 0 && !c.idleSet {
 				_ = c.c.SetReadDeadline(time.Time{})
 			}
+			c.wmu.Unlock()
 		}
 		if err := c.handle(f); err != nil {
 			c.endWith(err)
@@ -415,12 +418,20 @@ func (c *h2Conn) readFailed(err error) {
 		c.goAway(http2.ErrCode(ce), true)
 	case errors.Is(err, http2.ErrFrameTooLarge):
 		c.goAway(http2.ErrCodeFrameSize, true)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The idle timeout: GOAWAY first (RFC 9113 9.1) tells the client
+		// that a request it sent meanwhile was not taken.
+		c.goAway(http2.ErrCodeNo, true)
 	}
 }
 
 // setIdleDeadline gives a connection with no stream IdleTimeout before it
-// closes, and one with streams none.
+// closes, and one with streams none. Under wmu, as becameIdle, which arms
+// the timeout when the last stream ends off the reader: a stream that
+// begins meanwhile finds it armed, and disarms it.
 func (c *h2Conn) setIdleDeadline() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	idle := c.running.Load() == 0
 	switch {
 	case idle && c.srv.idle > 0:
@@ -469,11 +480,13 @@ func (c *h2Conn) handle(f http2.Frame) error {
 	case *http2.RSTStreamFrame:
 		return c.onReset(f)
 	case *http2.PriorityFrame:
+		// Counted first: a self-dependent one costs a RST_STREAM too.
+		if err := c.flood(floodPriority); err != nil {
+			return err
+		}
 		if f.StreamDep == f.StreamID {
 			c.resetStream(f.StreamID, http2.ErrCodeProtocol)
-			return nil
 		}
-		return c.flood(floodPriority)
 	case *http2.GoAwayFrame:
 		c.peerGoAway = true
 	case *http2.PushPromiseFrame:

@@ -214,17 +214,18 @@ func (c *h2Conn) finish(st *h2Stream) {
 }
 
 // becameIdle starts the idle timeout of a connection whose last stream
-// ended, and closes one that has sent GOAWAY.
+// ended, unless the reader has begun another since, and closes one that
+// has sent GOAWAY.
 func (c *h2Conn) becameIdle() {
 	c.wmu.Lock()
 	gone := c.goneAway
+	if !gone && c.srv.idle > 0 && c.running.Load() == 0 {
+		_ = c.c.SetReadDeadline(time.Now().Add(c.srv.idle))
+		c.idleSet = true
+	}
 	c.wmu.Unlock()
 	if gone {
 		_ = c.c.Close()
-		return
-	}
-	if c.srv.idle > 0 {
-		_ = c.c.SetReadDeadline(time.Now().Add(c.srv.idle))
 	}
 }
 

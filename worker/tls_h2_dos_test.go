@@ -1,0 +1,764 @@
+package worker
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// The denial-of-service limits of the HTTP/2 server (tls_h2.go), each
+// tripped by raw frames over TLS to a real server on 127.0.0.1, and each
+// followed by a check that the server goes on serving other connections.
+//
+// Where a limit's absence would leave the server quietly accepting
+// everything, the abuse is followed by a PING whose ACK says so: the
+// server answers frames in order, so an ACK before the expected GOAWAY or
+// RST_STREAM means the limit did not trip, and no test waits for a
+// timeout to learn it.
+
+// h2DosSNI is the name the tests' certificate and requests carry.
+const h2DosSNI = "dos.test"
+
+// h2Sentinel is the PING payload that ends a test's frames.
+var h2Sentinel = [8]byte{'s', 'e', 'n', 't', 'i', 'n', 'e', 'l'}
+
+// startH2 serves r over TLS with HTTP/2 on a loopback port.
+func startH2(t testing.TB, cfg ServerConfig, r *Router) (addr string, pool *x509.CertPool) {
+	t.Helper()
+	cert, key, pool := devPair(t, h2DosSNI)
+	cfg.EnableHTTP2 = true
+	s := quietManager(t).NewServer(cfg)
+	r.GET("/ok", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
+	s.SetRouter(r)
+	return listenTLS(t, s, cert, key), pool
+}
+
+// h2Raw is a client's raw HTTP/2 connection: frames are written as they
+// are given (buffered until flush), and read under a deadline.
+type h2Raw struct {
+	t    testing.TB
+	conn *tls.Conn
+	bw   *bufio.Writer
+	fr   *http2.Framer
+	enc  *hpack.Encoder
+	hbuf bytes.Buffer
+
+	dec    *hpack.Decoder
+	cur    uint32            // the stream whose header block is decoded
+	status map[uint32]int    // :status of each answered stream
+	body   map[uint32][]byte // DATA received, by stream
+	wmu    sync.Mutex        // writes from a test's writer goroutine
+}
+
+// dialH2Raw opens a connection, sends the preface and SETTINGS with
+// settings, and leaves the server's frames unread.
+func dialH2Raw(t testing.TB, addr string, pool *x509.CertPool, settings ...http2.Setting) *h2Raw {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: h2DosSNI, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("negotiated %q, want h2", p)
+	}
+	c := &h2Raw{t: t, conn: conn, bw: bufio.NewWriterSize(conn, 64<<10),
+		status: make(map[uint32]int), body: make(map[uint32][]byte)}
+	t.Cleanup(func() { _ = conn.Close() })
+	c.fr = http2.NewFramer(c.bw, conn)
+	c.fr.MaxHeaderListSize = 1 << 20
+	c.enc = hpack.NewEncoder(&c.hbuf)
+	c.dec = hpack.NewDecoder(4096, func(f hpack.HeaderField) {
+		if f.Name == ":status" {
+			c.status[c.cur], _ = strconv.Atoi(f.Value)
+		}
+	})
+	if _, err := c.bw.WriteString(http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fr.WriteSettings(settings...); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.flush(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// block encodes a request's header block: method and path, then extra
+// fields.
+func (c *h2Raw) block(method, path string, extra ...[2]string) []byte {
+	c.hbuf.Reset()
+	fields := append([][2]string{{":method", method}, {":scheme", "https"}, {":authority", h2DosSNI}, {":path", path}}, extra...)
+	for _, f := range fields {
+		_ = c.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	return bytes.Clone(c.hbuf.Bytes())
+}
+
+// request writes HEADERS for a request on stream id, which END_STREAM
+// ends when end.
+func (c *h2Raw) request(id uint32, method, path string, end bool) error {
+	return c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.block(method, path), EndStream: end, EndHeaders: true})
+}
+
+func (c *h2Raw) flush() error { return c.bw.Flush() }
+
+// sentinel writes the PING that ends a test's frames, and flushes.
+func (c *h2Raw) sentinel() error {
+	if err := c.fr.WritePing(false, h2Sentinel); err != nil {
+		return err
+	}
+	return c.flush()
+}
+
+// write runs frames on a goroutine of its own, under the write lock, then
+// flushes, while the test reads; it returns a wait for its end. Write
+// errors end it quietly: the server may well have closed the connection.
+func (c *h2Raw) write(frames func() error) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		if frames() == nil {
+			_ = c.flush()
+		}
+	}()
+	return func() {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			c.t.Error("the writer did not end")
+		}
+	}
+}
+
+// read returns the next frame, headers decoded, data recorded; it fails
+// past deadline.
+func (c *h2Raw) read(deadline time.Time) (http2.Frame, error) {
+	_ = c.conn.SetReadDeadline(deadline)
+	f, err := c.fr.ReadFrame()
+	if err != nil {
+		return nil, err
+	}
+	switch f := f.(type) {
+	case *http2.HeadersFrame:
+		c.cur = f.StreamID
+		if _, err := c.dec.Write(f.HeaderBlockFragment()); err != nil {
+			return nil, err
+		}
+	case *http2.ContinuationFrame:
+		if _, err := c.dec.Write(f.HeaderBlockFragment()); err != nil {
+			return nil, err
+		}
+	case *http2.DataFrame:
+		c.body[f.StreamID] = append(c.body[f.StreamID], f.Data()...)
+	}
+	return f, nil
+}
+
+// until reads frames until stop says so, within timeout; what names the
+// wait in a failure.
+func (c *h2Raw) until(what string, timeout time.Duration, stop func(http2.Frame) bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		f, err := c.read(deadline)
+		if err != nil {
+			c.t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if stop(f) {
+			return
+		}
+	}
+}
+
+// isSentinelAck reports whether f answers the sentinel PING.
+func isSentinelAck(f http2.Frame) bool {
+	p, ok := f.(*http2.PingFrame)
+	return ok && p.IsAck() && p.Data == h2Sentinel
+}
+
+// awaitGoAway reads until GOAWAY, which must carry code, and then until
+// the server closes the connection. The sentinel's ACK first fails: the
+// server took what came before it.
+func (c *h2Raw) awaitGoAway(code http2.ErrCode, timeout time.Duration) (lastStream uint32) {
+	c.t.Helper()
+	c.until("GOAWAY "+code.String(), timeout, func(f http2.Frame) bool {
+		if isSentinelAck(f) {
+			c.t.Fatalf("the sentinel PING was answered before a GOAWAY %v: the limit did not trip", code)
+		}
+		ga, ok := f.(*http2.GoAwayFrame)
+		if !ok {
+			return false
+		}
+		if ga.ErrCode != code {
+			c.t.Fatalf("GOAWAY %v, want %v", ga.ErrCode, code)
+		}
+		lastStream = ga.LastStreamID
+		return true
+	})
+	c.awaitClosed(timeout)
+	return lastStream
+}
+
+// awaitClosed reads until the connection ends, within timeout, and
+// returns the GOAWAY seen on the way, if any.
+func (c *h2Raw) awaitClosed(timeout time.Duration) (goAway *http2.ErrCode) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		f, err := c.read(deadline)
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			c.t.Fatalf("the connection was still open after %s", timeout)
+		case err != nil:
+			return goAway
+		}
+		if ga, ok := f.(*http2.GoAwayFrame); ok {
+			code := ga.ErrCode
+			goAway = &code
+		}
+	}
+}
+
+// assertServes checks that a fresh connection is still answered.
+func assertServes(t *testing.T, addr string, pool *x509.CertPool) {
+	t.Helper()
+	status, body, code := h2Exchange(t, addr, pool, h2DosSNI,
+		[2]string{":method", "GET"}, [2]string{":scheme", "https"}, [2]string{":authority", h2DosSNI}, [2]string{":path", "/ok"})
+	if status != 200 || body != "ok" {
+		t.Fatalf("after the abuse, a new connection got %d %q (reset %v)", status, body, code)
+	}
+}
+
+// Rapid reset (CVE-2023-44487): a client that opens streams and resets
+// them at once gets GOAWAY ENHANCE_YOUR_CALM, long before the streams it
+// would open, and only a bounded number of handlers ever runs.
+func TestH2RapidResetGoAway(t *testing.T) {
+	var ran atomic.Int64
+	r := NewRouter()
+	r.GET("/slow", func(ctx *fasthttp.RequestCtx) {
+		ran.Add(1)
+		time.Sleep(10 * time.Millisecond)
+		ctx.SetBodyString("slow")
+	})
+	addr, pool := startH2(t, ServerConfig{}, r)
+	c := dialH2Raw(t, addr, pool)
+	const streams = 20000
+	var opened atomic.Int64
+	wait := c.write(func() error {
+		for i := range streams {
+			id := uint32(2*i + 1)
+			if err := c.request(id, "GET", "/slow", true); err != nil {
+				return err
+			}
+			if err := c.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+				return err
+			}
+			opened.Add(1)
+			if i%64 == 63 {
+				if err := c.flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return c.sentinel()
+	})
+	last := c.awaitGoAway(http2.ErrCodeEnhanceYourCalm, 20*time.Second)
+	_ = c.conn.Close()
+	wait()
+	// A second of resets past the limit, at worst spread over two of the
+	// counter's windows, plus the handlers that ran unreset: the
+	// concurrency limit.
+	bound := int64(2*h2FloodPerSecond + h2MaxStreams)
+	t.Logf("GOAWAY after stream %d; %d streams opened and reset, %d handlers ran", last, opened.Load(), ran.Load())
+	if n := ran.Load(); n > bound {
+		t.Errorf("%d handlers ran, want at most %d", n, bound)
+	}
+	if last >= 2*streams {
+		t.Errorf("GOAWAY came after stream %d, the last", last)
+	}
+	assertServes(t, addr, pool)
+}
+
+// h2Blocking is a router whose /block handler waits for release.
+type h2Blocking struct {
+	r       *Router
+	release chan struct{}
+	once    sync.Once
+}
+
+// newH2Blocking's handlers block until open, which the test must also
+// leave to a cleanup registered after the server's, so that it runs before
+// the server's shutdown waits for them.
+func newH2Blocking() *h2Blocking {
+	b := &h2Blocking{r: NewRouter(), release: make(chan struct{})}
+	b.r.GET("/block", func(ctx *fasthttp.RequestCtx) {
+		<-b.release
+		ctx.SetBodyString("done")
+	})
+	return b
+}
+
+func (b *h2Blocking) open() { b.once.Do(func() { close(b.release) }) }
+
+// readAnswers reads until every stream of ids has ended, and checks that
+// each was answered 200 with body.
+func (c *h2Raw) readAnswers(ids []uint32, body string, timeout time.Duration) {
+	c.t.Helper()
+	left := make(map[uint32]bool, len(ids))
+	for _, id := range ids {
+		left[id] = true
+	}
+	c.until("the answers", timeout, func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			if left[f.StreamID] {
+				c.t.Fatalf("stream %d reset: %v", f.StreamID, f.ErrCode)
+			}
+		case *http2.GoAwayFrame:
+			c.t.Fatalf("GOAWAY %v", f.ErrCode)
+		case *http2.HeadersFrame, *http2.DataFrame:
+			id := f.Header().StreamID
+			if left[id] && f.Header().Flags.Has(http2.FlagDataEndStream) {
+				if c.status[id] != 200 || string(c.body[id]) != body {
+					c.t.Fatalf("stream %d: %d %q", id, c.status[id], c.body[id])
+				}
+				delete(left, id)
+			}
+		}
+		return len(left) == 0
+	})
+}
+
+// awaitRefused reads until stream id is reset REFUSED_STREAM; an ACK of
+// the sentinel first means it was taken.
+func (c *h2Raw) awaitRefused(id uint32, timeout time.Duration) {
+	c.t.Helper()
+	c.until("REFUSED_STREAM", timeout, func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			if f.StreamID != id || f.ErrCode != http2.ErrCodeRefusedStream {
+				c.t.Fatalf("stream %d reset %v, want only stream %d refused", f.StreamID, f.ErrCode, id)
+			}
+			return true
+		case *http2.GoAwayFrame:
+			c.t.Fatalf("GOAWAY %v", f.ErrCode)
+		case *http2.PingFrame:
+			if isSentinelAck(f) {
+				c.t.Fatalf("stream %d was not refused", id)
+			}
+		}
+		return false
+	})
+}
+
+// retryUntilServed opens a stream for GET /ok from id on, again while it
+// is refused, until one is answered; it returns the next free id.
+func (c *h2Raw) retryUntilServed(id uint32, timeout time.Duration) uint32 {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for ; time.Now().Before(deadline); id += 2 {
+		if err := c.request(id, "GET", "/ok", true); err != nil {
+			c.t.Fatal(err)
+		}
+		if err := c.flush(); err != nil {
+			c.t.Fatal(err)
+		}
+		for {
+			f, err := c.read(deadline)
+			if err != nil {
+				c.t.Fatalf("stream %d: %v", id, err)
+			}
+			if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.StreamID == id {
+				if rst.ErrCode != http2.ErrCodeRefusedStream {
+					c.t.Fatalf("stream %d reset %v", id, rst.ErrCode)
+				}
+				break
+			}
+			if f.Header().StreamID == id && f.Header().Flags.Has(http2.FlagDataEndStream) {
+				if c.status[id] != 200 || string(c.body[id]) != "ok" {
+					c.t.Fatalf("stream %d: %d %q", id, c.status[id], c.body[id])
+				}
+				return id + 2
+			}
+		}
+	}
+	c.t.Fatalf("streams were still refused after %s", timeout)
+	return 0
+}
+
+// SETTINGS_MAX_CONCURRENT_STREAMS is announced and enforced: with 250
+// handlers running, the 251st stream is refused; once they end, all 250
+// are answered, and new streams are served again.
+func TestH2ConcurrentStreamLimit(t *testing.T) {
+	b := newH2Blocking()
+	addr, pool := startH2(t, ServerConfig{}, b.r)
+	t.Cleanup(b.open)
+	c := dialH2Raw(t, addr, pool)
+	c.until("the server's SETTINGS", 5*time.Second, func(f http2.Frame) bool {
+		sf, ok := f.(*http2.SettingsFrame)
+		if !ok || sf.IsAck() {
+			return false
+		}
+		if v, ok := sf.Value(http2.SettingMaxConcurrentStreams); !ok || v != h2MaxStreams {
+			t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS %d (sent %v), want %d", v, ok, h2MaxStreams)
+		}
+		return true
+	})
+	var ids []uint32
+	for i := range h2MaxStreams + 1 {
+		id := uint32(2*i + 1)
+		if err := c.request(id, "GET", "/block", true); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := c.sentinel(); err != nil {
+		t.Fatal(err)
+	}
+	c.awaitRefused(ids[h2MaxStreams], 10*time.Second)
+	b.open()
+	c.readAnswers(ids[:h2MaxStreams], "done", 10*time.Second)
+	c.retryUntilServed(ids[h2MaxStreams]+2, 5*time.Second)
+	assertServes(t, addr, pool)
+}
+
+// A stream the client resets still counts against the limit while its
+// handler runs, so that resetting is no way around it.
+func TestH2ResetStreamsStillCount(t *testing.T) {
+	b := newH2Blocking()
+	addr, pool := startH2(t, ServerConfig{}, b.r)
+	t.Cleanup(b.open)
+	c := dialH2Raw(t, addr, pool)
+	for i := range h2MaxStreams {
+		id := uint32(2*i + 1)
+		if err := c.request(id, "GET", "/block", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := uint32(2*h2MaxStreams + 1)
+	if err := c.request(next, "GET", "/ok", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.sentinel(); err != nil {
+		t.Fatal(err)
+	}
+	c.awaitRefused(next, 10*time.Second)
+	b.open()
+	c.retryUntilServed(next+2, 5*time.Second)
+	assertServes(t, addr, pool)
+}
+
+// CONTINUATION flood (CVE-2024-27316): a header block of endless
+// CONTINUATION frames, empty or full, ends the connection with GOAWAY
+// ENHANCE_YOUR_CALM, whether it is too many frames or too many bytes.
+func TestH2ContinuationFlood(t *testing.T) {
+	addr, pool := startH2(t, ServerConfig{}, NewRouter())
+	t.Run("frames", func(t *testing.T) {
+		c := dialH2Raw(t, addr, pool)
+		wait := c.write(func() error {
+			if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.block("GET", "/ok"), EndStream: true}); err != nil {
+				return err
+			}
+			for range 4 * h2MaxContinuations {
+				if err := c.fr.WriteContinuation(1, false, nil); err != nil {
+					return err
+				}
+			}
+			if err := c.fr.WriteContinuation(1, true, nil); err != nil {
+				return err
+			}
+			return c.sentinel()
+		})
+		c.awaitGoAway(http2.ErrCodeEnhanceYourCalm, 10*time.Second)
+		wait()
+	})
+	t.Run("bytes", func(t *testing.T) {
+		c := dialH2Raw(t, addr, pool)
+		// 16 frames of 15 KB of well-formed fields: under the frame
+		// count's limit, far over the block's size limit.
+		var extra [][2]string
+		for i := range 240 {
+			extra = append(extra, [2]string{"x-f" + strconv.Itoa(i), strings.Repeat(strconv.Itoa(i%10), 1000)})
+		}
+		block := c.block("GET", "/ok", extra...)
+		const chunk = 15000
+		if n := len(block) / chunk; n >= h2MaxContinuations || len(block) < 4*(2*DefaultMaxHeaderBytes+16<<10) {
+			t.Fatalf("a block of %d bytes in %d frames does not test the size limit alone", len(block), n)
+		}
+		wait := c.write(func() error {
+			first := true
+			for len(block) > 0 {
+				n := min(chunk, len(block))
+				var err error
+				if first {
+					err = c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:n], EndStream: true, EndHeaders: n == len(block)})
+					first = false
+				} else {
+					err = c.fr.WriteContinuation(1, n == len(block), block[:n])
+				}
+				if err != nil {
+					return err
+				}
+				block = block[n:]
+			}
+			return c.sentinel()
+		})
+		c.awaitGoAway(http2.ErrCodeEnhanceYourCalm, 10*time.Second)
+		wait()
+	})
+	assertServes(t, addr, pool)
+}
+
+// Floods of frames that cost the server work and the client nothing:
+// SETTINGS, PING, PRIORITY (self-dependent ones too, which the server
+// answers with RST_STREAM) and empty DATA frames. Past h2FloodPerSecond in
+// a second, GOAWAY ENHANCE_YOUR_CALM.
+func TestH2FloodsGoAway(t *testing.T) {
+	r := NewRouter()
+	r.POST("/upload", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("up") })
+	addr, pool := startH2(t, ServerConfig{}, r)
+	const n = 3 * h2FloodPerSecond // enough even if the counter's second turns over
+	for _, tc := range []struct {
+		name  string
+		frame func(c *h2Raw, i int) error
+	}{
+		{"SETTINGS", func(c *h2Raw, _ int) error { return c.fr.WriteSettings() }},
+		{"SETTINGS with values", func(c *h2Raw, _ int) error {
+			return c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535})
+		}},
+		{"PING", func(c *h2Raw, i int) error { return c.fr.WritePing(false, [8]byte{byte(i), byte(i >> 8)}) }},
+		{"PRIORITY", func(c *h2Raw, i int) error {
+			return c.fr.WritePriority(uint32(2*i+1), http2.PriorityParam{StreamDep: 0, Weight: 15})
+		}},
+		{"PRIORITY on itself", func(c *h2Raw, i int) error {
+			return c.fr.WritePriority(3, http2.PriorityParam{StreamDep: 3, Weight: 15})
+		}},
+		{"empty DATA", func(c *h2Raw, i int) error {
+			if i == 0 {
+				if err := c.request(1, "POST", "/upload", false); err != nil {
+					return err
+				}
+			}
+			return c.fr.WriteData(1, false, nil)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialH2Raw(t, addr, pool)
+			wait := c.write(func() error {
+				for i := range n {
+					if err := tc.frame(c, i); err != nil {
+						return err
+					}
+				}
+				return c.sentinel()
+			})
+			c.awaitGoAway(http2.ErrCodeEnhanceYourCalm, 10*time.Second)
+			wait()
+		})
+	}
+	assertServes(t, addr, pool)
+}
+
+// HPACK bomb: one large field in the dynamic table, then thousands of
+// one-byte references to it, decode to megabytes from a block of a few
+// kilobytes. The decoded size is capped: 431, and the connection (its
+// HPACK state intact) serves the next request.
+func TestH2HpackBomb(t *testing.T) {
+	addr, pool := startH2(t, ServerConfig{}, NewRouter())
+	c := dialH2Raw(t, addr, pool)
+	// The field, indexed: the most recent entry of the dynamic table,
+	// index 62.
+	block := c.block("GET", "/ok", [2]string{"x-bomb", strings.Repeat("b", 4000)})
+	refs := bytes.Repeat([]byte{0x80 | 62}, 12000) // 12 000 x 4 KB: 48 MB decoded
+	block = append(block, refs...)
+	if len(block) > h2MaxFrame {
+		t.Fatalf("a block of %d bytes", len(block))
+	}
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.request(3, "GET", "/ok", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.flush(); err != nil {
+		t.Fatal(err)
+	}
+	done := map[uint32]bool{}
+	c.until("both answers", 10*time.Second, func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			t.Fatalf("stream %d reset %v", f.StreamID, f.ErrCode)
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v", f.ErrCode)
+		}
+		if f.Header().Flags.Has(http2.FlagDataEndStream) && (f.Header().Type == http2.FrameHeaders || f.Header().Type == http2.FrameData) {
+			done[f.Header().StreamID] = true
+		}
+		return done[1] && done[3]
+	})
+	if c.status[1] != fasthttp.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("the bomb: %d, want 431", c.status[1])
+	}
+	if c.status[3] != 200 || string(c.body[3]) != "ok" {
+		t.Errorf("the request after the bomb: %d %q", c.status[3], c.body[3])
+	}
+	assertServes(t, addr, pool)
+}
+
+// Zero-window stall: a client that never opens its window holds a
+// response no longer than WriteTimeout; then the stream is reset
+// FLOW_CONTROL_ERROR, and the connection and the server go on. Both
+// windows: the stream's (INITIAL_WINDOW_SIZE 0) and the connection's (a
+// body larger than its 65 535 bytes, never given back).
+func TestH2ZeroWindowStall(t *testing.T) {
+	const write = 300 * time.Millisecond
+	r := NewRouter()
+	big := bytes.Repeat([]byte("z"), 128<<10)
+	r.GET("/big", func(ctx *fasthttp.RequestCtx) { ctx.SetBody(big) })
+	addr, pool := startH2(t, ServerConfig{WriteTimeout: write}, r)
+	for _, tc := range []struct {
+		name     string
+		settings []http2.Setting
+		got      int // body bytes the windows let through
+	}{
+		{"stream window", []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}}, 0},
+		{"connection window", []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 1 << 20}}, 65535},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialH2Raw(t, addr, pool, tc.settings...)
+			if err := c.request(1, "GET", "/big", true); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.flush(); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			c.until("RST_STREAM", 5*time.Second, func(f http2.Frame) bool {
+				switch f := f.(type) {
+				case *http2.RSTStreamFrame:
+					if f.StreamID != 1 || f.ErrCode != http2.ErrCodeFlowControl {
+						t.Fatalf("stream %d reset %v, want 1 FLOW_CONTROL_ERROR", f.StreamID, f.ErrCode)
+					}
+					return true
+				case *http2.GoAwayFrame:
+					t.Fatalf("GOAWAY %v", f.ErrCode)
+				case *http2.DataFrame:
+					if f.StreamEnded() {
+						t.Fatal("the body was written past the window")
+					}
+				}
+				return false
+			})
+			took := time.Since(start)
+			if took < write/2 {
+				t.Errorf("reset after %s, before WriteTimeout %s", took, write)
+			}
+			if c.status[1] != 200 || len(c.body[1]) != tc.got {
+				t.Errorf("before the reset: %d with %d body bytes, want 200 with %d", c.status[1], len(c.body[1]), tc.got)
+			}
+			// The connection itself goes on.
+			if err := c.sentinel(); err != nil {
+				t.Fatal(err)
+			}
+			c.until("the PING's ACK", 5*time.Second, isSentinelAck)
+		})
+	}
+	assertServes(t, addr, pool)
+}
+
+// IdleTimeout closes a connection with no stream, after its last answer
+// or with none at all, with GOAWAY NO_ERROR first, which tells the client
+// that a request it sent meanwhile was not taken; a stream under way keeps it open, even when the
+// timeout was armed as the previous stream ended.
+func TestH2IdleTimeout(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	b := newH2Blocking()
+	b.r.GET("/pause", func(ctx *fasthttp.RequestCtx) {
+		time.Sleep(50 * time.Millisecond)
+		ctx.SetBodyString("paused")
+	})
+	addr, pool := startH2(t, ServerConfig{IdleTimeout: idle}, b.r)
+	t.Cleanup(b.open)
+	closedAfter := func(t *testing.T, c *h2Raw, since time.Time) {
+		t.Helper()
+		if code := c.awaitClosed(10 * idle); code == nil || *code != http2.ErrCodeNo {
+			t.Errorf("closed with GOAWAY %v, want NO_ERROR first (RFC 9113 9.1)", code)
+		}
+		if took := time.Since(since); took < idle*2/3 {
+			t.Errorf("closed after %s, before IdleTimeout %s", took, idle)
+		}
+	}
+	t.Run("no request", func(t *testing.T) {
+		c := dialH2Raw(t, addr, pool)
+		closedAfter(t, c, time.Now())
+	})
+	t.Run("after an answer", func(t *testing.T) {
+		c := dialH2Raw(t, addr, pool)
+		if err := c.request(1, "GET", "/ok", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+		c.readAnswers([]uint32{1}, "ok", 5*time.Second)
+		closedAfter(t, c, time.Now())
+	})
+	t.Run("a stream under way", func(t *testing.T) {
+		c := dialH2Raw(t, addr, pool)
+		// First an answer that ends while the reader waits for frames,
+		// so that the idle timeout is armed off the reader; then a stream
+		// that must disarm it.
+		if err := c.request(1, "GET", "/pause", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+		c.readAnswers([]uint32{1}, "paused", 5*time.Second)
+		if err := c.request(3, "GET", "/block", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+		// Three idle timeouts with the handler running: still open.
+		open := time.Now().Add(3 * idle)
+		for {
+			f, err := c.read(open)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				break
+			}
+			if err != nil {
+				t.Fatalf("closed with a stream under way: %v", err)
+			}
+			if _, ok := f.(*http2.GoAwayFrame); ok {
+				t.Fatal("GOAWAY with a stream under way")
+			}
+		}
+		b.open()
+		c.readAnswers([]uint32{3}, "done", 5*time.Second)
+		closedAfter(t, c, time.Now())
+	})
+	assertServes(t, addr, pool)
+}
