@@ -64,10 +64,6 @@ const (
 	h2HeaderTable = 4096
 )
 
-// errH2Closed: the connection or the stream went away before the
-// response could be written.
-var errH2Closed = errors.New("worker: HTTP/2 stream closed")
-
 // h2Server is a TLS binding's HTTP/2 side: it serves the connections the
 // handshakes give it, and stops them gracefully.
 type h2Server struct {
@@ -83,8 +79,10 @@ type h2Server struct {
 	pool      h2Pool
 
 	mu      sync.Mutex
+	empty   sync.Cond // on mu: conns became empty
 	conns   map[*h2Conn]struct{}
-	closing bool
+	closing bool           // draining: new connections are served, then drained
+	closed  bool           // drained: new connections are refused
 	wg      sync.WaitGroup // connections' readers
 }
 
@@ -94,6 +92,7 @@ func newH2Server(ts *tlsServe, cfg ServerConfig, lg zerolog.Logger) *h2Server {
 		read: cfg.ReadTimeout, idle: cfg.IdleTimeout, write: cfg.WriteTimeout,
 		log: lg, flog: fasthttpLogger{lg}, conns: make(map[*h2Conn]struct{}),
 	}
+	s.empty.L = &s.mu
 	if s.maxHeader <= 0 {
 		s.maxHeader = DefaultMaxHeaderBytes
 	}
@@ -144,9 +143,14 @@ func (s *h2Server) newConn(c net.Conn, state *tls.ConnectionState, prefaceRead i
 	hc.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	switch {
+	case s.closed:
 		_ = c.Close()
 		return nil
+	case s.closing:
+		// Its handshake ended while the server drains: the requests it
+		// sends first are served, then it is told to go.
+		hc.drainAsked = true
 	}
 	s.conns[hc] = struct{}{}
 	s.wg.Add(1)
@@ -164,6 +168,9 @@ func (s *h2Server) run(hc *h2Conn) {
 	}
 	s.mu.Lock()
 	delete(s.conns, hc)
+	if len(s.conns) == 0 {
+		s.empty.Broadcast()
+	}
 	s.mu.Unlock()
 }
 
@@ -182,7 +189,18 @@ func (s *h2Server) shutdown(ctx context.Context) error {
 		c.startDrain()
 	}
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() {
+		// Connections that join while it drains are waited for too;
+		// once none is left, no more may join.
+		s.mu.Lock()
+		for len(s.conns) > 0 {
+			s.empty.Wait()
+		}
+		s.closed = true
+		s.mu.Unlock()
+		s.wg.Wait()
+		close(done)
+	}()
 	var err error
 	select {
 	case <-done:
@@ -198,7 +216,7 @@ func (s *h2Server) shutdown(ctx context.Context) error {
 // close closes every connection at once.
 func (s *h2Server) close() {
 	s.mu.Lock()
-	s.closing = true
+	s.closing, s.closed = true, true
 	for c := range s.conns {
 		_ = c.c.Close()
 	}

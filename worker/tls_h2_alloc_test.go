@@ -25,7 +25,6 @@ type h2RawClient struct {
 	out   []byte
 	in    [32 << 10]byte
 	hdr   [9]byte
-	ack   []byte
 	id    uint32
 }
 
