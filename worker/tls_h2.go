@@ -264,6 +264,8 @@ type h2Conn struct {
 	started      bool // our SETTINGS are written: other frames may follow
 	draining     bool // the first, announcing GOAWAY is sent (startDrain)
 	drainAsked   bool // a drain began before our SETTINGS were written
+	// drainOnFirst: the drain starts once the first stream is taken.
+	drainOnFirst atomic.Bool
 	goneAway     bool // GOAWAY sent: no new streams
 	lastStream   uint32
 	broken       bool // a write failed, or the connection is closing
@@ -326,9 +328,12 @@ func (c *h2Conn) serve() {
 	drain := c.drainAsked
 	c.wmu.Unlock()
 	if drain {
-		// A stop came before our SETTINGS: the client may have sent its
-		// first requests already; they are served, as in any drain.
-		c.startDrain()
+		// The connection came as the server began to stop: its client has
+		// requests to send, and one told to go away before it sent them
+		// fails them. The drain starts with its first stream (or after
+		// drainRTT), so that those are served.
+		c.drainOnFirst.Store(true)
+		time.AfterFunc(drainRTT, c.startDrain)
 	}
 	// The first frame must be the client's SETTINGS (RFC 9113 3.4).
 	first := true

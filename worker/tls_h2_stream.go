@@ -237,6 +237,9 @@ func (c *h2Conn) decodeBlock(st *h2Stream, frag []byte, ended bool) error {
 	st.running = true
 	c.wmu.Unlock()
 	c.running.Add(1)
+	if c.drainOnFirst.Load() && c.drainOnFirst.CompareAndSwap(true, false) {
+		defer c.startDrain() // this stream, and those sent with it, are served
+	}
 	if st.endStream {
 		return c.endRequest(st)
 	}
