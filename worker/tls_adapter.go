@@ -260,24 +260,7 @@ func (a *adapter) respond(w http.ResponseWriter, r *http.Request, ac *adaptCtx) 
 		resp.SetBodyString("Request Entity Too Large")
 	}
 	status := resp.StatusCode()
-	stream := resp.IsBodyStream()
-	var body []byte
-	length := -1
-	if stream {
-		length = resp.Header.ContentLength()
-	} else {
-		body = resp.Body()
-		length = len(body)
-		if length == 0 && (r.Method == fasthttp.MethodHead || resp.SkipBody) {
-			// A HEAD answer (static files) says how long the body would be.
-			if cl := resp.Header.ContentLength(); cl > 0 {
-				length = cl
-			}
-		}
-	}
-	if !bodyAllowed(status) {
-		length = -1
-	}
+	body, stream, length := responseBody(resp, r.Method == fasthttp.MethodHead)
 	h := w.Header()
 	ac.copyHeaders(h, &resp.Header, length)
 	if a.altSvc != nil && h["Alt-Svc"] == nil {
@@ -327,6 +310,30 @@ func (ac *adaptCtx) copyStream(w http.ResponseWriter, resp *fasthttp.Response, f
 		}
 	}
 	_ = resp.CloseBodyStream()
+}
+
+// responseBody is what a response carries over HTTP/2 and HTTP/3: its
+// body (nil when it streams), whether it streams, and the Content-Length
+// to send (-1: none). A HEAD answer (static files) says how long the body
+// would be.
+func responseBody(resp *fasthttp.Response, head bool) (body []byte, stream bool, length int) {
+	stream = resp.IsBodyStream()
+	length = -1
+	if stream {
+		length = resp.Header.ContentLength()
+	} else {
+		body = resp.Body()
+		length = len(body)
+		if length == 0 && (head || resp.SkipBody) {
+			if cl := resp.Header.ContentLength(); cl > 0 {
+				length = cl
+			}
+		}
+	}
+	if !bodyAllowed(resp.StatusCode()) {
+		length = -1
+	}
+	return body, stream, length
 }
 
 func bodyAllowed(status int) bool {

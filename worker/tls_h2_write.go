@@ -21,24 +21,8 @@ func (c *h2Conn) respond(st *h2Stream, onReader bool) {
 	}
 	status := resp.StatusCode()
 	head := ctx.IsHead()
-	stream := resp.IsBodyStream()
-	var body []byte
-	length := -1
-	if stream {
-		length = resp.Header.ContentLength()
-	} else {
-		body = resp.Body()
-		length = len(body)
-		if length == 0 && (head || resp.SkipBody) {
-			if cl := resp.Header.ContentLength(); cl > 0 {
-				length = cl // a HEAD answer says how long the body would be
-			}
-		}
-	}
+	body, stream, length := responseBody(resp, head)
 	noBody := head || !bodyAllowed(status)
-	if !bodyAllowed(status) {
-		length = -1
-	}
 	if noBody || (!stream && len(body) == 0) {
 		body, stream = nil, false
 		if resp.IsBodyStream() {
