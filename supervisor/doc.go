@@ -84,8 +84,9 @@
 //
 // A [[server]] with tls_cert and tls_key terminates TLS in the worker
 // (worker.Server.ServeTLS), which splits connections by ALPN: "h2" goes to
-// net/http's HTTP/2 server when protocols has "http2", everything else to
-// fasthttp's HTTP/1.1. Hosts' own tls_cert and tls_key are picked by SNI;
+// the worker's own HTTP/2 server when protocols has "http2", everything
+// else to fasthttp's HTTP/1.1. A plain [[server]] with "h2c" in protocols
+// also answers HTTP/2 by prior knowledge. Hosts' own tls_cert and tls_key are picked by SNI;
 // a request whose Host belongs to another certificate than its SNI gets
 // 421 Misdirected Request.
 //

@@ -34,7 +34,7 @@ type Server interface {
 	// ListenTLS is Listen over TLS with the given certificate pair (or the
 	// config's TLSConfig), hosts' own certificates picked by SNI. ALPN
 	// offers h2 first when EnableHTTP2 is set: HTTP/1.1 connections go to
-	// fasthttp, HTTP/2 ones to net/http's HTTP/2 server, both through the
+	// fasthttp, HTTP/2 ones to Rockstar's own HTTP/2 server, both through the
 	// same handlers. With EnableQUIC it also serves HTTP/3 on the same UDP
 	// port and advertises it with Alt-Svc. See tls_serve.go.
 	ListenTLS(addr, certFile, keyFile string) error
