@@ -119,7 +119,7 @@ func (h *hostState) run(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	h.handler(ctx)
-	if !h.streamBody && ctx.Request.IsBodyStream() {
+	if !h.streamBody && ctx.Request.IsBodyStream() && !overStream(ctx) {
 		discardBody(ctx)
 	}
 	for _, kv := range h.headers {
