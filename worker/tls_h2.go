@@ -238,8 +238,9 @@ type h2Conn struct {
 
 	// The reader's own state.
 	streams     map[uint32]*h2Stream
-	decoding    *h2Stream // the stream whose header block is being decoded
-	continues   int       // CONTINUATION frames of the block under way
+	bodies      map[uint32]*h2Body // streamed bodies still being sent (the reader's)
+	decoding    *h2Stream          // the stream whose header block is being decoded
+	continues   int                // CONTINUATION frames of the block under way
 	peerGoAway  bool
 	idleSet     bool // the read deadline is the idle timeout (guarded by wmu: becameIdle sets it too)
 	floodStart  time.Time
@@ -293,6 +294,7 @@ func (c *h2Conn) init() {
 	c.peerWindow = 65535
 	c.peerMaxFrame = 16384
 	c.streams = make(map[uint32]*h2Stream)
+	c.bodies = make(map[uint32]*h2Body)
 	c.dec = hpack.NewDecoder(h2HeaderTable, c.onField)
 	c.dec.SetMaxStringLength(c.srv.maxHeader)
 }
@@ -602,6 +604,10 @@ func (c *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 }
 
 func (c *h2Conn) onReset(f *http2.RSTStreamFrame) error {
+	if b := c.bodies[f.StreamID]; b != nil {
+		b.fail(errH2Canceled)
+		delete(c.bodies, f.StreamID)
+	}
 	c.wmu.Lock()
 	st := c.streams[f.StreamID]
 	if st == nil {
@@ -744,6 +750,9 @@ func (c *h2Conn) closeAll() {
 	c.broken = true
 	c.flushLocked()
 	c.wcond.Broadcast()
+	for _, b := range c.bodies {
+		b.fail(errH2Canceled)
+	}
 	var drop []*h2Stream
 	for _, st := range c.streams {
 		if c.forgetLocked(st, true) {

@@ -57,12 +57,13 @@ type h2StreamState struct {
 
 	// Guarded by conn.wmu.
 	sendWindow int64
-	complete   bool   // the request is whole: the handler runs or ran
-	running    bool   // the handler or the response's writing has not ended
-	reset      bool   // reset by the client or the server: nothing more is written
-	forgotten  bool   // out of the stream table
-	task       int    // what the pool is to do (taskServe, taskWrite)
-	pending    []byte // the body respond left to the pool
+	complete   bool    // the request is whole: the handler runs or ran
+	running    bool    // the handler or the response's writing has not ended
+	reset      bool    // reset by the client or the server: nothing more is written
+	forgotten  bool    // out of the stream table
+	task       int     // what the pool is to do (taskServe, taskWrite)
+	pipe       *h2Body // the streamed body (StreamRequestBody hosts); nil: whole
+	pending    []byte  // the body respond left to the pool
 
 	// The context, made on first use.
 	mu        sync.Mutex
@@ -245,8 +246,34 @@ func (c *h2Conn) decodeBlock(st *h2Stream, frag []byte, ended bool) error {
 	}
 	if cl := st.declared; cl > c.srv.maxBody {
 		c.refuse(st, fasthttp.StatusRequestEntityTooLarge)
+		return nil
+	}
+	if !st.tooBig && !st.bad {
+		c.streamBody(st)
 	}
 	return nil
+}
+
+// streamBody starts the handler of a host that streams request bodies
+// now, with the body to come through an h2Body; other hosts wait for it
+// whole.
+func (c *h2Conn) streamBody(st *h2Stream) {
+	req := &st.fctx.Request
+	if c.misdirected(req.Header.Host()) {
+		return // answered 421 once the body is in
+	}
+	hs := c.srv.binding().disp.Load().lookup(req.Header.Host())
+	if !hs.streamBody {
+		return
+	}
+	b := newH2Body(c, st.id, c.srv.maxBody, st.declared)
+	c.bodies[st.id] = b
+	st.pipe, st.hs = b, hs
+	req.SetBodyStream(b, int(st.declared))
+	c.wmu.Lock()
+	st.complete = true
+	c.wmu.Unlock()
+	c.srv.pool.run(st)
 }
 
 // onField takes one decoded header field of the block under way.
@@ -400,6 +427,24 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 		_ = c.fr.WriteWindowUpdate(0, uint32(c.recvUnacked))
 		c.recvUnacked = 0
 		c.dirty = true
+	}
+	if b := c.bodies[f.StreamID]; b != nil {
+		data := f.Data()
+		if len(data) == 0 && !f.StreamEnded() {
+			if err := c.flood(floodEmptyData); err != nil {
+				c.wmu.Unlock()
+				return err
+			}
+		}
+		c.wmu.Unlock()
+		code := b.push(data, f.StreamEnded())
+		if f.StreamEnded() || code != 0 {
+			delete(c.bodies, f.StreamID)
+		}
+		if code != 0 {
+			c.resetStream(f.StreamID, code)
+		}
+		return nil
 	}
 	st := c.streams[f.StreamID]
 	complete := st != nil && st.complete

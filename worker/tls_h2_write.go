@@ -183,7 +183,18 @@ func (c *h2Conn) afterWrite(onReader bool) {
 }
 
 // finish ends st: out of the stream table, its handler done; pooled again.
+// A streamed body the client is still sending is refused with RST_STREAM
+// NO_ERROR (RFC 9113 8.1): the answer is complete without it.
 func (c *h2Conn) finish(st *h2Stream) {
+	if st.pipe != nil && st.pipe.finish() {
+		c.wmu.Lock()
+		if !st.reset && !c.broken {
+			_ = c.fr.WriteRSTStream(st.id, http2.ErrCodeNo)
+			c.dirty = true
+			c.flushLocked()
+		}
+		c.wmu.Unlock()
+	}
 	c.wmu.Lock()
 	if !st.forgotten && c.streams[st.id] == st {
 		delete(c.streams, st.id)
