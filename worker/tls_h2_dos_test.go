@@ -762,3 +762,78 @@ func TestH2IdleTimeout(t *testing.T) {
 	})
 	assertServes(t, addr, pool)
 }
+
+// Slow request bodies (slowloris over HTTP/2): ReadTimeout bounds the
+// reading of a whole request, body included, whether the client falls
+// silent after the headers or drips its body a byte at a time. The late
+// stream is answered 408 and reset; the connection goes on. Else a client
+// holds a stream, and up to the connection's window of body, for ever.
+func TestH2SlowRequestBody(t *testing.T) {
+	const read = 300 * time.Millisecond
+	r := NewRouter()
+	r.POST("/upload", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("up") })
+	addr, pool := startH2(t, ServerConfig{ReadTimeout: read}, r)
+	for _, tc := range []struct {
+		name string
+		drip bool
+	}{{"silent", false}, {"drip", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialH2Raw(t, addr, pool)
+			if err := c.request(1, "POST", "/upload", false); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.fr.WriteData(1, false, []byte("a")); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.flush(); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			stop := make(chan struct{})
+			var wait func()
+			if tc.drip {
+				wait = c.write(func() error {
+					tick := time.NewTicker(read / 5)
+					defer tick.Stop()
+					for {
+						select {
+						case <-stop:
+							return nil
+						case <-tick.C:
+						}
+						if err := c.fr.WriteData(1, false, []byte("a")); err != nil {
+							return err
+						}
+						if err := c.flush(); err != nil {
+							return err
+						}
+					}
+				})
+			}
+			c.until("the stream's end", 10*read, func(f http2.Frame) bool {
+				switch f := f.(type) {
+				case *http2.GoAwayFrame:
+					t.Fatalf("GOAWAY %v", f.ErrCode)
+				case *http2.RSTStreamFrame:
+					return f.StreamID == 1
+				}
+				return false
+			})
+			close(stop)
+			if wait != nil {
+				wait()
+			}
+			if took := time.Since(start); took < read*2/3 {
+				t.Errorf("ended after %s, before ReadTimeout %s", took, read)
+			}
+			if c.status[1] != fasthttp.StatusRequestTimeout {
+				t.Errorf("the slow request: %d, want 408", c.status[1])
+			}
+			if err := c.sentinel(); err != nil {
+				t.Fatal(err)
+			}
+			c.until("the PING's ACK", 5*time.Second, isSentinelAck)
+		})
+	}
+	assertServes(t, addr, pool)
+}
