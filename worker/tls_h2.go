@@ -187,7 +187,7 @@ type h2Conn struct {
 	decoding    *h2Stream // the stream whose header block is being decoded
 	continues   int       // CONTINUATION frames of the block under way
 	peerGoAway  bool
-	idleSet     bool // the read deadline is the idle timeout (guarded by wmu: becameIdle sets it too)
+	idleSet     bool // a read deadline is set: the idle timeout or a request's (guarded by wmu: becameIdle sets it too)
 	floodStart  time.Time
 	floodCounts [5]int
 
@@ -210,6 +210,7 @@ type h2Conn struct {
 	started      bool // our SETTINGS are written: other frames may follow
 	goneAway     bool // GOAWAY sent: no new streams
 	lastStream   uint32
+	reading      int  // streams whose request is not whole yet (h2Stream.reading)
 	broken       bool // a write failed, or the connection is closing
 	recvUnacked  int  // connection window consumed, not yet given back
 }
@@ -281,6 +282,15 @@ func (c *h2Conn) serve() {
 				return
 			}
 			c.setIdleDeadline()
+			// Wait for the next frame's first byte: a deadline that comes
+			// first leaves no frame half read.
+			if _, err := c.br.Peek(1); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) && c.expireReads() {
+					continue
+				}
+				c.readFailed(err)
+				return
+			}
 		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {
@@ -319,16 +329,18 @@ func (c *h2Conn) readFailed(err error) {
 	case errors.Is(err, http2.ErrFrameTooLarge):
 		c.goAway(http2.ErrCodeFrameSize, true)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		// The idle timeout: GOAWAY first (RFC 9113 9.1) tells the client
-		// that a request it sent meanwhile was not taken.
+		// The idle timeout, or a client stalled inside a frame: GOAWAY
+		// first (RFC 9113 9.1) tells the client that a request it sent
+		// meanwhile was not taken.
 		c.goAway(http2.ErrCodeNo, true)
 	}
 }
 
 // setIdleDeadline gives a connection with no stream IdleTimeout before it
-// closes, and one with streams none. Under wmu, as becameIdle, which arms
-// the timeout when the last stream ends off the reader: a stream that
-// begins meanwhile finds it armed, and disarms it.
+// closes, one whose requests are still read the earliest of their
+// ReadTimeouts, and one whose streams are all whole none. Under wmu, as
+// becameIdle, which arms the timeout when the last stream ends off the
+// reader: a stream that begins meanwhile finds it armed, and disarms it.
 func (c *h2Conn) setIdleDeadline() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -336,6 +348,15 @@ func (c *h2Conn) setIdleDeadline() {
 	switch {
 	case idle && c.srv.idle > 0:
 		_ = c.c.SetReadDeadline(time.Now().Add(c.srv.idle))
+		c.idleSet = true
+	case !idle && c.reading > 0:
+		var by time.Time
+		for _, st := range c.streams {
+			if st.reading && (by.IsZero() || st.readBy.Before(by)) {
+				by = st.readBy
+			}
+		}
+		_ = c.c.SetReadDeadline(by)
 		c.idleSet = true
 	case !idle && c.idleSet:
 		_ = c.c.SetReadDeadline(time.Time{})
@@ -519,6 +540,36 @@ func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
 	}
 }
 
+// expireReads answers 408 to the streams whose request was not whole
+// within ReadTimeout, when the read deadline came between frames; false
+// if no stream runs: the idle timeout.
+func (c *h2Conn) expireReads() bool {
+	if c.running.Load() == 0 {
+		return false
+	}
+	now := time.Now()
+	var late []*h2Stream
+	c.wmu.Lock()
+	for _, st := range c.streams {
+		if st.reading && !now.Before(st.readBy) {
+			late = append(late, st)
+		}
+	}
+	c.wmu.Unlock()
+	for _, st := range late {
+		c.refuse(st, fasthttp.StatusRequestTimeout)
+	}
+	return true
+}
+
+// readDoneLocked: st's request is whole, or will never be.
+func (c *h2Conn) readDoneLocked(st *h2Stream) {
+	if st.reading {
+		st.reading = false
+		c.reading--
+	}
+}
+
 // forgetLocked takes st out of the stream table; reset says the client or
 // the server reset it, so that its handler's answer goes nowhere. It
 // reports whether the caller is to drop st: a stream whose request never
@@ -526,6 +577,7 @@ func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
 func (c *h2Conn) forgetLocked(st *h2Stream, reset bool) bool {
 	delete(c.streams, st.id)
 	st.forgotten = true
+	c.readDoneLocked(st)
 	if reset {
 		st.reset = true
 		st.cancel()
