@@ -73,7 +73,7 @@ type h2Server struct {
 	ts        *tlsServe
 	maxBody   int64
 	maxHeader int
-	read      time.Duration // the preface's and SETTINGS' deadline
+	read      time.Duration // the preface's and SETTINGS' deadline, and each request's, body included
 	idle      time.Duration // a connection with no stream closes after it
 	write     time.Duration // a write (or a wait for window) fails after it
 	log       zerolog.Logger
