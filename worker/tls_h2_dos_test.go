@@ -837,3 +837,43 @@ func TestH2SlowRequestBody(t *testing.T) {
 	}
 	assertServes(t, addr, pool)
 }
+
+// A stream error that the frame reader finds (a WINDOW_UPDATE of 0 on a
+// stream, RFC 9113 6.9) resets that stream alone: the connection and its
+// other streams go on.
+func TestH2StreamErrorResetsStream(t *testing.T) {
+	b := newH2Blocking()
+	addr, pool := startH2(t, ServerConfig{}, b.r)
+	t.Cleanup(b.open)
+	c := dialH2Raw(t, addr, pool)
+	c.fr.AllowIllegalWrites = true
+	for _, id := range []uint32{1, 3} {
+		if err := c.request(id, "GET", "/block", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.fr.WriteWindowUpdate(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.sentinel(); err != nil {
+		t.Fatal(err)
+	}
+	reset := false
+	c.until("the PING's ACK", 5*time.Second, func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			if f.StreamID != 1 || f.ErrCode != http2.ErrCodeProtocol {
+				t.Fatalf("stream %d reset %v, want 1 PROTOCOL_ERROR", f.StreamID, f.ErrCode)
+			}
+			reset = true
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v", f.ErrCode)
+		}
+		return isSentinelAck(f)
+	})
+	if !reset {
+		t.Error("stream 1 was not reset")
+	}
+	b.open()
+	c.readAnswers([]uint32{3}, "done", 5*time.Second)
+}
