@@ -319,11 +319,17 @@ func (c *h2Conn) serve() {
 	}
 }
 
-// readFailed answers what ReadFrame refused: a stream error resets the
-// stream (the connection goes on), anything else ends it.
+// readFailed answers what ReadFrame refused; the connection ends. A
+// stream error ends it too (RFC 9113 5.4.2 allows it): the Framer also
+// gives one for padding longer than its HEADERS or DATA frame, which 6.1
+// and 6.2 make a connection error, and after which the HPACK state or the
+// flow control would be lost.
 func (c *h2Conn) readFailed(err error) {
 	var ce http2.ConnectionError
+	var se http2.StreamError
 	switch {
+	case errors.As(err, &se):
+		c.goAway(se.Code, true)
 	case errors.As(err, &ce):
 		c.goAway(http2.ErrCode(ce), true)
 	case errors.Is(err, http2.ErrFrameTooLarge):

@@ -838,42 +838,39 @@ func TestH2SlowRequestBody(t *testing.T) {
 	assertServes(t, addr, pool)
 }
 
-// A stream error that the frame reader finds (a WINDOW_UPDATE of 0 on a
-// stream, RFC 9113 6.9) resets that stream alone: the connection and its
-// other streams go on.
-func TestH2StreamErrorResetsStream(t *testing.T) {
+// A stream error that the frame reader finds ends the connection with
+// GOAWAY, not a bare close (RFC 9113 5.4.1): a WINDOW_UPDATE of 0 on a
+// stream (6.9), and padding longer than its HEADERS frame (6.2), after
+// which the HPACK state is lost. Streams under way get no answer.
+func TestH2StreamErrorGoAway(t *testing.T) {
 	b := newH2Blocking()
 	addr, pool := startH2(t, ServerConfig{}, b.r)
 	t.Cleanup(b.open)
-	c := dialH2Raw(t, addr, pool)
-	c.fr.AllowIllegalWrites = true
-	for _, id := range []uint32{1, 3} {
-		if err := c.request(id, "GET", "/block", true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.fr.WriteWindowUpdate(1, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.sentinel(); err != nil {
-		t.Fatal(err)
-	}
-	reset := false
-	c.until("the PING's ACK", 5*time.Second, func(f http2.Frame) bool {
-		switch f := f.(type) {
-		case *http2.RSTStreamFrame:
-			if f.StreamID != 1 || f.ErrCode != http2.ErrCodeProtocol {
-				t.Fatalf("stream %d reset %v, want 1 PROTOCOL_ERROR", f.StreamID, f.ErrCode)
+	for _, tc := range []struct {
+		name  string
+		frame func(c *h2Raw) error
+	}{
+		{"WINDOW_UPDATE of 0", func(c *h2Raw) error { return c.fr.WriteWindowUpdate(1, 0) }},
+		{"HEADERS padding too long", func(c *h2Raw) error {
+			payload := append([]byte{200}, c.block("GET", "/ok")...)
+			return c.fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersPadded|http2.FlagHeadersEndHeaders|http2.FlagHeadersEndStream, 3, payload)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialH2Raw(t, addr, pool)
+			c.fr.AllowIllegalWrites = true
+			if err := c.request(1, "GET", "/block", true); err != nil {
+				t.Fatal(err)
 			}
-			reset = true
-		case *http2.GoAwayFrame:
-			t.Fatalf("GOAWAY %v", f.ErrCode)
-		}
-		return isSentinelAck(f)
-	})
-	if !reset {
-		t.Error("stream 1 was not reset")
+			if err := tc.frame(c); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.sentinel(); err != nil {
+				t.Fatal(err)
+			}
+			c.awaitGoAway(http2.ErrCodeProtocol, 5*time.Second)
+		})
 	}
 	b.open()
-	c.readAnswers([]uint32{3}, "done", 5*time.Second)
+	assertServes(t, addr, pool)
 }
