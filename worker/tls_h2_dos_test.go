@@ -874,3 +874,81 @@ func TestH2StreamErrorGoAway(t *testing.T) {
 	b.open()
 	assertServes(t, addr, pool)
 }
+
+// Zero-window stalls by the thousand: streams whose client never opens
+// its window, more of them than the handler pool has goroutines, do not
+// starve other clients: a request on a fresh connection is answered at
+// once, not after WriteTimeout.
+func TestH2ZeroWindowStallsDoNotStarve(t *testing.T) {
+	const write = 5 * time.Second
+	r := NewRouter()
+	r.GET("/small", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("small") })
+	addr, pool := startH2(t, ServerConfig{WriteTimeout: write}, r)
+	stalled := h2PoolMax() + h2MaxStreams
+	var heads atomic.Int64 // responses begun: their body waits for window
+	full := make(chan struct{})
+	var once sync.Once
+	for n := 0; n < stalled; {
+		c := dialH2Raw(t, addr, pool, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		for i := 0; i < h2MaxStreams && n < stalled; i++ {
+			if err := c.request(uint32(2*i+1), "GET", "/small", true); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				f, err := c.read(time.Now().Add(4 * write))
+				if err != nil {
+					return
+				}
+				if _, ok := f.(*http2.HeadersFrame); ok && heads.Add(1) >= int64(h2PoolMax()) {
+					once.Do(func() { close(full) })
+				}
+			}
+		}()
+	}
+	// As many responses wait for window as the pool has goroutines.
+	select {
+	case <-full:
+	case <-time.After(write):
+		t.Fatalf("only %d of %d responses begun", heads.Load(), stalled)
+	}
+	start := time.Now()
+	assertServes(t, addr, pool)
+	if took := time.Since(start); took > write/2 {
+		t.Errorf("a fresh connection was answered after %s: it waited for the stalled streams' WriteTimeout %s", took, write)
+	}
+}
+
+// WriteTimeout bounds each write, from when it begins: a connection quiet
+// for longer than WriteTimeout then sends a response larger than its
+// write buffer whole. (Set only at each flush, the deadline had passed
+// when the buffer filled: the write failed half done, and the client saw
+// a broken TLS record.)
+func TestH2WriteDeadlineAfterQuiet(t *testing.T) {
+	const write = 200 * time.Millisecond
+	r := NewRouter()
+	big := bytes.Repeat([]byte("z"), 128<<10)
+	r.GET("/big", func(ctx *fasthttp.RequestCtx) { ctx.SetBody(big) })
+	addr, pool := startH2(t, ServerConfig{WriteTimeout: write, IdleTimeout: 20 * write}, r)
+	c := dialH2Raw(t, addr, pool, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
+	if err := c.fr.WriteWindowUpdate(0, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []uint32{1, 3} {
+		if i > 0 {
+			time.Sleep(3 * write) // the quiet itself, not a wait for anything
+		}
+		if err := c.request(id, "GET", "/big", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+		c.readAnswers([]uint32{id}, string(big), 5*time.Second)
+	}
+}
