@@ -228,7 +228,7 @@ const (
 func (c *h2Conn) init() {
 	c.wcond.L = &c.wmu
 	c.br = bufio.NewReaderSize(c.c, 16<<10)
-	c.bw = bufio.NewWriterSize(c.c, 16<<10)
+	c.bw = bufio.NewWriterSize(h2DeadlineWriter{c}, 16<<10)
 	c.fr = http2.NewFramer(c.bw, c.br)
 	c.fr.SetMaxReadFrameSize(h2MaxFrame)
 	c.fr.SetReuseFrames()
@@ -663,11 +663,21 @@ func (c *h2Conn) flushLocked() {
 	if !c.dirty || c.broken && c.bw.Buffered() == 0 {
 		return
 	}
-	_ = c.c.SetWriteDeadline(time.Now().Add(c.srv.write))
 	if err := c.bw.Flush(); err != nil {
 		c.broken = true
 		c.wcond.Broadcast()
 		_ = c.c.Close()
 	}
 	c.dirty = false
+}
+
+// h2DeadlineWriter is the socket under the connection's write buffer:
+// every write gets WriteTimeout from its start, whether a flush or a
+// buffer that filled up in the middle of a frame (a deadline set only at
+// flushes has passed by then on a connection quiet for longer).
+type h2DeadlineWriter struct{ c *h2Conn }
+
+func (w h2DeadlineWriter) Write(p []byte) (int, error) {
+	_ = w.c.c.SetWriteDeadline(time.Now().Add(w.c.srv.write))
+	return w.c.c.Write(p)
 }
