@@ -62,8 +62,6 @@ type h2StreamState struct {
 	running    bool      // the handler or the response's writing has not ended
 	reset      bool      // reset by the client or the server: nothing more is written
 	forgotten  bool      // out of the stream table
-	task       int       // what the pool is to do (taskServe, taskWrite)
-	pending    []byte    // the body respond left to the pool
 
 	// The context, made on first use.
 	mu        sync.Mutex
