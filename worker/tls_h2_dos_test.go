@@ -674,3 +674,55 @@ func TestH2UnreadConnectionsDoNotStarve(t *testing.T) {
 		t.Errorf("a fresh connection was answered after %s: it waited for the unread connections' WriteTimeout %s", took, write)
 	}
 }
+
+// A SETTINGS frame holds up to 2 730 values; were each
+// INITIAL_WINDOW_SIZE among them applied to every open stream, a frame
+// would cost 2 730 x 250 window updates: milliseconds of the server's CPU
+// for 16 KB of the client's, a thousand times a second under the flood
+// limit. The server applies a frame's last value once: with 250 streams
+// open, such frames cost about what they cost with none.
+func TestH2SettingsWindowValuesAppliedOnce(t *testing.T) {
+	b := newH2Blocking()
+	addr, pool := startH2(t, ServerConfig{}, b.r)
+	t.Cleanup(b.open)
+	var values []http2.Setting
+	for i := range (h2MaxFrame - 6) / 6 {
+		values = append(values, http2.Setting{ID: http2.SettingInitialWindowSize, Val: uint32(65535 + i%2)})
+	}
+	const frames = 200
+	took := func(streams int) time.Duration {
+		c := dialH2Raw(t, addr, pool)
+		for i := range streams {
+			if err := c.request(uint32(2*i+1), "GET", "/block", true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.sentinel(); err != nil {
+			t.Fatal(err)
+		}
+		c.until("the streams' start", 5*time.Second, isSentinelAck)
+		start := time.Now()
+		wait := c.write(func() error {
+			for range frames {
+				if err := c.fr.WriteSettings(values...); err != nil {
+					return err
+				}
+			}
+			return c.sentinel()
+		})
+		c.until("the SETTINGS' ACKs", 60*time.Second, func(f http2.Frame) bool {
+			if _, ok := f.(*http2.GoAwayFrame); ok {
+				t.Fatal("GOAWAY")
+			}
+			return isSentinelAck(f)
+		})
+		wait()
+		return time.Since(start)
+	}
+	none := took(0)
+	full := took(h2MaxStreams)
+	t.Logf("%d SETTINGS of %d values: %s with no stream, %s with %d", frames, len(values), none, full, h2MaxStreams)
+	if full > 4*none+100*time.Millisecond {
+		t.Errorf("with %d streams open, %s; with none, %s: each value went to every stream", h2MaxStreams, full, none)
+	}
+}
