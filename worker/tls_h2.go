@@ -445,21 +445,14 @@ func (c *h2Conn) onSettings(f *http2.SettingsFrame) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	window := int64(-1) // the frame's last INITIAL_WINDOW_SIZE, applied once
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		if err := s.Valid(); err != nil {
 			return err
 		}
 		switch s.ID {
 		case http2.SettingInitialWindowSize:
-			delta := int64(s.Val) - c.peerWindow
-			c.peerWindow = int64(s.Val)
-			for _, st := range c.streams {
-				st.sendWindow += delta
-				if st.sendWindow > 1<<31-1 {
-					return http2.ConnectionError(http2.ErrCodeFlowControl)
-				}
-			}
-			c.wcond.Broadcast()
+			window = int64(s.Val)
 		case http2.SettingMaxFrameSize:
 			c.peerMaxFrame = int(s.Val)
 		}
@@ -467,6 +460,18 @@ func (c *h2Conn) onSettings(f *http2.SettingsFrame) error {
 	})
 	if err != nil {
 		return err
+	}
+	if window >= 0 {
+		// Once per frame, not per value: a frame holds thousands.
+		delta := window - c.peerWindow
+		c.peerWindow = window
+		for _, st := range c.streams {
+			st.sendWindow += delta
+			if st.sendWindow > 1<<31-1 {
+				return http2.ConnectionError(http2.ErrCodeFlowControl)
+			}
+		}
+		c.wcond.Broadcast()
 	}
 	_ = c.fr.WriteSettingsAck()
 	c.dirty = true
