@@ -71,7 +71,7 @@ type h2Server struct {
 	b         *binding  // h2c's binding; over TLS, ts.b
 	maxBody   int64
 	maxHeader int
-	read      time.Duration // the preface's and SETTINGS' deadline
+	read      time.Duration // the preface's and SETTINGS' deadline, and each request's, body included
 	idle      time.Duration // a connection with no stream closes after it
 	write     time.Duration // a write (or a wait for window) fails after it
 	log       zerolog.Logger
@@ -242,7 +242,7 @@ type h2Conn struct {
 	decoding    *h2Stream          // the stream whose header block is being decoded
 	continues   int                // CONTINUATION frames of the block under way
 	peerGoAway  bool
-	idleSet     bool // the read deadline is the idle timeout (guarded by wmu: becameIdle sets it too)
+	idleSet     bool // a read deadline is set: the idle timeout or a request's (guarded by wmu: becameIdle sets it too)
 	floodStart  time.Time
 	floodCounts [5]int
 
@@ -269,6 +269,7 @@ type h2Conn struct {
 	drainOnFirst atomic.Bool
 	goneAway     bool // GOAWAY sent: no new streams
 	lastStream   uint32
+	reading      int  // streams whose request is not whole yet (h2Stream.reading)
 	broken       bool // a write failed, or the connection is closing
 	recvUnacked  int  // connection window consumed, not yet given back
 }
@@ -286,7 +287,7 @@ const (
 func (c *h2Conn) init() {
 	c.wcond.L = &c.wmu
 	c.br = bufio.NewReaderSize(c.c, 32<<10) // a whole frame fits: readHeaders
-	c.bw = bufio.NewWriterSize(c.c, 16<<10)
+	c.bw = bufio.NewWriterSize(h2DeadlineWriter{c}, 16<<10)
 	c.fr = http2.NewFramer(c.bw, c.br)
 	c.fr.SetMaxReadFrameSize(h2MaxFrame)
 	c.fr.SetReuseFrames()
@@ -345,6 +346,15 @@ func (c *h2Conn) serve() {
 				return
 			}
 			c.setIdleDeadline()
+			// Wait for the next frame's first byte: a deadline that comes
+			// first leaves no frame half read.
+			if _, err := c.br.Peek(1); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) && c.expireReads() {
+					continue
+				}
+				c.readFailed(err)
+				return
+			}
 		}
 		if !first && c.decoding == nil {
 			if ok, err := c.readHeaders(); ok {
@@ -434,26 +444,34 @@ func (c *h2Conn) readHeaders() (ok bool, err error) {
 	return true, err
 }
 
-// readFailed answers what ReadFrame refused: a stream error resets the
-// stream (the connection goes on), anything else ends it.
+// readFailed answers what ReadFrame refused; the connection ends. A
+// stream error ends it too (RFC 9113 5.4.2 allows it): the Framer also
+// gives one for padding longer than its HEADERS or DATA frame, which 6.1
+// and 6.2 make a connection error, and after which the HPACK state or the
+// flow control would be lost.
 func (c *h2Conn) readFailed(err error) {
 	var ce http2.ConnectionError
+	var se http2.StreamError
 	switch {
+	case errors.As(err, &se):
+		c.goAway(se.Code, true)
 	case errors.As(err, &ce):
 		c.goAway(http2.ErrCode(ce), true)
 	case errors.Is(err, http2.ErrFrameTooLarge):
 		c.goAway(http2.ErrCodeFrameSize, true)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		// The idle timeout: GOAWAY first (RFC 9113 9.1) tells the client
-		// that a request it sent meanwhile was not taken.
+		// The idle timeout, or a client stalled inside a frame: GOAWAY
+		// first (RFC 9113 9.1) tells the client that a request it sent
+		// meanwhile was not taken.
 		c.goAway(http2.ErrCodeNo, true)
 	}
 }
 
 // setIdleDeadline gives a connection with no stream IdleTimeout before it
-// closes, and one with streams none. Under wmu, as becameIdle, which arms
-// the timeout when the last stream ends off the reader: a stream that
-// begins meanwhile finds it armed, and disarms it.
+// closes, one whose requests are still read the earliest of their
+// ReadTimeouts, and one whose streams are all whole none. Under wmu, as
+// becameIdle, which arms the timeout when the last stream ends off the
+// reader: a stream that begins meanwhile finds it armed, and disarms it.
 func (c *h2Conn) setIdleDeadline() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -461,6 +479,15 @@ func (c *h2Conn) setIdleDeadline() {
 	switch {
 	case idle && c.srv.idle > 0:
 		_ = c.c.SetReadDeadline(time.Now().Add(c.srv.idle))
+		c.idleSet = true
+	case !idle && c.reading > 0:
+		var by time.Time
+		for _, st := range c.streams {
+			if st.reading && (by.IsZero() || st.readBy.Before(by)) {
+				by = st.readBy
+			}
+		}
+		_ = c.c.SetReadDeadline(by)
 		c.idleSet = true
 	case !idle && c.idleSet:
 		_ = c.c.SetReadDeadline(time.Time{})
@@ -546,21 +573,14 @@ func (c *h2Conn) onSettings(f *http2.SettingsFrame) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	window := int64(-1) // the frame's last INITIAL_WINDOW_SIZE, applied once
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		if err := s.Valid(); err != nil {
 			return err
 		}
 		switch s.ID {
 		case http2.SettingInitialWindowSize:
-			delta := int64(s.Val) - c.peerWindow
-			c.peerWindow = int64(s.Val)
-			for _, st := range c.streams {
-				st.sendWindow += delta
-				if st.sendWindow > 1<<31-1 {
-					return http2.ConnectionError(http2.ErrCodeFlowControl)
-				}
-			}
-			c.wcond.Broadcast()
+			window = int64(s.Val)
 		case http2.SettingMaxFrameSize:
 			c.peerMaxFrame = int(s.Val)
 		}
@@ -568,6 +588,18 @@ func (c *h2Conn) onSettings(f *http2.SettingsFrame) error {
 	})
 	if err != nil {
 		return err
+	}
+	if window >= 0 {
+		// Once per frame, not per value: a frame holds thousands.
+		delta := window - c.peerWindow
+		c.peerWindow = window
+		for _, st := range c.streams {
+			st.sendWindow += delta
+			if st.sendWindow > 1<<31-1 {
+				return http2.ConnectionError(http2.ErrCodeFlowControl)
+			}
+		}
+		c.wcond.Broadcast()
 	}
 	_ = c.fr.WriteSettingsAck()
 	c.dirty = true
@@ -651,6 +683,36 @@ func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
 	}
 }
 
+// expireReads answers 408 to the streams whose request was not whole
+// within ReadTimeout, when the read deadline came between frames; false
+// if no stream runs: the idle timeout.
+func (c *h2Conn) expireReads() bool {
+	if c.running.Load() == 0 {
+		return false
+	}
+	now := time.Now()
+	var late []*h2Stream
+	c.wmu.Lock()
+	for _, st := range c.streams {
+		if st.reading && !now.Before(st.readBy) {
+			late = append(late, st)
+		}
+	}
+	c.wmu.Unlock()
+	for _, st := range late {
+		c.refuse(st, fasthttp.StatusRequestTimeout)
+	}
+	return true
+}
+
+// readDoneLocked: st's request is whole, or will never be.
+func (c *h2Conn) readDoneLocked(st *h2Stream) {
+	if st.reading {
+		st.reading = false
+		c.reading--
+	}
+}
+
 // forgetLocked takes st out of the stream table; reset says the client or
 // the server reset it, so that its handler's answer goes nowhere. It
 // reports whether the caller is to drop st: a stream whose request never
@@ -658,6 +720,7 @@ func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
 func (c *h2Conn) forgetLocked(st *h2Stream, reset bool) bool {
 	delete(c.streams, st.id)
 	st.forgotten = true
+	c.readDoneLocked(st)
 	if reset {
 		st.reset = true
 		st.cancel()
@@ -778,11 +841,21 @@ func (c *h2Conn) flushLocked() {
 	if !c.dirty || c.broken && c.bw.Buffered() == 0 {
 		return
 	}
-	_ = c.c.SetWriteDeadline(time.Now().Add(c.srv.write))
 	if err := c.bw.Flush(); err != nil {
 		c.broken = true
 		c.wcond.Broadcast()
 		_ = c.c.Close()
 	}
 	c.dirty = false
+}
+
+// h2DeadlineWriter is the socket under the connection's write buffer:
+// every write gets WriteTimeout from its start, whether a flush or a
+// buffer that filled up in the middle of a frame (a deadline set only at
+// flushes has passed by then on a connection quiet for longer).
+type h2DeadlineWriter struct{ c *h2Conn }
+
+func (w h2DeadlineWriter) Write(p []byte) (int, error) {
+	_ = w.c.c.SetWriteDeadline(time.Now().Add(w.c.srv.write))
+	return w.c.c.Write(p)
 }

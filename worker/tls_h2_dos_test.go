@@ -1,10 +1,7 @@
 package worker
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 	"strconv"
@@ -16,7 +13,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // The denial-of-service limits of the HTTP/2 server (tls_h2.go), each
@@ -28,223 +24,6 @@ import (
 // server answers frames in order, so an ACK before the expected GOAWAY or
 // RST_STREAM means the limit did not trip, and no test waits for a
 // timeout to learn it.
-
-// h2DosSNI is the name the tests' certificate and requests carry.
-const h2DosSNI = "dos.test"
-
-// h2Sentinel is the PING payload that ends a test's frames.
-var h2Sentinel = [8]byte{'s', 'e', 'n', 't', 'i', 'n', 'e', 'l'}
-
-// startH2 serves r over TLS with HTTP/2 on a loopback port.
-func startH2(t testing.TB, cfg ServerConfig, r *Router) (addr string, pool *x509.CertPool) {
-	t.Helper()
-	cert, key, pool := devPair(t, h2DosSNI)
-	cfg.EnableHTTP2 = true
-	s := quietManager(t).NewServer(cfg)
-	r.GET("/ok", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
-	s.SetRouter(r)
-	return listenTLS(t, s, cert, key), pool
-}
-
-// h2Raw is a client's raw HTTP/2 connection: frames are written as they
-// are given (buffered until flush), and read under a deadline.
-type h2Raw struct {
-	t    testing.TB
-	conn *tls.Conn
-	bw   *bufio.Writer
-	fr   *http2.Framer
-	enc  *hpack.Encoder
-	hbuf bytes.Buffer
-
-	dec    *hpack.Decoder
-	cur    uint32            // the stream whose header block is decoded
-	status map[uint32]int    // :status of each answered stream
-	body   map[uint32][]byte // DATA received, by stream
-	wmu    sync.Mutex        // writes from a test's writer goroutine
-}
-
-// dialH2Raw opens a connection, sends the preface and SETTINGS with
-// settings, and leaves the server's frames unread.
-func dialH2Raw(t testing.TB, addr string, pool *x509.CertPool, settings ...http2.Setting) *h2Raw {
-	t.Helper()
-	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: h2DosSNI, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
-		t.Fatalf("negotiated %q, want h2", p)
-	}
-	c := &h2Raw{t: t, conn: conn, bw: bufio.NewWriterSize(conn, 64<<10),
-		status: make(map[uint32]int), body: make(map[uint32][]byte)}
-	t.Cleanup(func() { _ = conn.Close() })
-	c.fr = http2.NewFramer(c.bw, conn)
-	c.fr.MaxHeaderListSize = 1 << 20
-	c.enc = hpack.NewEncoder(&c.hbuf)
-	c.dec = hpack.NewDecoder(4096, func(f hpack.HeaderField) {
-		if f.Name == ":status" {
-			c.status[c.cur], _ = strconv.Atoi(f.Value)
-		}
-	})
-	if _, err := c.bw.WriteString(http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.fr.WriteSettings(settings...); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.flush(); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// block encodes a request's header block: method and path, then extra
-// fields.
-func (c *h2Raw) block(method, path string, extra ...[2]string) []byte {
-	c.hbuf.Reset()
-	fields := append([][2]string{{":method", method}, {":scheme", "https"}, {":authority", h2DosSNI}, {":path", path}}, extra...)
-	for _, f := range fields {
-		_ = c.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	return bytes.Clone(c.hbuf.Bytes())
-}
-
-// request writes HEADERS for a request on stream id, which END_STREAM
-// ends when end.
-func (c *h2Raw) request(id uint32, method, path string, end bool) error {
-	return c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.block(method, path), EndStream: end, EndHeaders: true})
-}
-
-func (c *h2Raw) flush() error { return c.bw.Flush() }
-
-// sentinel writes the PING that ends a test's frames, and flushes.
-func (c *h2Raw) sentinel() error {
-	if err := c.fr.WritePing(false, h2Sentinel); err != nil {
-		return err
-	}
-	return c.flush()
-}
-
-// write runs frames on a goroutine of its own, under the write lock, then
-// flushes, while the test reads; it returns a wait for its end. Write
-// errors end it quietly: the server may well have closed the connection.
-func (c *h2Raw) write(frames func() error) (wait func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.wmu.Lock()
-		defer c.wmu.Unlock()
-		if frames() == nil {
-			_ = c.flush()
-		}
-	}()
-	return func() {
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			c.t.Error("the writer did not end")
-		}
-	}
-}
-
-// read returns the next frame, headers decoded, data recorded; it fails
-// past deadline.
-func (c *h2Raw) read(deadline time.Time) (http2.Frame, error) {
-	_ = c.conn.SetReadDeadline(deadline)
-	f, err := c.fr.ReadFrame()
-	if err != nil {
-		return nil, err
-	}
-	switch f := f.(type) {
-	case *http2.HeadersFrame:
-		c.cur = f.StreamID
-		if _, err := c.dec.Write(f.HeaderBlockFragment()); err != nil {
-			return nil, err
-		}
-	case *http2.ContinuationFrame:
-		if _, err := c.dec.Write(f.HeaderBlockFragment()); err != nil {
-			return nil, err
-		}
-	case *http2.DataFrame:
-		c.body[f.StreamID] = append(c.body[f.StreamID], f.Data()...)
-	}
-	return f, nil
-}
-
-// until reads frames until stop says so, within timeout; what names the
-// wait in a failure.
-func (c *h2Raw) until(what string, timeout time.Duration, stop func(http2.Frame) bool) {
-	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		f, err := c.read(deadline)
-		if err != nil {
-			c.t.Fatalf("waiting for %s: %v", what, err)
-		}
-		if stop(f) {
-			return
-		}
-	}
-}
-
-// isSentinelAck reports whether f answers the sentinel PING.
-func isSentinelAck(f http2.Frame) bool {
-	p, ok := f.(*http2.PingFrame)
-	return ok && p.IsAck() && p.Data == h2Sentinel
-}
-
-// awaitGoAway reads until GOAWAY, which must carry code, and then until
-// the server closes the connection. The sentinel's ACK first fails: the
-// server took what came before it.
-func (c *h2Raw) awaitGoAway(code http2.ErrCode, timeout time.Duration) (lastStream uint32) {
-	c.t.Helper()
-	c.until("GOAWAY "+code.String(), timeout, func(f http2.Frame) bool {
-		if isSentinelAck(f) {
-			c.t.Fatalf("the sentinel PING was answered before a GOAWAY %v: the limit did not trip", code)
-		}
-		ga, ok := f.(*http2.GoAwayFrame)
-		if !ok {
-			return false
-		}
-		if ga.ErrCode != code {
-			c.t.Fatalf("GOAWAY %v, want %v", ga.ErrCode, code)
-		}
-		lastStream = ga.LastStreamID
-		return true
-	})
-	c.awaitClosed(timeout)
-	return lastStream
-}
-
-// awaitClosed reads until the connection ends, within timeout, and
-// returns the GOAWAY seen on the way, if any.
-func (c *h2Raw) awaitClosed(timeout time.Duration) (goAway *http2.ErrCode) {
-	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		f, err := c.read(deadline)
-		var ne net.Error
-		switch {
-		case errors.As(err, &ne) && ne.Timeout():
-			c.t.Fatalf("the connection was still open after %s", timeout)
-		case err != nil:
-			return goAway
-		}
-		if ga, ok := f.(*http2.GoAwayFrame); ok {
-			code := ga.ErrCode
-			goAway = &code
-		}
-	}
-}
-
-// assertServes checks that a fresh connection is still answered.
-func assertServes(t *testing.T, addr string, pool *x509.CertPool) {
-	t.Helper()
-	status, body, code := h2Exchange(t, addr, pool, h2DosSNI,
-		[2]string{":method", "GET"}, [2]string{":scheme", "https"}, [2]string{":authority", h2DosSNI}, [2]string{":path", "/ok"})
-	if status != 200 || body != "ok" {
-		t.Fatalf("after the abuse, a new connection got %d %q (reset %v)", status, body, code)
-	}
-}
 
 // Rapid reset (CVE-2023-44487): a client that opens streams and resets
 // them at once gets GOAWAY ENHANCE_YOUR_CALM, long before the streams it
@@ -294,113 +73,6 @@ func TestH2RapidResetGoAway(t *testing.T) {
 		t.Errorf("GOAWAY came after stream %d, the last", last)
 	}
 	assertServes(t, addr, pool)
-}
-
-// h2Blocking is a router whose /block handler waits for release.
-type h2Blocking struct {
-	r       *Router
-	release chan struct{}
-	once    sync.Once
-}
-
-// newH2Blocking's handlers block until open, which the test must also
-// leave to a cleanup registered after the server's, so that it runs before
-// the server's shutdown waits for them.
-func newH2Blocking() *h2Blocking {
-	b := &h2Blocking{r: NewRouter(), release: make(chan struct{})}
-	b.r.GET("/block", func(ctx *fasthttp.RequestCtx) {
-		<-b.release
-		ctx.SetBodyString("done")
-	})
-	return b
-}
-
-func (b *h2Blocking) open() { b.once.Do(func() { close(b.release) }) }
-
-// readAnswers reads until every stream of ids has ended, and checks that
-// each was answered 200 with body.
-func (c *h2Raw) readAnswers(ids []uint32, body string, timeout time.Duration) {
-	c.t.Helper()
-	left := make(map[uint32]bool, len(ids))
-	for _, id := range ids {
-		left[id] = true
-	}
-	c.until("the answers", timeout, func(f http2.Frame) bool {
-		switch f := f.(type) {
-		case *http2.RSTStreamFrame:
-			if left[f.StreamID] {
-				c.t.Fatalf("stream %d reset: %v", f.StreamID, f.ErrCode)
-			}
-		case *http2.GoAwayFrame:
-			c.t.Fatalf("GOAWAY %v", f.ErrCode)
-		case *http2.HeadersFrame, *http2.DataFrame:
-			id := f.Header().StreamID
-			if left[id] && f.Header().Flags.Has(http2.FlagDataEndStream) {
-				if c.status[id] != 200 || string(c.body[id]) != body {
-					c.t.Fatalf("stream %d: %d %q", id, c.status[id], c.body[id])
-				}
-				delete(left, id)
-			}
-		}
-		return len(left) == 0
-	})
-}
-
-// awaitRefused reads until stream id is reset REFUSED_STREAM; an ACK of
-// the sentinel first means it was taken.
-func (c *h2Raw) awaitRefused(id uint32, timeout time.Duration) {
-	c.t.Helper()
-	c.until("REFUSED_STREAM", timeout, func(f http2.Frame) bool {
-		switch f := f.(type) {
-		case *http2.RSTStreamFrame:
-			if f.StreamID != id || f.ErrCode != http2.ErrCodeRefusedStream {
-				c.t.Fatalf("stream %d reset %v, want only stream %d refused", f.StreamID, f.ErrCode, id)
-			}
-			return true
-		case *http2.GoAwayFrame:
-			c.t.Fatalf("GOAWAY %v", f.ErrCode)
-		case *http2.PingFrame:
-			if isSentinelAck(f) {
-				c.t.Fatalf("stream %d was not refused", id)
-			}
-		}
-		return false
-	})
-}
-
-// retryUntilServed opens a stream for GET /ok from id on, again while it
-// is refused, until one is answered; it returns the next free id.
-func (c *h2Raw) retryUntilServed(id uint32, timeout time.Duration) uint32 {
-	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for ; time.Now().Before(deadline); id += 2 {
-		if err := c.request(id, "GET", "/ok", true); err != nil {
-			c.t.Fatal(err)
-		}
-		if err := c.flush(); err != nil {
-			c.t.Fatal(err)
-		}
-		for {
-			f, err := c.read(deadline)
-			if err != nil {
-				c.t.Fatalf("stream %d: %v", id, err)
-			}
-			if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.StreamID == id {
-				if rst.ErrCode != http2.ErrCodeRefusedStream {
-					c.t.Fatalf("stream %d reset %v", id, rst.ErrCode)
-				}
-				break
-			}
-			if f.Header().StreamID == id && f.Header().Flags.Has(http2.FlagDataEndStream) {
-				if c.status[id] != 200 || string(c.body[id]) != "ok" {
-					c.t.Fatalf("stream %d: %d %q", id, c.status[id], c.body[id])
-				}
-				return id + 2
-			}
-		}
-	}
-	c.t.Fatalf("streams were still refused after %s", timeout)
-	return 0
 }
 
 // SETTINGS_MAX_CONCURRENT_STREAMS is announced and enforced: with 250
@@ -761,4 +433,296 @@ func TestH2IdleTimeout(t *testing.T) {
 		closedAfter(t, c, time.Now())
 	})
 	assertServes(t, addr, pool)
+}
+
+// Slow request bodies (slowloris over HTTP/2): ReadTimeout bounds the
+// reading of a whole request, body included, whether the client falls
+// silent after the headers or drips its body a byte at a time. The late
+// stream is answered 408 and reset; the connection goes on. Else a client
+// holds a stream, and up to the connection's window of body, for ever.
+func TestH2SlowRequestBody(t *testing.T) {
+	const read = 300 * time.Millisecond
+	r := NewRouter()
+	r.POST("/upload", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("up") })
+	addr, pool := startH2(t, ServerConfig{ReadTimeout: read}, r)
+	for _, tc := range []struct {
+		name string
+		drip bool
+	}{{"silent", false}, {"drip", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialH2Raw(t, addr, pool)
+			if err := c.request(1, "POST", "/upload", false); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.fr.WriteData(1, false, []byte("a")); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.flush(); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			stop := make(chan struct{})
+			var wait func()
+			if tc.drip {
+				wait = c.write(func() error {
+					tick := time.NewTicker(read / 5)
+					defer tick.Stop()
+					for {
+						select {
+						case <-stop:
+							return nil
+						case <-tick.C:
+						}
+						if err := c.fr.WriteData(1, false, []byte("a")); err != nil {
+							return err
+						}
+						if err := c.flush(); err != nil {
+							return err
+						}
+					}
+				})
+			}
+			c.until("the stream's end", 10*read, func(f http2.Frame) bool {
+				switch f := f.(type) {
+				case *http2.GoAwayFrame:
+					t.Fatalf("GOAWAY %v", f.ErrCode)
+				case *http2.RSTStreamFrame:
+					return f.StreamID == 1
+				}
+				return false
+			})
+			close(stop)
+			if wait != nil {
+				wait()
+			}
+			if took := time.Since(start); took < read*2/3 {
+				t.Errorf("ended after %s, before ReadTimeout %s", took, read)
+			}
+			if c.status[1] != fasthttp.StatusRequestTimeout {
+				t.Errorf("the slow request: %d, want 408", c.status[1])
+			}
+			if err := c.sentinel(); err != nil {
+				t.Fatal(err)
+			}
+			c.until("the PING's ACK", 5*time.Second, isSentinelAck)
+		})
+	}
+	assertServes(t, addr, pool)
+}
+
+// A stream error that the frame reader finds ends the connection with
+// GOAWAY, not a bare close (RFC 9113 5.4.1): a WINDOW_UPDATE of 0 on a
+// stream (6.9), and padding longer than its HEADERS frame (6.2), after
+// which the HPACK state is lost. Streams under way get no answer.
+func TestH2StreamErrorGoAway(t *testing.T) {
+	b := newH2Blocking()
+	addr, pool := startH2(t, ServerConfig{}, b.r)
+	t.Cleanup(b.open)
+	for _, tc := range []struct {
+		name  string
+		frame func(c *h2Raw) error
+	}{
+		{"WINDOW_UPDATE of 0", func(c *h2Raw) error { return c.fr.WriteWindowUpdate(1, 0) }},
+		{"HEADERS padding too long", func(c *h2Raw) error {
+			payload := append([]byte{200}, c.block("GET", "/ok")...)
+			return c.fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersPadded|http2.FlagHeadersEndHeaders|http2.FlagHeadersEndStream, 3, payload)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialH2Raw(t, addr, pool)
+			c.fr.AllowIllegalWrites = true
+			if err := c.request(1, "GET", "/block", true); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.frame(c); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.sentinel(); err != nil {
+				t.Fatal(err)
+			}
+			c.awaitGoAway(http2.ErrCodeProtocol, 5*time.Second)
+		})
+	}
+	b.open()
+	assertServes(t, addr, pool)
+}
+
+// Zero-window stalls by the thousand: streams whose client never opens
+// its window, more of them than the handler pool has goroutines, do not
+// starve other clients: a request on a fresh connection is answered at
+// once, not after WriteTimeout.
+func TestH2ZeroWindowStallsDoNotStarve(t *testing.T) {
+	const write = 5 * time.Second
+	r := NewRouter()
+	r.GET("/small", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("small") })
+	addr, pool := startH2(t, ServerConfig{WriteTimeout: write}, r)
+	stalled := h2PoolMax() + h2MaxStreams
+	var heads atomic.Int64 // responses begun: their body waits for window
+	full := make(chan struct{})
+	var once sync.Once
+	for n := 0; n < stalled; {
+		c := dialH2Raw(t, addr, pool, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		for i := 0; i < h2MaxStreams && n < stalled; i++ {
+			if err := c.request(uint32(2*i+1), "GET", "/small", true); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				f, err := c.read(time.Now().Add(4 * write))
+				if err != nil {
+					return
+				}
+				if _, ok := f.(*http2.HeadersFrame); ok && heads.Add(1) >= int64(h2PoolMax()) {
+					once.Do(func() { close(full) })
+				}
+			}
+		}()
+	}
+	// As many responses wait for window as the pool has goroutines.
+	select {
+	case <-full:
+	case <-time.After(write):
+		t.Fatalf("only %d of %d responses begun", heads.Load(), stalled)
+	}
+	start := time.Now()
+	assertServes(t, addr, pool)
+	if took := time.Since(start); took > write/2 {
+		t.Errorf("a fresh connection was answered after %s: it waited for the stalled streams' WriteTimeout %s", took, write)
+	}
+}
+
+// WriteTimeout bounds each write, from when it begins: a connection quiet
+// for longer than WriteTimeout then sends a response larger than its
+// write buffer whole. (Set only at each flush, the deadline had passed
+// when the buffer filled: the write failed half done, and the client saw
+// a broken TLS record.)
+func TestH2WriteDeadlineAfterQuiet(t *testing.T) {
+	const write = 200 * time.Millisecond
+	r := NewRouter()
+	big := bytes.Repeat([]byte("z"), 128<<10)
+	r.GET("/big", func(ctx *fasthttp.RequestCtx) { ctx.SetBody(big) })
+	addr, pool := startH2(t, ServerConfig{WriteTimeout: write, IdleTimeout: 20 * write}, r)
+	c := dialH2Raw(t, addr, pool, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
+	if err := c.fr.WriteWindowUpdate(0, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []uint32{1, 3} {
+		if i > 0 {
+			time.Sleep(3 * write) // the quiet itself, not a wait for anything
+		}
+		if err := c.request(id, "GET", "/big", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+		c.readAnswers([]uint32{id}, string(big), 5*time.Second)
+	}
+}
+
+// Clients that never read their socket: the responses of a thousand of
+// their streams wait on the connections' writes, each up to WriteTimeout,
+// and should not starve other clients of the handler pool either.
+//
+// Known, not fixed: a pool goroutine writes its stream's response itself,
+// under the connection's write lock, so one stuck write holds every pool
+// goroutine whose stream is on that connection (five such connections
+// hold them all). Fixing it takes a writer that never blocks a handler's
+// goroutine on the socket (a per-connection write queue), a change to the
+// write path's design.
+func TestH2UnreadConnectionsDoNotStarve(t *testing.T) {
+	t.Skip("known: a connection stuck writing holds the pool goroutines of its streams (see the comment)")
+	const write = 5 * time.Second
+	r := NewRouter()
+	big := bytes.Repeat([]byte("z"), 128<<10)
+	var ran atomic.Int64
+	r.GET("/big", func(ctx *fasthttp.RequestCtx) {
+		ran.Add(1)
+		ctx.SetBody(big)
+	})
+	addr, pool := startH2(t, ServerConfig{WriteTimeout: write}, r)
+	stalled := 2 * h2PoolMax() // far more than the sockets' buffers hold
+	for n := 0; n < stalled; {
+		c := dialH2Raw(t, addr, pool, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
+		if err := c.fr.WriteWindowUpdate(0, 1<<30); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < h2MaxStreams && n < stalled; i++ {
+			if err := c.request(uint32(2*i+1), "GET", "/big", true); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every pool goroutine has taken a stream, and writes its answer.
+	for deadline := time.Now().Add(write); ran.Load() < int64(h2PoolMax()); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d handlers ran", ran.Load())
+		}
+	}
+	start := time.Now()
+	assertServes(t, addr, pool)
+	if took := time.Since(start); took > write/2 {
+		t.Errorf("a fresh connection was answered after %s: it waited for the unread connections' WriteTimeout %s", took, write)
+	}
+}
+
+// A SETTINGS frame holds up to 2 730 values; were each
+// INITIAL_WINDOW_SIZE among them applied to every open stream, a frame
+// would cost 2 730 x 250 window updates: milliseconds of the server's CPU
+// for 16 KB of the client's, a thousand times a second under the flood
+// limit. The server applies a frame's last value once: with 250 streams
+// open, such frames cost about what they cost with none.
+func TestH2SettingsWindowValuesAppliedOnce(t *testing.T) {
+	b := newH2Blocking()
+	addr, pool := startH2(t, ServerConfig{}, b.r)
+	t.Cleanup(b.open)
+	var values []http2.Setting
+	for i := range (h2MaxFrame - 6) / 6 {
+		values = append(values, http2.Setting{ID: http2.SettingInitialWindowSize, Val: uint32(65535 + i%2)})
+	}
+	const frames = 200
+	took := func(streams int) time.Duration {
+		c := dialH2Raw(t, addr, pool)
+		for i := range streams {
+			if err := c.request(uint32(2*i+1), "GET", "/block", true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.sentinel(); err != nil {
+			t.Fatal(err)
+		}
+		c.until("the streams' start", 5*time.Second, isSentinelAck)
+		start := time.Now()
+		wait := c.write(func() error {
+			for range frames {
+				if err := c.fr.WriteSettings(values...); err != nil {
+					return err
+				}
+			}
+			return c.sentinel()
+		})
+		c.until("the SETTINGS' ACKs", 60*time.Second, func(f http2.Frame) bool {
+			if _, ok := f.(*http2.GoAwayFrame); ok {
+				t.Fatal("GOAWAY")
+			}
+			return isSentinelAck(f)
+		})
+		wait()
+		return time.Since(start)
+	}
+	none := took(0)
+	full := took(h2MaxStreams)
+	t.Logf("%d SETTINGS of %d values: %s with no stream, %s with %d", frames, len(values), none, full, h2MaxStreams)
+	if full > 4*none+100*time.Millisecond {
+		t.Errorf("with %d streams open, %s; with none, %s: each value went to every stream", h2MaxStreams, full, none)
+	}
 }

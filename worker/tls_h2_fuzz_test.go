@@ -104,10 +104,7 @@ func startH2Fuzz(f *testing.F) *h2FuzzServer {
 	}
 	s.SetRouter(r)
 	fs.addr = listenTLS(f, s, cert, key)
-	sv := s.(*server)
-	sv.m.mu.Lock()
-	fs.h2 = sv.bound.tls.h2
-	sv.m.mu.Unlock()
+	fs.h2 = h2ServerOf(s)
 	return fs
 }
 

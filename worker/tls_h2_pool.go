@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// h2Pool runs the handlers of HTTP/2 streams that may block, and the
-// writes that wait for a client's window, on a bounded set of goroutines:
-// never one goroutine per stream without bound. Idle goroutines stay for
+// h2Pool runs the handlers of HTTP/2 streams that may block on a bounded
+// set of goroutines: never one goroutine per stream without bound (the
+// writes that wait for a client's window have their own, which
+// h2MaxStreams bounds per connection). Idle goroutines stay for
 // h2PoolIdle, then end; a stream that finds every goroutine busy waits for
 // one (the connection's reader with it: backpressure).
 type h2Pool struct {
@@ -35,25 +36,8 @@ func (p *h2Pool) init(n int) {
 	p.done = make(chan struct{})
 }
 
-// h2 pool tasks (h2Stream.task).
-const (
-	taskServe = iota // run the handler, then respond
-	taskWrite        // write the rest of the response (h2Stream.pending)
-)
-
 // run serves st's handler on the pool.
 func (p *h2Pool) run(st *h2Stream) {
-	st.task = taskServe
-	p.submit(st)
-}
-
-// runWrite finishes st's response on the pool.
-func (p *h2Pool) runWrite(st *h2Stream) {
-	st.task = taskWrite
-	p.submit(st)
-}
-
-func (p *h2Pool) submit(st *h2Stream) {
 	select {
 	case p.tasks <- st:
 		return
@@ -80,7 +64,7 @@ func (p *h2Pool) work(st *h2Stream) {
 	t := time.NewTimer(h2PoolIdle)
 	defer t.Stop()
 	for {
-		st.do()
+		st.serveOnPool()
 		t.Reset(h2PoolIdle)
 		select {
 		case st = <-p.tasks:
@@ -107,17 +91,5 @@ func (p *h2Pool) stop(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-	}
-}
-
-// do runs the stream's task.
-func (st *h2Stream) do() {
-	switch st.task {
-	case taskServe:
-		st.serveOnPool()
-	case taskWrite:
-		body := st.pending
-		st.pending = nil
-		st.conn.writeRest(st, body)
 	}
 }

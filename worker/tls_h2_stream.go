@@ -57,13 +57,13 @@ type h2StreamState struct {
 
 	// Guarded by conn.wmu.
 	sendWindow int64
-	complete   bool    // the request is whole: the handler runs or ran
-	running    bool    // the handler or the response's writing has not ended
-	reset      bool    // reset by the client or the server: nothing more is written
-	forgotten  bool    // out of the stream table
-	task       int     // what the pool is to do (taskServe, taskWrite)
-	pipe       *h2Body // the streamed body (StreamRequestBody hosts); nil: whole
-	pending    []byte  // the body respond left to the pool
+	complete   bool      // the request is whole: the handler runs or ran
+	reading    bool      // counted in conn.reading: the request is not whole
+	readBy     time.Time // when ReadTimeout ends the request's reading
+	running    bool      // the handler or the response's writing has not ended
+	reset      bool      // reset by the client or the server: nothing more is written
+	forgotten  bool      // out of the stream table
+	pipe       *h2Body   // the streamed body (StreamRequestBody hosts); nil: whole
 
 	// The context, made on first use.
 	mu        sync.Mutex
@@ -236,6 +236,10 @@ func (c *h2Conn) decodeBlock(st *h2Stream, frag []byte, ended bool) error {
 	c.streams[st.id] = st
 	st.sendWindow = c.peerWindow
 	st.running = true
+	if !st.endStream && c.srv.read > 0 {
+		st.reading, st.readBy = true, time.Now().Add(c.srv.read)
+		c.reading++
+	}
 	c.wmu.Unlock()
 	c.running.Add(1)
 	if c.drainOnFirst.Load() && c.drainOnFirst.CompareAndSwap(true, false) {
@@ -272,6 +276,7 @@ func (c *h2Conn) streamBody(st *h2Stream) {
 	req.SetBodyStream(b, int(st.declared))
 	c.wmu.Lock()
 	st.complete = true
+	c.readDoneLocked(st) // the handler reads it now, under its own deadlines
 	c.wmu.Unlock()
 	c.srv.pool.run(st)
 }
@@ -507,6 +512,7 @@ func (c *h2Conn) refuse(st *h2Stream, status int) {
 	id := st.id // st is dropped once answered
 	c.wmu.Lock()
 	st.complete = true
+	c.readDoneLocked(st)
 	c.wmu.Unlock()
 	ctx := &st.fctx
 	ctx.Error(fasthttp.StatusMessage(status), status)
@@ -525,6 +531,7 @@ func (c *h2Conn) refuse(st *h2Stream, status int) {
 func (c *h2Conn) endRequest(st *h2Stream) error {
 	c.wmu.Lock()
 	st.complete = true
+	c.readDoneLocked(st)
 	c.wmu.Unlock()
 	req := &st.fctx.Request
 	if len(st.body) > 0 {

@@ -10,9 +10,9 @@ import (
 )
 
 // respond writes st's response: HEADERS, then the body as DATA within
-// the flow-control windows. On the reader (onReader), nothing may wait:
-// a body that does not fit the windows, or that is a stream to read, is
-// finished on the pool. It ends the stream.
+// the flow-control windows. A body that does not fit the windows, or that
+// is a stream to read, is finished on a goroutine of its own (writeRest).
+// It ends the stream.
 func (c *h2Conn) respond(st *h2Stream, onReader bool) {
 	ctx := &st.fctx
 	resp := &ctx.Response
@@ -57,18 +57,16 @@ func (c *h2Conn) respond(st *h2Stream, onReader bool) {
 		}
 	}
 	c.wmu.Unlock()
-	if onReader {
-		// The rest waits for window, or reads a stream: not on the reader.
-		st.pending = body
-		c.srv.pool.runWrite(st)
-		return
-	}
-	c.writeRest(st, body)
+	// The rest waits for window, or reads a stream: neither on the reader
+	// nor on a pool goroutine, which a client that never opens its window
+	// would hold for WriteTimeout (a thousand such streams, and every
+	// other client's handlers would wait for the pool).
+	go c.writeRest(st, body)
 }
 
 // writeRest writes what respond could not write at once: the rest of a
-// body, waiting for window, or a body stream, read as it comes. On a pool
-// goroutine.
+// body, waiting for window, or a body stream, read as it comes. On a
+// goroutine of its own, one per such stream: h2MaxStreams bounds them.
 func (c *h2Conn) writeRest(st *h2Stream, body []byte) {
 	defer c.finish(st)
 	resp := &st.fctx.Response
