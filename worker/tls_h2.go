@@ -253,6 +253,14 @@ type h2Conn struct {
 	// too): the concurrency limit, and idleness.
 	running atomic.Int32
 
+	// The pool's answers waiting for the writer (queueResponse).
+	qmu     sync.Mutex
+	qcond   sync.Cond // on qmu: queued, or closed
+	queue   []*h2Stream
+	writing bool          // writeQueued was started
+	qclosed bool          // the connection ended: the writer ends
+	qdone   chan struct{} // closed when the writer ended
+
 	// Guarded by wmu: the writer side.
 	wmu          sync.Mutex
 	wcond        sync.Cond
@@ -286,6 +294,7 @@ const (
 // init readies the connection before anyone else can see it.
 func (c *h2Conn) init() {
 	c.wcond.L = &c.wmu
+	c.qcond.L = &c.qmu
 	c.br = bufio.NewReaderSize(c.c, 32<<10) // a whole frame fits: readHeaders
 	c.bw = bufio.NewWriterSize(h2DeadlineWriter{c}, 16<<10)
 	c.fr = http2.NewFramer(c.bw, c.br)
@@ -827,6 +836,7 @@ func (c *h2Conn) closeAll() {
 		c.drop(st)
 	}
 	_ = c.c.Close()
+	c.stopWriter()
 }
 
 // flush writes what the batch produced; false if the connection broke.

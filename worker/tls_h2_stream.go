@@ -566,10 +566,12 @@ func (c *h2Conn) misdirected(host []byte) bool {
 	return t != nil && t.misdirected(c.tlsState.ServerName, host)
 }
 
-// serveOnPool runs st's handler on a pool goroutine and writes its answer.
+// serveOnPool runs st's handler on a pool goroutine and queues its answer
+// for the connection's writer: the pool goroutine never waits on the
+// socket, which a client that does not read would hold for WriteTimeout.
 func (st *h2Stream) serveOnPool() {
 	st.hs.serve(&st.fctx)
-	st.conn.respond(st, false)
+	st.conn.queueResponse(st)
 }
 
 // ---- context.Context ----

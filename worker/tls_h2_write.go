@@ -64,6 +64,70 @@ func (c *h2Conn) respond(st *h2Stream, onReader bool) {
 	go c.writeRest(st, body)
 }
 
+// queueResponse hands st's answer to the connection's writer: one
+// goroutine per connection, started with its first pooled answer, that
+// writes the answers of the pool's handlers in batches, one flush for all
+// that are ready, and ends with the connection. The pool's goroutines
+// never wait on a socket, which a client that does not read would hold
+// for WriteTimeout.
+func (c *h2Conn) queueResponse(st *h2Stream) {
+	c.qmu.Lock()
+	if c.qclosed {
+		c.qmu.Unlock()
+		c.respond(st, false) // the connection is gone: respond only finishes st
+		return
+	}
+	c.queue = append(c.queue, st)
+	start := !c.writing
+	if start {
+		c.writing = true
+		c.qdone = make(chan struct{})
+		go c.writeQueued(c.qdone)
+	}
+	c.qmu.Unlock()
+	if !start {
+		c.qcond.Signal()
+	}
+}
+
+// writeQueued is the connection's writer (queueResponse).
+func (c *h2Conn) writeQueued(done chan struct{}) {
+	defer close(done)
+	var batch []*h2Stream
+	for {
+		c.qmu.Lock()
+		for len(c.queue) == 0 && !c.qclosed {
+			c.qcond.Wait()
+		}
+		if len(c.queue) == 0 {
+			c.qmu.Unlock()
+			return
+		}
+		batch, c.queue = c.queue, batch[:0]
+		c.qmu.Unlock()
+		for i, st := range batch {
+			c.respond(st, true) // flushed below, once for the batch
+			batch[i] = nil
+		}
+		c.wmu.Lock()
+		c.flushLocked()
+		c.wmu.Unlock()
+	}
+}
+
+// stopWriter ends the connection's writer once it has written what is
+// queued (to a broken connection, quickly), and waits for it.
+func (c *h2Conn) stopWriter() {
+	c.qmu.Lock()
+	c.qclosed = true
+	started := c.writing
+	c.qmu.Unlock()
+	c.qcond.Broadcast()
+	if started {
+		<-c.qdone
+	}
+}
+
 // writeRest writes what respond could not write at once: the rest of a
 // body, waiting for window, or a body stream, read as it comes. On a
 // goroutine of its own, one per such stream: h2MaxStreams bounds them.
@@ -215,6 +279,9 @@ func (c *h2Conn) becameIdle() {
 	if !gone && c.srv.idle > 0 && c.running.Load() == 0 {
 		_ = c.c.SetReadDeadline(time.Now().Add(c.srv.idle))
 		c.idleSet = true
+	}
+	if gone {
+		c.flushLocked() // the last answers, not yet flushed by their batch
 	}
 	c.wmu.Unlock()
 	if gone {
