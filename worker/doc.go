@@ -152,6 +152,8 @@
 //   - router.go, tree.go, paramstr.go: Router, its per-method route trees,
 //     and path parameters boxed in one allocation.
 //   - static.go: a host's VirtualFS.
+//   - static_conditional.go: ETag, Last-Modified, 304 and 412 (RFC 9110 13).
+//   - static_range.go: Range, 206 and 416 (RFC 9110 14).
 //   - bodylimit.go: streamed request bodies, MaxRequestSize, and bodies
 //     read and dropped for hosts that never read them.
 //

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -91,8 +90,8 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, dotfiles bool) fileAnswer {
 	if !read {
 		return fileWrongMethod
 	}
-	if notModified(ctx, info.ModTime()) {
-		ctx.SetStatusCode(fasthttp.StatusNotModified)
+	etag := fileValidators(ctx, info)
+	if preconditions(ctx, etag, info.ModTime()) {
 		return fileServed
 	}
 	f, err := fsys.Open(name)
@@ -121,8 +120,9 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, dotfiles bool) fileAnswer {
 		}
 	}
 	ctx.SetContentType(ctype)
-	if !info.ModTime().IsZero() {
-		ctx.Response.Header.Set(fasthttp.HeaderLastModified, info.ModTime().UTC().Format(http.TimeFormat))
+	ctx.Response.Header.Set(fasthttp.HeaderAcceptRanges, "bytes")
+	if rangeStillValid(ctx, etag, info.ModTime()) && serveRange(ctx, f, info.Size()) {
+		return fileServed
 	}
 	if ctx.IsHead() {
 		f.Close()
@@ -158,13 +158,4 @@ func sniff(f fs.File) string {
 		return "application/octet-stream"
 	}
 	return http.DetectContentType(buf[:n])
-}
-
-func notModified(ctx *fasthttp.RequestCtx, mod time.Time) bool {
-	ims := ctx.Request.Header.Peek(fasthttp.HeaderIfModifiedSince)
-	if len(ims) == 0 || mod.IsZero() {
-		return false
-	}
-	t, err := http.ParseTime(string(ims))
-	return err == nil && !mod.Truncate(time.Second).After(t)
 }
