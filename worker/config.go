@@ -151,6 +151,10 @@ type HostConfig struct {
 	// absent, but for .well-known (RFC 8615: ACME challenges,
 	// security.txt), which is always served.
 	ServeDotfiles bool
+	// NoPrecompressed stops serving a file's precompressed sibling
+	// (file.br, file.zst, file.gz) to clients that accept its encoding
+	// (static_encoding.go). Default false: siblings are served.
+	NoPrecompressed bool
 	// Middleware wraps the host's routes and files; [0] runs first.
 	Middleware []MiddlewareFunc
 	// RateLimits limits the host's requests. Default nil: unlimited.

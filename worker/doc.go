@@ -154,6 +154,8 @@
 //   - static.go: a host's VirtualFS.
 //   - static_conditional.go: ETag, Last-Modified, 304 and 412 (RFC 9110 13).
 //   - static_range.go: Range, 206 and 416 (RFC 9110 14).
+//   - static_encoding.go: precompressed siblings (.br, .zst, .gz) by
+//     Accept-Encoding.
 //   - bodylimit.go: streamed request bodies, MaxRequestSize, and bodies
 //     read and dropped for hosts that never read them.
 //

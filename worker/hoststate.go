@@ -29,8 +29,8 @@ type hostState struct {
 	headers     []headerKV
 
 	name, tenant string
-	files        fs.FS // may be nil
-	dotfiles     bool  // HostConfig.ServeDotfiles
+	files        fs.FS    // may be nil
+	fileOpts     fileOpts // HostConfig.ServeDotfiles, NoPrecompressed
 	errLog       *zerolog.Logger
 	streamBody   bool // HostConfig.StreamRequestBody
 	discardBody  bool // HostConfig.DiscardRequestBody, or nothing of the host reads bodies
@@ -137,7 +137,7 @@ func (h *hostState) core(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if h.files != nil {
-		switch serveFile(ctx, h.files, h.dotfiles) {
+		switch serveFile(ctx, h.files, h.fileOpts) {
 		case fileServed:
 			return
 		case fileWrongMethod:

@@ -103,7 +103,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 	var mw []MiddlewareFunc
 	if cfg != nil {
 		hs.files = cfg.VirtualFS
-		hs.dotfiles = cfg.ServeDotfiles
+		hs.fileOpts = fileOpts{dotfiles: cfg.ServeDotfiles, noPrecompressed: cfg.NoPrecompressed}
 		hs.streamBody = cfg.StreamRequestBody
 		hs.inline = cfg.Inline
 		mw = cfg.Middleware

@@ -14,6 +14,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// fileOpts are a host's switches for its files.
+type fileOpts struct {
+	dotfiles        bool // HostConfig.ServeDotfiles
+	noPrecompressed bool // HostConfig.NoPrecompressed
+}
+
 // fileAnswer is what serveFile did with a request.
 type fileAnswer uint8
 
@@ -42,7 +48,7 @@ const fileAllow = "GET, HEAD"
 // a socket or a device is not a page. A directory serves its index.html,
 // under the same rule; a file named as a directory ("/a.txt/") is nothing,
 // as in nginx.
-func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, dotfiles bool) fileAnswer {
+func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, opts fileOpts) fileAnswer {
 	raw := ctx.Path()
 	if bytes.IndexByte(raw, 0) >= 0 || bytes.IndexByte(raw, '\\') >= 0 {
 		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
@@ -57,7 +63,7 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, dotfiles bool) fileAnswer {
 		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
 		return fileServed
 	}
-	if !dotfiles && dotfile(name) {
+	if !opts.dotfiles && dotfile(name) {
 		return fileAbsent
 	}
 	info, err := fs.Stat(fsys, name)
@@ -90,6 +96,17 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, dotfiles bool) fileAnswer {
 	if !read {
 		return fileWrongMethod
 	}
+	ctype := mime.TypeByExtension(path.Ext(name))
+	if !opts.noPrecompressed {
+		if sib, coding, sinfo, ok := precompressedSibling(ctx, fsys, name); ok {
+			name, info = sib, sinfo
+			ctx.Response.Header.Set(fasthttp.HeaderContentEncoding, coding)
+			ctx.Response.Header.Set(fasthttp.HeaderVary, fasthttp.HeaderAcceptEncoding)
+			if ctype == "" {
+				ctype = "application/octet-stream" // compressed bytes cannot be sniffed
+			}
+		}
+	}
 	etag := fileValidators(ctx, info)
 	if preconditions(ctx, etag, info.ModTime()) {
 		return fileServed
@@ -104,7 +121,6 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, dotfiles bool) fileAnswer {
 		f.Close()
 		return fileAbsent
 	}
-	ctype := mime.TypeByExtension(path.Ext(name))
 	if ctype == "" {
 		ctype = sniff(f)
 		// Rewind for the body: seek when the file can, else open it again.

@@ -43,6 +43,7 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 			}
 			hc.VirtualFS = rootFS{root}
 			hc.ServeDotfiles = h.Dotfiles
+			hc.NoPrecompressed = !h.Precompressed
 		}
 		if h.Respond != "" {
 			hc.Middleware = []worker.MiddlewareFunc{respond(h.RespondStatus, h.ContentType, h.Respond)}

@@ -258,6 +258,10 @@ type Host struct {
 	// Default false: they get 404, as if absent, but for .well-known
 	// (RFC 8615: ACME challenges, security.txt), which is always served.
 	Dotfiles bool
+	// Precompressed ("precompressed") serves a file's precompressed
+	// sibling (file.br, file.zst, file.gz) to clients that accept its
+	// encoding, as nginx's gzip_static; only with Root. Default true.
+	Precompressed bool
 	// Respond is a fixed body answered to every request. Default "": none.
 	Respond string
 	// RespondStatus is the status of Respond's answers, 100 to 599.

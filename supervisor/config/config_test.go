@@ -133,6 +133,20 @@ func TestParseDotfiles(t *testing.T) {
 	}
 }
 
+// precompressed (default true with a root) switches a root's
+// precompressed siblings off.
+func TestParsePrecompressed(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want bool
+	}{{"", true}, {"precompressed = false\n", false}, {"precompressed = true\n", true}} {
+		c := mustParse(t, srv+"[[host]]\nhostname = \"a.test\"\nroot = \"www\"\n"+tt.line)
+		if got := c.Hosts[0].Precompressed; got != tt.want {
+			t.Errorf("%q: Precompressed = %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}
+
 func TestParseFull(t *testing.T) {
 	c := mustParse(t, fullDoc)
 	sup := Supervisor{Workers: 4, ControlSocket: "/run/rockstar/ctl.sock", ShutdownTimeout: 90 * time.Second, User: "nobody", Group: "1000"}
@@ -155,7 +169,7 @@ func TestParseFull(t *testing.T) {
 		t.Errorf("Servers = %+v\nwant %+v", c.Servers, servers)
 	}
 	hosts := []Host{{
-		Hostname: "app.example.com", Tenant: "t1", Root: "/etc/rockstar/sites/app",
+		Hostname: "app.example.com", Tenant: "t1", Root: "/etc/rockstar/sites/app", Precompressed: true,
 		RespondStatus: 200, ContentType: DefaultContentType,
 		Headers:   map[string]string{"X-Frame-Options": "DENY", "Strict-Transport-Security": "max-age=60"},
 		RateLimit: &RateLimit{RequestsPerSecond: 2.5, Burst: 5, Key: KeyClientIP, Size: DefaultClientTableSize, IPv6Prefix: DefaultIPv6Prefix},

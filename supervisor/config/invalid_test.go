@@ -143,6 +143,8 @@ var invalidCases = []struct {
 		nil},
 	{"dotfiles without root", srv + "[[host]]\nhostname = \"a.test\"\ndotfiles = true\n",
 		[]want{{5, "host[0].dotfiles", ErrConflict}}},
+	{"precompressed without root", srv + "[[host]]\nhostname = \"a.test\"\nprecompressed = false\n",
+		[]want{{5, "host[0].precompressed", ErrConflict}}},
 	{"dotfiles not a boolean", srv + "[[host]]\nhostname = \"a.test\"\nroot = \"www\"\ndotfiles = \"yes\"\n",
 		[]want{{6, "host[0].dotfiles", ErrType}}},
 	{"respond_status out of range", srv + "[[host]]\nhostname = \"a.test\"\nrespond = \"x\"\nrespond_status = 700\n",

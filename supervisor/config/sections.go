@@ -266,6 +266,13 @@ func (d *decoder) host(t *table) Host {
 		}
 		h.Dotfiles = v
 	}
+	h.Precompressed = h.Root != ""
+	if v, ok := t.boolean("precompressed"); ok {
+		if h.Root == "" {
+			t.errorf("precompressed", ErrConflict, "applies only with root")
+		}
+		h.Precompressed = v
+	}
 	if v, ok := t.str("respond", false); ok {
 		h.Respond = v
 	}
