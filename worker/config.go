@@ -155,6 +155,16 @@ type HostConfig struct {
 	// (file.br, file.zst, file.gz) to clients that accept its encoding
 	// (static_encoding.go). Default false: siblings are served.
 	NoPrecompressed bool
+	// CacheControl sets Cache-Control on the answers of VirtualFS by
+	// path: a pattern is a path ("/favicon.ico"), a path ending in "*"
+	// (a prefix: "/assets/*"), or "*" (every file); an exact path wins,
+	// then the longest prefix. An answer that has a Cache-Control keeps
+	// it. Default nil: none.
+	CacheControl map[string]string
+	// Fallback is the file served, with 200, for a GET or HEAD whose path
+	// names nothing in VirtualFS (a single-page app's "/index.html", as
+	// nginx's try_files $uri /index.html). Default "": 404.
+	Fallback string
 	// Middleware wraps the host's routes and files; [0] runs first.
 	Middleware []MiddlewareFunc
 	// RateLimits limits the host's requests. Default nil: unlimited.

@@ -25,6 +25,9 @@ var (
 	ErrNoHosts = errors.New("worker: tenant has no hosts")
 	// ErrInvalidRateLimit: a rate limit with a negative or zero rate while enabled.
 	ErrInvalidRateLimit = errors.New("worker: invalid rate limit")
+	// ErrInvalidFilePolicy: a host's CacheControl pattern or Fallback is
+	// not one the host can serve.
+	ErrInvalidFilePolicy = errors.New("worker: invalid file policy")
 
 	// ErrServerExists: another server is already registered under that address.
 	ErrServerExists = errors.New("worker: server address already in use")

@@ -29,8 +29,10 @@ type hostState struct {
 	headers     []headerKV
 
 	name, tenant string
-	files        fs.FS    // may be nil
-	fileOpts     fileOpts // HostConfig.ServeDotfiles, NoPrecompressed
+	files        fs.FS       // may be nil
+	fileOpts     fileOpts    // HostConfig.ServeDotfiles, NoPrecompressed
+	cache        []cacheRule // HostConfig.CacheControl, in matching order
+	fallback     string      // HostConfig.Fallback
 	errLog       *zerolog.Logger
 	streamBody   bool // HostConfig.StreamRequestBody
 	discardBody  bool // HostConfig.DiscardRequestBody, or nothing of the host reads bodies
@@ -139,6 +141,9 @@ func (h *hostState) core(ctx *fasthttp.RequestCtx) {
 	if h.files != nil {
 		switch serveFile(ctx, h.files, h.fileOpts) {
 		case fileServed:
+			if h.cache != nil {
+				cacheControl(ctx, h.cache)
+			}
 			return
 		case fileWrongMethod:
 			allow := fileAllow
@@ -147,6 +152,10 @@ func (h *hostState) core(ctx *fasthttp.RequestCtx) {
 			}
 			methodNotAllowed(ctx, allow)
 			return
+		case fileAbsent:
+			if h.serveFallback(ctx) {
+				return
+			}
 		}
 	}
 	if h.routes != nil {

@@ -326,6 +326,9 @@ func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net
 		if err := validateRateLimit("host "+name, c.RateLimits); err != nil {
 			return nil, err
 		}
+		if err := validateFilePolicy(name, c); err != nil {
+			return nil, err
+		}
 	}
 	var b *binding
 	if !isEphemeral(addr) && ln == nil {

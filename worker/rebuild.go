@@ -104,6 +104,10 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 	if cfg != nil {
 		hs.files = cfg.VirtualFS
 		hs.fileOpts = fileOpts{dotfiles: cfg.ServeDotfiles, noPrecompressed: cfg.NoPrecompressed}
+		if len(cfg.CacheControl) > 0 {
+			hs.cache = cacheRules(cfg.CacheControl)
+		}
+		hs.fallback = cfg.Fallback
 		hs.streamBody = cfg.StreamRequestBody
 		hs.inline = cfg.Inline
 		mw = cfg.Middleware

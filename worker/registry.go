@@ -68,9 +68,13 @@ func (r *registry) addHost(hostname string, config HostConfig) error {
 	if err := validateRateLimit("host "+name, config.RateLimits); err != nil {
 		return err
 	}
+	if err := validateFilePolicy(name, &config); err != nil {
+		return err
+	}
 	cfg := config
 	cfg.Hostname = name
 	cfg.Middleware = slices.Clone(config.Middleware)
+	cfg.CacheControl = maps.Clone(config.CacheControl)
 	if config.RateLimits != nil {
 		rl := *config.RateLimits
 		cfg.RateLimits = &rl

@@ -44,6 +44,7 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 			hc.VirtualFS = rootFS{root}
 			hc.ServeDotfiles = h.Dotfiles
 			hc.NoPrecompressed = !h.Precompressed
+			hc.CacheControl, hc.Fallback = h.CacheControl, h.Fallback
 		}
 		if h.Respond != "" {
 			hc.Middleware = []worker.MiddlewareFunc{respond(h.RespondStatus, h.ContentType, h.Respond)}

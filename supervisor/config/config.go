@@ -262,6 +262,16 @@ type Host struct {
 	// sibling (file.br, file.zst, file.gz) to clients that accept its
 	// encoding, as nginx's gzip_static; only with Root. Default true.
 	Precompressed bool
+	// CacheControl ("cache_control", a table) sets Cache-Control on the
+	// files of Root by path pattern: "/favicon.ico", "/assets/*" (a
+	// prefix) or "*"; an exact path wins, then the longest prefix; only
+	// with Root. Default none.
+	CacheControl map[string]string
+	// Fallback ("fallback") is the file of Root served, with 200, for a
+	// GET or HEAD whose path names nothing there, as nginx's try_files
+	// $uri /index.html for single-page apps; only with Root. Default "":
+	// 404.
+	Fallback string
 	// Respond is a fixed body answered to every request. Default "": none.
 	Respond string
 	// RespondStatus is the status of Respond's answers, 100 to 599.

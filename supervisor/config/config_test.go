@@ -147,6 +147,16 @@ func TestParsePrecompressed(t *testing.T) {
 	}
 }
 
+// cache_control and fallback reach a root host.
+func TestParseCacheControlAndFallback(t *testing.T) {
+	c := mustParse(t, srv+"[[host]]\nhostname = \"a.test\"\nroot = \"www\"\nfallback = \"/index.html\"\n"+
+		"cache_control = { \"/assets/*\" = \"public, max-age=31536000, immutable\", \"*\" = \"no-cache\" }\n")
+	h := c.Hosts[0]
+	if h.Fallback != "/index.html" || h.CacheControl["/assets/*"] != "public, max-age=31536000, immutable" || h.CacheControl["*"] != "no-cache" {
+		t.Fatalf("got fallback %q, cache_control %v", h.Fallback, h.CacheControl)
+	}
+}
+
 func TestParseFull(t *testing.T) {
 	c := mustParse(t, fullDoc)
 	sup := Supervisor{Workers: 4, ControlSocket: "/run/rockstar/ctl.sock", ShutdownTimeout: 90 * time.Second, User: "nobody", Group: "1000"}

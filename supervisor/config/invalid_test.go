@@ -143,6 +143,11 @@ var invalidCases = []struct {
 		nil},
 	{"dotfiles without root", srv + "[[host]]\nhostname = \"a.test\"\ndotfiles = true\n",
 		[]want{{5, "host[0].dotfiles", ErrConflict}}},
+	{"cache_control and fallback problems", srv + "[[host]]\nhostname = \"a.test\"\nroot = \"www\"\nfallback = \"index.html\"\n" +
+		"cache_control = { \"assets/*\" = \"x\" }\n",
+		[]want{{6, "host[0].fallback", ErrInvalid}, {7, `host[0].cache_control."assets/*"`, ErrInvalid}}},
+	{"fallback without root", srv + "[[host]]\nhostname = \"a.test\"\nfallback = \"/index.html\"\n",
+		[]want{{5, "host[0].fallback", ErrConflict}}},
 	{"precompressed without root", srv + "[[host]]\nhostname = \"a.test\"\nprecompressed = false\n",
 		[]want{{5, "host[0].precompressed", ErrConflict}}},
 	{"dotfiles not a boolean", srv + "[[host]]\nhostname = \"a.test\"\nroot = \"www\"\ndotfiles = \"yes\"\n",

@@ -295,6 +295,21 @@ func (d *decoder) host(t *table) Host {
 	if ht, ok := t.sub("headers"); ok {
 		h.Headers = d.headers(ht)
 	}
+	if ct, ok := t.sub("cache_control"); ok {
+		if h.Root == "" {
+			t.errorf("cache_control", ErrConflict, "applies only with root")
+		}
+		h.CacheControl = d.cacheControl(ct)
+	}
+	if v, ok := t.str("fallback", false); ok {
+		switch {
+		case h.Root == "":
+			t.errorf("fallback", ErrConflict, "applies only with root")
+		case !strings.HasPrefix(v, "/") || strings.ContainsAny(v, "\x00\\"):
+			t.errorf("fallback", ErrInvalid, "must be a path from the root, like \"/index.html\"")
+		}
+		h.Fallback = v
+	}
 	if rt, ok := t.sub("rate_limit"); ok {
 		h.RateLimit = d.rateLimit(rt)
 	}
@@ -342,6 +357,27 @@ func (d *decoder) headers(t *table) map[string]string {
 			t.errorf(k, ErrDuplicate, "is the same header as %q", seen[lk])
 		default:
 			seen[lk] = k
+		}
+		out[k] = v
+	}
+	t.finish()
+	return out
+}
+
+// cacheControl reads a host's cache_control table: path patterns to
+// Cache-Control values.
+func (d *decoder) cacheControl(t *table) map[string]string {
+	out := make(map[string]string, len(t.m))
+	for k := range t.m {
+		v, ok := t.str(k, false)
+		if !ok {
+			continue
+		}
+		switch {
+		case k == "" || (k[0] != '/' && k != "*") || strings.Contains(strings.TrimSuffix(k, "*"), "*"):
+			t.errorf(k, ErrInvalid, "must be a path, a path ending in *, or *")
+		case v == "" || !validHeaderValue(v):
+			t.errorf(k, ErrInvalid, "must be a Cache-Control value without control characters")
 		}
 		out[k] = v
 	}
