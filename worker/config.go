@@ -155,6 +155,11 @@ type HostConfig struct {
 	// (file.br, file.zst, file.gz) to clients that accept its encoding
 	// (static_encoding.go). Default false: siblings are served.
 	NoPrecompressed bool
+	// NoCompression stops compressing files of compressible types (text,
+	// JSON, JavaScript, XML, SVG, WebAssembly) of 1 KiB to 8 MiB for
+	// clients that accept br, zstd or gzip, once per change of a file
+	// (static_compress.go). Default false: they are compressed.
+	NoCompression bool
 	// CacheControl sets Cache-Control on the answers of VirtualFS by
 	// path: a pattern is a path ("/favicon.ico"), a path ending in "*"
 	// (a prefix: "/assets/*"), or "*" (every file); an exact path wins,

@@ -156,6 +156,7 @@
 //   - static_range.go: Range, 206 and 416 (RFC 9110 14).
 //   - static_encoding.go: precompressed siblings (.br, .zst, .gz) by
 //     Accept-Encoding.
+//   - static_compress.go: files compressed on the fly, once per change.
 //   - static_policy.go: Cache-Control by path pattern, the fallback file.
 //   - bodylimit.go: streamed request bodies, MaxRequestSize, and bodies
 //     read and dropped for hosts that never read them.

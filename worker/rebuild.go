@@ -104,6 +104,9 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 	if cfg != nil {
 		hs.files = cfg.VirtualFS
 		hs.fileOpts = fileOpts{dotfiles: cfg.ServeDotfiles, noPrecompressed: cfg.NoPrecompressed}
+		if cfg.VirtualFS != nil && !cfg.NoCompression {
+			hs.fileOpts.compress = newCompressCache()
+		}
 		if len(cfg.CacheControl) > 0 {
 			hs.cache = cacheRules(cfg.CacheControl)
 		}

@@ -16,8 +16,9 @@ import (
 
 // fileOpts are a host's switches for its files.
 type fileOpts struct {
-	dotfiles        bool // HostConfig.ServeDotfiles
-	noPrecompressed bool // HostConfig.NoPrecompressed
+	dotfiles        bool           // HostConfig.ServeDotfiles
+	noPrecompressed bool           // HostConfig.NoPrecompressed
+	compress        *compressCache // nil: HostConfig.NoCompression
 }
 
 // fileAnswer is what serveFile did with a request.
@@ -97,9 +98,10 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, opts fileOpts) fileAnswer {
 		return fileWrongMethod
 	}
 	ctype := mime.TypeByExtension(path.Ext(name))
+	sibling := false
 	if !opts.noPrecompressed {
 		if sib, coding, sinfo, ok := precompressedSibling(ctx, fsys, name); ok {
-			name, info = sib, sinfo
+			name, info, sibling = sib, sinfo, true
 			ctx.Response.Header.Set(fasthttp.HeaderContentEncoding, coding)
 			ctx.Response.Header.Set(fasthttp.HeaderVary, fasthttp.HeaderAcceptEncoding)
 			if ctype == "" {
@@ -107,7 +109,16 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, opts fileOpts) fileAnswer {
 			}
 		}
 	}
+	var coding string // compressed here (static_compress.go)
+	if opts.compress != nil && !sibling && compressible(ctype) && info.Size() >= compressMin && info.Size() <= compressMax {
+		ctx.Response.Header.Set(fasthttp.HeaderVary, fasthttp.HeaderAcceptEncoding)
+		coding = compressCoding(ctx)
+	}
 	etag := fileValidators(ctx, info)
+	if coding != "" && etag != nil {
+		ctx.Response.Header.SetBytesV(fasthttp.HeaderETag, compressedETag(etag, coding))
+		etag = ctx.Response.Header.Peek(fasthttp.HeaderETag)
+	}
 	if preconditions(ctx, etag, info.ModTime()) {
 		return fileServed
 	}
@@ -136,6 +147,10 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, opts fileOpts) fileAnswer {
 		}
 	}
 	ctx.SetContentType(ctype)
+	if coding != "" {
+		serveCompressed(ctx, opts.compress, f, name, coding, info)
+		return fileServed
+	}
 	ctx.Response.Header.Set(fasthttp.HeaderAcceptRanges, "bytes")
 	if rangeStillValid(ctx, etag, info.ModTime()) && serveRange(ctx, f, info.Size()) {
 		return fileServed

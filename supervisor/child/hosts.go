@@ -43,7 +43,7 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 			}
 			hc.VirtualFS = rootFS{root}
 			hc.ServeDotfiles = h.Dotfiles
-			hc.NoPrecompressed = !h.Precompressed
+			hc.NoPrecompressed, hc.NoCompression = !h.Precompressed, !h.Compression
 			hc.CacheControl, hc.Fallback = h.CacheControl, h.Fallback
 		}
 		if h.Respond != "" {

@@ -262,6 +262,11 @@ type Host struct {
 	// sibling (file.br, file.zst, file.gz) to clients that accept its
 	// encoding, as nginx's gzip_static; only with Root. Default true.
 	Precompressed bool
+	// Compression ("compression") compresses files of Root of compressible
+	// types (text, JSON, JavaScript, XML, SVG, WebAssembly) of 1 KiB to
+	// 8 MiB for clients that accept br, zstd or gzip, once per change of a
+	// file; only with Root. Default true.
+	Compression bool
 	// CacheControl ("cache_control", a table) sets Cache-Control on the
 	// files of Root by path pattern: "/favicon.ico", "/assets/*" (a
 	// prefix) or "*"; an exact path wins, then the longest prefix; only

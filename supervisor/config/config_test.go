@@ -145,6 +145,15 @@ func TestParsePrecompressed(t *testing.T) {
 			t.Errorf("%q: Precompressed = %v, want %v", tt.line, got, tt.want)
 		}
 	}
+	for _, tt := range []struct {
+		line string
+		want bool
+	}{{"", true}, {"compression = false\n", false}} {
+		c := mustParse(t, srv+"[[host]]\nhostname = \"a.test\"\nroot = \"www\"\n"+tt.line)
+		if got := c.Hosts[0].Compression; got != tt.want {
+			t.Errorf("%q: Compression = %v, want %v", tt.line, got, tt.want)
+		}
+	}
 }
 
 // cache_control and fallback reach a root host.
@@ -179,7 +188,7 @@ func TestParseFull(t *testing.T) {
 		t.Errorf("Servers = %+v\nwant %+v", c.Servers, servers)
 	}
 	hosts := []Host{{
-		Hostname: "app.example.com", Tenant: "t1", Root: "/etc/rockstar/sites/app", Precompressed: true,
+		Hostname: "app.example.com", Tenant: "t1", Root: "/etc/rockstar/sites/app", Precompressed: true, Compression: true,
 		RespondStatus: 200, ContentType: DefaultContentType,
 		Headers:   map[string]string{"X-Frame-Options": "DENY", "Strict-Transport-Security": "max-age=60"},
 		RateLimit: &RateLimit{RequestsPerSecond: 2.5, Burst: 5, Key: KeyClientIP, Size: DefaultClientTableSize, IPv6Prefix: DefaultIPv6Prefix},

@@ -267,6 +267,13 @@ func (d *decoder) host(t *table) Host {
 		h.Dotfiles = v
 	}
 	h.Precompressed = h.Root != ""
+	h.Compression = h.Root != ""
+	if v, ok := t.boolean("compression"); ok {
+		if h.Root == "" {
+			t.errorf("compression", ErrConflict, "applies only with root")
+		}
+		h.Compression = v
+	}
 	if v, ok := t.boolean("precompressed"); ok {
 		if h.Root == "" {
 			t.errorf("precompressed", ErrConflict, "applies only with root")
