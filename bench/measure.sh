@@ -28,7 +28,8 @@ free_port() {
 # workers. The command name, field 2, may hold spaces and parentheses:
 # the fields are counted from its last ") ".
 tree_ticks() {
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+	# a process may end between the glob and cat: cat then fails
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" '
 	{
 		s = $0
 		sub(/^[0-9]+ \(.*\) /, "", s)
