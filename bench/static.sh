@@ -26,15 +26,17 @@
 # every case answers 200 with the file's bytes (gunzipped when the answer
 # is gzip) and prints, per case, the size each server returned:
 #
-#   size gzip (/page.html, Accept-Encoding: gzip): rockstar 20480 B (identity)   nginx 6500 B (gzip)
+#   size gzip (/page.html, Accept-Encoding: gzip): rockstar 20480 B (identity)   nginx 4694 B (gzip)
 #
 # so that a reader sees when one compresses and the other does not. Then
-# a warm-up run per server and case, and ROUNDS rounds (default 3) of wrk
-# -tTHREADS -cCONNS -dDURATION on each, alternating which server goes
-# first. It prints the median requests/s of each, and the CPU time per
-# request of each server's process tree (master and workers, utime+stime
-# from /proc, before and after each run; see bench/measure.sh). The last
-# line is, with the ratios of the median requests/s Rockstar/nginx:
+# a warm-up run (WARMUP, default 2s) per server and case, and ROUNDS rounds
+# (default 3) of wrk -tTHREADS -cCONNS -dDURATION (defaults 2, 64, 10s) on
+# each case and server, alternating which server goes first. It prints
+# each round's requests/s, then per case the median requests/s and the
+# median CPU time per request of each server's process tree (master and
+# workers, utime+stime from /proc before and after each run, over wrk's
+# request count; see bench/measure.sh), with their ratios. The last line
+# is the ratios Rockstar/nginx of the median requests/s:
 #
 #   rockstar/nginx static 1k: A.AA  20k: B.BB  1m: C.CC  gzip: D.DD
 #
