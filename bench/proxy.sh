@@ -12,11 +12,22 @@
 # (keepalive 128, HTTP/1.1, the same X-Forwarded-* and Via headers), checks
 # that both proxies answer from both upstreams, warms both up, then runs wrk
 # on each in turn, ROUNDS times, alternating which goes first. It prints
-# each run's requests/s, the medians, and the ratio Rockstar/nginx (the
-# target is >= 1.0). Every process it starts is stopped by pid on exit.
-# It exits 1 if a run had socket errors or non-2xx answers, 2 if it could
-# not run.
+# each run's requests/s and the CPU time the proxy spent per request (the
+# utime+stime of its master and workers, from /proc, before and after the
+# run, over wrk's request count; the upstreams' CPU is left out, as both
+# proxies share them: see bench/measure.sh), the medians, and the ratio
+# Rockstar/nginx of the median requests/s (the target is >= 1.0). The last
+# line is the ratios Rockstar/nginx of the median requests/s and of the
+# median CPU per request:
+#
+#   rockstar/nginx proxy req/s: E.EE  cpu/request: F.FF
+#
+# Every process it starts is stopped by pid on exit. It exits 1 if a run
+# had socket errors or non-2xx answers (after the last line), 2 if it
+# could not run.
 set -euo pipefail
+
+ME=proxy.sh
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
@@ -56,23 +67,8 @@ ours() {
 }
 # shellcheck source=bench/procs.sh
 source "$ROOT/bench/procs.sh" # cleanup, trapped
-
-# free_port prints a loopback port nothing listens on, not handed out before.
-USED_PORTS=" "
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 40000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			USED_PORTS+="$p "
-			echo "$p"
-			return
-		fi
-	done
-	echo "proxy.sh: no free port" >&2
-	exit 2
-}
+# shellcheck source=bench/measure.sh
+source "$ROOT/bench/measure.sh" # free_port, wrk_cpu, median, ratio
 
 # wait_hello waits up to 30s until url answers "Hello, World!"; log is
 # what to show if it does not.
@@ -136,7 +132,8 @@ hostname = "127.0.0.1"
 proxy = { upstreams = ["127.0.0.1:$UP1", "127.0.0.1:$UP2"], strategy = "round_robin" }
 EOF
 "$WORK/rockstar" run -c "$WORK/rockstar.d/rockstar.toml" >"$WORK/rockstar.log" 2>&1 &
-STARTED+=($!)
+RPID=$!
+STARTED+=("$RPID")
 wait_hello "http://127.0.0.1:$RPORT/" "rockstar" "$WORK/rockstar.log"
 
 # nginx: the same upstreams, with keepalive connections and the same
@@ -176,7 +173,8 @@ http {
 }
 EOF
 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" -g "daemon off;" >"$WORK/nginx.log" 2>&1 &
-STARTED+=($!)
+NPID=$!
+STARTED+=("$NPID")
 wait_hello "http://127.0.0.1:$NPORT/" "nginx" "$WORK/nginx/error.log"
 
 for name in rockstar nginx; do
@@ -189,47 +187,44 @@ for name in rockstar nginx; do
 	fi
 done
 
-# run_wrk NAME PORT DURATION prints the requests/s of one wrk run, and
-# notes socket errors and non-2xx answers in $WORK/failed (it runs in a
-# subshell).
+# run_wrk NAME DURATION prints "RPS US" of one wrk run against the proxy
+# NAME: its requests/s and the proxy's CPU microseconds per request.
 run_wrk() {
-	local name=$1 port=$2 dur=$3 out rps
-	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$dur" "http://127.0.0.1:$port/")
-	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-	if grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
-		echo "proxy.sh: $name: $(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr -s ' ')" >&2
-		touch "$WORK/failed"
+	if [[ $1 == rockstar ]]; then
+		wrk_cpu rockstar "$RPID" "http://127.0.0.1:$RPORT/" "$2"
+	else
+		wrk_cpu nginx "$NPID" "http://127.0.0.1:$NPORT/" "$2"
 	fi
-	echo "${rps:-0}"
 }
-
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "cpus $(nproc), workers $WORKERS, wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS rounds"
 echo "warming up ($WARMUP each)..."
-run_wrk rockstar "$RPORT" "$WARMUP" >/dev/null
-run_wrk nginx "$NPORT" "$WARMUP" >/dev/null
+run_wrk rockstar "$WARMUP" >/dev/null
+run_wrk nginx "$WARMUP" >/dev/null
 
-R=()
-N=()
+R=() RC=() # rockstar's req/s and CPU us/request, a round each
+N=() NC=() # nginx's
 for round in $(seq "$ROUNDS"); do
 	if ((round % 2)); then
-		r=$(run_wrk rockstar "$RPORT" "$DURATION")
-		n=$(run_wrk nginx "$NPORT" "$DURATION")
+		read -r r rc <<<"$(run_wrk rockstar "$DURATION")"
+		read -r n nc <<<"$(run_wrk nginx "$DURATION")"
 	else
-		n=$(run_wrk nginx "$NPORT" "$DURATION")
-		r=$(run_wrk rockstar "$RPORT" "$DURATION")
+		read -r n nc <<<"$(run_wrk nginx "$DURATION")"
+		read -r r rc <<<"$(run_wrk rockstar "$DURATION")"
 	fi
-	R+=("$r")
-	N+=("$n")
-	printf 'round %d: rockstar %10.0f req/s   nginx %10.0f req/s\n' "$round" "$r" "$n"
+	R+=("$r") RC+=("$rc")
+	N+=("$n") NC+=("$nc")
+	printf 'round %d: rockstar %10.0f req/s %7.2f us/req   nginx %10.0f req/s %7.2f us/req\n' "$round" "$r" "$rc" "$n" "$nc"
 done
 
 RM=$(echo "${R[*]}" | median)
 NM=$(echo "${N[*]}" | median)
-printf 'median:  rockstar %10.0f req/s   nginx %10.0f req/s\n' "$RM" "$NM"
-awk -v r="$RM" -v n="$NM" 'BEGIN { if (n > 0) printf "ratio rockstar/nginx: %.2f (target >= 1.00)\n", r / n }'
+RCM=$(echo "${RC[*]}" | median)
+NCM=$(echo "${NC[*]}" | median)
+printf 'median:  rockstar %10.0f req/s %7.2f us/req   nginx %10.0f req/s %7.2f us/req\n' "$RM" "$RCM" "$NM" "$NCM"
+echo "ratio rockstar/nginx: $(ratio "$RM" "$NM") (target >= 1.00)"
 if [[ -e $WORK/failed ]]; then
 	echo "proxy.sh: some runs had errors (above)" >&2
-	exit 1
 fi
+echo "rockstar/nginx proxy req/s: $(ratio "$RM" "$NM")  cpu/request: $(ratio "$RCM" "$NCM")"
+[[ ! -e $WORK/failed ]] || exit 1
