@@ -107,6 +107,9 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 		if cfg.VirtualFS != nil && !cfg.NoCompression {
 			hs.fileOpts.compress = newCompressCache()
 		}
+		if cfg.VirtualFS != nil {
+			hs.fileOpts.stats = newStatCache()
+		}
 		if len(cfg.CacheControl) > 0 {
 			hs.cache = cacheRules(cfg.CacheControl)
 		}

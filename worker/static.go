@@ -19,6 +19,7 @@ type fileOpts struct {
 	dotfiles        bool           // HostConfig.ServeDotfiles
 	noPrecompressed bool           // HostConfig.NoPrecompressed
 	compress        *compressCache // nil: HostConfig.NoCompression
+	stats           *statCache     // the files' stats, briefly kept
 }
 
 // fileAnswer is what serveFile did with a request.
@@ -67,7 +68,7 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, opts fileOpts) fileAnswer {
 	if !opts.dotfiles && dotfile(name) {
 		return fileAbsent
 	}
-	info, err := fs.Stat(fsys, name)
+	info, err := opts.stats.stat(fsys, name)
 	if err != nil {
 		return fileAbsent
 	}
@@ -85,7 +86,7 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, opts fileOpts) fileAnswer {
 			return fileServed
 		}
 		name = path.Join(name, "index.html")
-		if info, err = fs.Stat(fsys, name); err != nil {
+		if info, err = opts.stats.stat(fsys, name); err != nil {
 			return fileAbsent
 		}
 	case asDir:
@@ -100,7 +101,7 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, opts fileOpts) fileAnswer {
 	ctype := mime.TypeByExtension(path.Ext(name))
 	sibling := false
 	if !opts.noPrecompressed {
-		if sib, coding, sinfo, ok := precompressedSibling(ctx, fsys, name); ok {
+		if sib, coding, sinfo, ok := precompressedSibling(ctx, fsys, name, opts.stats); ok {
 			name, info, sibling = sib, sinfo, true
 			ctx.Response.Header.Set(fasthttp.HeaderContentEncoding, coding)
 			ctx.Response.Header.Set(fasthttp.HeaderVary, fasthttp.HeaderAcceptEncoding)

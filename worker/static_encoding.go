@@ -26,7 +26,7 @@ var precompressed = [...]struct{ coding, ext string }{
 
 // precompressedSibling finds the sibling of name to serve for ctx's
 // Accept-Encoding: its name, coding and FileInfo; ok false for none.
-func precompressedSibling(ctx *fasthttp.RequestCtx, fsys fs.FS, name string) (sibling, coding string, info fs.FileInfo, ok bool) {
+func precompressedSibling(ctx *fasthttp.RequestCtx, fsys fs.FS, name string, stats *statCache) (sibling, coding string, info fs.FileInfo, ok bool) {
 	ae := ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding)
 	if len(ae) == 0 {
 		return "", "", nil, false
@@ -36,7 +36,7 @@ func precompressedSibling(ctx *fasthttp.RequestCtx, fsys fs.FS, name string) (si
 			continue
 		}
 		sib := name + p.ext
-		if info, err := fs.Stat(fsys, sib); err == nil && info.Mode().IsRegular() {
+		if info, err := stats.stat(fsys, sib); err == nil && info.Mode().IsRegular() {
 			return sib, p.coding, info, true
 		}
 	}
