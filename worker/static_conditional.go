@@ -38,9 +38,8 @@ func fileValidators(ctx *fasthttp.RequestCtx, info fs.FileInfo) []byte {
 		return nil
 	}
 	var buf [48]byte
-	etag := appendETag(buf[:0], info)
-	ctx.Response.Header.SetBytesV(fasthttp.HeaderETag, etag)
-	ctx.Response.Header.Set(fasthttp.HeaderLastModified, mod.UTC().Format(http.TimeFormat))
+	ctx.Response.Header.SetBytesV(fasthttp.HeaderETag, appendETag(buf[:0], info))
+	ctx.Response.Header.SetBytesV(fasthttp.HeaderLastModified, fasthttp.AppendHTTPDate(buf[:0], mod))
 	return ctx.Response.Header.Peek(fasthttp.HeaderETag)
 }
 
