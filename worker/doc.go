@@ -158,6 +158,9 @@
 //     Accept-Encoding.
 //   - static_compress.go: files compressed on the fly, once per change.
 //   - static_policy.go: Cache-Control by path pattern, the fallback file.
+//   - static_statcache.go: the files' stats, kept for a second.
+//   - static_small.go: files of up to 256 KiB answered from memory while
+//     they do not change.
 //   - bodylimit.go: streamed request bodies, MaxRequestSize, and bodies
 //     read and dropped for hosts that never read them.
 //

@@ -109,6 +109,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 		}
 		if cfg.VirtualFS != nil {
 			hs.fileOpts.stats = newStatCache()
+			hs.fileOpts.small = newSmallCache()
 		}
 		if len(cfg.CacheControl) > 0 {
 			hs.cache = cacheRules(cfg.CacheControl)

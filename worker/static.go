@@ -20,6 +20,7 @@ type fileOpts struct {
 	noPrecompressed bool           // HostConfig.NoPrecompressed
 	compress        *compressCache // nil: HostConfig.NoCompression
 	stats           *statCache     // the files' stats, briefly kept
+	small           *smallCache    // small files' contents (static_small.go)
 }
 
 // fileAnswer is what serveFile did with a request.
@@ -122,6 +123,12 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, opts fileOpts) fileAnswer {
 	}
 	if preconditions(ctx, etag, info.ModTime()) {
 		return fileServed
+	}
+	if opts.small != nil && coding == "" && info.Size() <= smallFileMax {
+		if sf := opts.small.get(fsys, name, info); sf != nil {
+			serveSmall(ctx, sf, ctype, rangeStillValid(ctx, etag, info.ModTime()))
+			return fileServed
+		}
 	}
 	f, err := fsys.Open(name)
 	if err != nil {

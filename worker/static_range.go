@@ -65,6 +65,28 @@ func parseRange(h []byte, size int64) (r byteRange, ok, satisfiable bool) {
 	}
 }
 
+// rangeNotSatisfiable answers 416 for a file of size bytes.
+func rangeNotSatisfiable(ctx *fasthttp.RequestCtx, size int64) {
+	var cr [32]byte
+	ctx.Response.ResetBody()
+	ctx.Response.Header.SetBytesV(fasthttp.HeaderContentRange, strconv.AppendInt(append(cr[:0], "bytes */"...), size, 10))
+	ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+	ctx.SetBodyString("Range Not Satisfiable")
+}
+
+// setContentRange makes the answer 206 for r of a file of size bytes.
+func setContentRange(ctx *fasthttp.RequestCtx, r byteRange, size int64) {
+	var cr [64]byte
+	b := append(cr[:0], "bytes "...)
+	b = strconv.AppendInt(b, r.start, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, r.start+r.length-1, 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, size, 10)
+	ctx.Response.Header.SetBytesV(fasthttp.HeaderContentRange, b)
+	ctx.SetStatusCode(fasthttp.StatusPartialContent)
+}
+
 // serveRange answers a GET or HEAD that asks for a range of f (size
 // bytes), if it does (true); f is closed or handed to the response.
 func serveRange(ctx *fasthttp.RequestCtx, f fs.File, size int64) bool {
@@ -76,23 +98,12 @@ func serveRange(ctx *fasthttp.RequestCtx, f fs.File, size int64) bool {
 	if !ok {
 		return false
 	}
-	var cr [64]byte
 	if !satisfiable {
 		f.Close()
-		ctx.Response.ResetBody()
-		ctx.Response.Header.SetBytesV(fasthttp.HeaderContentRange, strconv.AppendInt(append(cr[:0], "bytes */"...), size, 10))
-		ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
-		ctx.SetBodyString("Range Not Satisfiable")
+		rangeNotSatisfiable(ctx, size)
 		return true
 	}
-	b := append(cr[:0], "bytes "...)
-	b = strconv.AppendInt(b, r.start, 10)
-	b = append(b, '-')
-	b = strconv.AppendInt(b, r.start+r.length-1, 10)
-	b = append(b, '/')
-	b = strconv.AppendInt(b, size, 10)
-	ctx.Response.Header.SetBytesV(fasthttp.HeaderContentRange, b)
-	ctx.SetStatusCode(fasthttp.StatusPartialContent)
+	setContentRange(ctx, r, size)
 	if ctx.IsHead() {
 		f.Close()
 		ctx.Response.Header.SetContentLength(int(r.length))
