@@ -17,7 +17,7 @@ import (
 
 const (
 	smallFileMax  = 256 << 10
-	smallCacheMax = 32 << 20
+	smallCacheMax = 8 << 20 // per host: a server of many hosts keeps it bounded
 )
 
 type smallFile struct {
