@@ -114,6 +114,9 @@ func (b *binding) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	hs.serve(ctx)
+	if !hs.streamBody && ctx.Request.IsBodyStream() {
+		discardBody(ctx) // HTTP/1.1 keep-alive reads the next request after it
+	}
 	if ctx.Hijacked() {
 		b.holdHijacked(ctx)
 	}

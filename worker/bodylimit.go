@@ -87,15 +87,24 @@ func (b *binding) admitBody(ctx *fasthttp.RequestCtx, hs *hostState) bool {
 		return b.dropBody(ctx, lim)
 	}
 	body := ctx.Request.Body()
-	switch {
-	case lim.over:
-		b.refuseBody(ctx, fasthttp.ErrBodyTooLarge)
-		return false
-	case lim.err != nil:
-		b.refuseBody(ctx, lim.err)
+	if b.refusedBody(ctx, lim) {
 		return false
 	}
 	ctx.Request.Header.SetContentLength(len(body))
+	return true
+}
+
+// refusedBody answers a chunked body that went over the limit or broke
+// off, once it has been read; it reports whether it did.
+func (b *binding) refusedBody(ctx *fasthttp.RequestCtx, lim *limitedBody) bool {
+	switch {
+	case lim.over:
+		b.refuseBody(ctx, fasthttp.ErrBodyTooLarge)
+	case lim.err != nil:
+		b.refuseBody(ctx, lim.err)
+	default:
+		return false
+	}
 	return true
 }
 
@@ -104,12 +113,7 @@ func (b *binding) admitBody(ctx *fasthttp.RequestCtx, hs *hostState) bool {
 // reports whether the handler may run, as admitBody does.
 func (b *binding) dropBody(ctx *fasthttp.RequestCtx, lim *limitedBody) bool {
 	_, _ = io.Copy(io.Discard, lim)
-	switch {
-	case lim.over:
-		b.refuseBody(ctx, fasthttp.ErrBodyTooLarge)
-		return false
-	case lim.err != nil:
-		b.refuseBody(ctx, lim.err)
+	if b.refusedBody(ctx, lim) {
 		return false
 	}
 	ctx.Request.SetBodyRaw(nil)

@@ -121,9 +121,6 @@ func (h *hostState) run(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	h.handler(ctx)
-	if !h.streamBody && ctx.Request.IsBodyStream() && !overStream(ctx) {
-		discardBody(ctx)
-	}
 	for _, kv := range h.headers {
 		if len(ctx.Response.Header.Peek(kv.k)) == 0 {
 			ctx.Response.Header.Set(kv.k, kv.v)

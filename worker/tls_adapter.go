@@ -468,15 +468,6 @@ type adaptConn struct {
 	state *tls.ConnectionState
 }
 
-// overStream reports whether ctx came over an HTTP/3 stream, whose unread
-// body quic-go discards itself: reading it to its end after the handler,
-// as HTTP/1.1 keep-alive needs, only costs (quic-go gives a GET without
-// content-length a body of unknown length).
-func overStream(ctx *fasthttp.RequestCtx) bool {
-	_, ok := ctx.Conn().(*adaptConn)
-	return ok
-}
-
 // streamConn is the connection a RequestCtx of a multiplexed stream
 // reports: its addresses only. Over cleartext HTTP/2 (h2c) it is the
 // RequestCtx's connection itself; adaptConn adds TLS.
