@@ -260,26 +260,9 @@ func (d *decoder) host(t *table) Host {
 	if v, ok := t.str("root", false); ok {
 		h.Root = d.resolve(v)
 	}
-	if v, ok := t.boolean("dotfiles"); ok {
-		if h.Root == "" {
-			t.errorf("dotfiles", ErrConflict, "applies only with root")
-		}
-		h.Dotfiles = v
-	}
-	h.Precompressed = h.Root != ""
-	h.Compression = h.Root != ""
-	if v, ok := t.boolean("compression"); ok {
-		if h.Root == "" {
-			t.errorf("compression", ErrConflict, "applies only with root")
-		}
-		h.Compression = v
-	}
-	if v, ok := t.boolean("precompressed"); ok {
-		if h.Root == "" {
-			t.errorf("precompressed", ErrConflict, "applies only with root")
-		}
-		h.Precompressed = v
-	}
+	h.Dotfiles = rootSwitch(t, h.Root, "dotfiles", false)
+	h.Precompressed = rootSwitch(t, h.Root, "precompressed", true)
+	h.Compression = rootSwitch(t, h.Root, "compression", true)
 	if v, ok := t.str("respond", false); ok {
 		h.Respond = v
 	}
@@ -369,6 +352,19 @@ func (d *decoder) headers(t *table) map[string]string {
 	}
 	t.finish()
 	return out
+}
+
+// rootSwitch reads a boolean key that applies only to a host with a root:
+// its value, or def when it is not given (false without a root).
+func rootSwitch(t *table, root, key string, def bool) bool {
+	v, ok := t.boolean(key)
+	switch {
+	case !ok:
+		return def && root != ""
+	case root == "":
+		t.errorf(key, ErrConflict, "applies only with root")
+	}
+	return v
 }
 
 // cacheControl reads a host's cache_control table: path patterns to
