@@ -2,8 +2,6 @@ package worker
 
 import (
 	"bytes"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,24 +30,7 @@ func TestStaticCompressedOnTheFly(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, addr := start(t, sm, ServerConfig{}, NewRouter())
-	tr := &http.Transport{DisableCompression: true}
-	t.Cleanup(tr.CloseIdleConnections)
-	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-	get := func(method, host, path string, hdr ...string) (*http.Response, []byte) {
-		t.Helper()
-		req, _ := http.NewRequest(method, "http://"+addr+path, nil)
-		req.Host = host
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, b
-	}
+	get := fileClient(t, addr)
 	decode := func(coding string, b []byte) []byte {
 		t.Helper()
 		var out []byte

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"io"
 	"net/http"
 	"testing"
 	"testing/fstest"
@@ -30,25 +29,13 @@ func TestStaticPrecompressedSiblings(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, addr := start(t, sm, ServerConfig{}, NewRouter())
-	tr := &http.Transport{DisableCompression: true}
-	t.Cleanup(tr.CloseIdleConnections)
-	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	send := fileClient(t, addr)
 	get := func(host, path, ae string, hdr ...string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
-		req.Host = host
 		if ae != "" {
-			req.Header.Set("Accept-Encoding", ae)
+			hdr = append([]string{"Accept-Encoding", ae}, hdr...)
 		}
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := send("GET", host, path, hdr...)
 		return resp, string(b)
 	}
 	for _, tc := range []struct {

@@ -29,22 +29,10 @@ func TestStaticRangesAndConditionals(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, addr := start(t, sm, ServerConfig{}, NewRouter())
-	client := &http.Client{Timeout: 5 * time.Second}
+	get := fileClient(t, addr)
 	do := func(method, path string, hdr ...string) (*http.Response, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(method, "http://"+addr+path, nil)
-		req.Host = "files.test"
-		req.Header.Set("Accept-Encoding", "identity")
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, b
+		return get(method, "files.test", path, append([]string{"Accept-Encoding", "identity"}, hdr...)...)
 	}
 
 	resp, body := do("GET", "/f.txt")
@@ -169,4 +157,34 @@ func FuzzParseRange(f *testing.F) {
 			t.Fatalf("parseRange(%q, %d) = %+v", h, size, r)
 		}
 	})
+}
+
+// fileClient returns a function that sends method for host and path to
+// addr, with header pairs hdr, as a client that asks for no compression
+// of its own, and returns the answer and its whole body.
+func fileClient(t *testing.T, addr string) func(method, host, path string, hdr ...string) (*http.Response, []byte) {
+	tr := &http.Transport{DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	return func(method, host, path string, hdr ...string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://"+addr+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
 }

@@ -1,9 +1,7 @@
 package worker
 
 import (
-	"io"
 	"io/fs"
-	"net/http"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -33,17 +31,10 @@ func TestStaticSmallFilesFromMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, addr := start(t, sm, ServerConfig{}, NewRouter())
-	client := &http.Client{Timeout: 5 * time.Second}
+	send := fileClient(t, addr)
 	get := func() string {
 		t.Helper()
-		req, _ := http.NewRequest("GET", "http://"+addr+"/a.txt", nil)
-		req.Host = "small.test"
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		_, b := send("GET", "small.test", "/a.txt")
 		return string(b)
 	}
 	if got := get(); got != "first version" {
