@@ -82,8 +82,7 @@ func (c *compressCache) get(f fs.File, k compressKey) ([]byte, error) {
 	if ok {
 		return b, nil
 	}
-	raw := make([]byte, 0, k.size)
-	raw, err := readAllInto(raw, f)
+	raw, err := io.ReadAll(f)
 	if err != nil {
 		return nil, err
 	}
@@ -111,22 +110,6 @@ func (c *compressCache) get(f fs.File, k compressKey) ([]byte, error) {
 	}
 	c.mu.Unlock()
 	return b, nil
-}
-
-func readAllInto(dst []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(dst) == cap(dst) {
-			dst = append(dst, 0)[:len(dst)]
-		}
-		n, err := r.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
-		if err == io.EOF {
-			return dst, nil
-		}
-		if err != nil {
-			return dst, err
-		}
-	}
 }
 
 // compressedETag is etag (quoted) with the coding added inside the quotes.

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"io"
 	"io/fs"
 	"net/http"
 	"sync"
@@ -54,8 +55,8 @@ func (c *smallCache) get(fsys fs.FS, name string, info fs.FileInfo) *smallFile {
 	if err != nil || !st.Mode().IsRegular() || st.Size() != info.Size() || !st.ModTime().Equal(info.ModTime()) {
 		return nil
 	}
-	body, err := readAllInto(make([]byte, 0, st.Size()), f)
-	if err != nil || int64(len(body)) != st.Size() {
+	body := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, body); err != nil {
 		return nil
 	}
 	sf = &smallFile{body: body, size: st.Size(), mod: st.ModTime(), ctype: http.DetectContentType(body)}
