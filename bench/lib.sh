@@ -3,13 +3,13 @@
 # removes), BIN (where to build rockstar) and STARTED=() (the pids to stop);
 # stopping them is bench/procs.sh's.
 
-# ours reports whether pid is a live process of ours: wrk, or one running
-# our rockstar binary (a master or a worker).
+# ours reports whether pid is a live process of ours: wrk, h2load, or one
+# running our rockstar binary (a master or a worker).
 ours() {
 	local pid=$1 exe
 	[[ -e /proc/$pid ]] || return 1
-	exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
-	[[ $exe == "$BIN" || $exe == "$(command -v wrk)" ]]
+	exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+	[[ $exe == "$BIN" || $exe == "$(command -v wrk || echo -)" || $exe == "$(command -v h2load || echo -)" ]]
 }
 
 # shellcheck source=bench/procs.sh
@@ -17,6 +17,13 @@ source "$ROOT/bench/procs.sh" # cleanup, trapped
 
 echo "building rockstar..." >&2
 (cd "$ROOT" && go build -o "$BIN" ./cmd/rockstar)
+
+# tls_lines: the [[server]] lines that make it TLS with HTTP/2, when
+# TLS_CERT and TLS_KEY name a certificate; nothing otherwise.
+tls_lines() {
+	[[ -n ${TLS_CERT:-} ]] || return 0
+	printf 'protocols = ["http1", "http2"]\ntls_cert = "%s"\ntls_key = "%s"\n' "$TLS_CERT" "$TLS_KEY"
+}
 
 # config WORKERS BODY [TENANT]: the config text, on ephemeral ports; a
 # TENANT other than demo (the default) makes it invalid.
@@ -26,7 +33,7 @@ config() {
 workers = $1
 control_socket = "run/ctl.sock"
 pid_file = "run/rockstar.pid"
-shutdown_timeout = "5s"
+shutdown_timeout = "${SHUTDOWN_TIMEOUT:-5s}"
 
 [log]
 level = "info"
@@ -36,6 +43,7 @@ listen = "127.0.0.1:0"
 
 [[server]]
 listen = "127.0.0.1:0"
+$(tls_lines)
 
 [[host]]
 hostname = "hello.test"

@@ -82,6 +82,7 @@ type h2Server struct {
 	empty   sync.Cond // on mu: conns became empty
 	conns   map[*h2Conn]struct{}
 	closing bool           // draining: new connections are served, then drained
+	lazy    bool           // the drain has a deadline: connections go when quiet (drainConns)
 	closed  bool           // drained: new connections are refused
 	wg      sync.WaitGroup // connections' readers
 }
@@ -147,9 +148,10 @@ func (s *h2Server) newConn(c net.Conn, state *tls.ConnectionState, prefaceRead i
 	case s.closed:
 		_ = c.Close()
 		return nil
-	case s.closing:
-		// Its handshake ended while the server drains: the requests it
-		// sends first are served, then it is told to go.
+	case s.closing && !s.lazy:
+		// Its handshake ended while the server drains at once: the
+		// requests it sends first are served, then it is told to go.
+		// (A lazy drain tells it when it is quiet: drainConns.)
 		hc.drainAsked = true
 	}
 	s.conns[hc] = struct{}{}
@@ -174,21 +176,19 @@ func (s *h2Server) run(hc *h2Conn) {
 	s.mu.Unlock()
 }
 
-// shutdown sends GOAWAY on every connection, lets their streams finish
-// until ctx ends, then closes what is left; it returns ctx's error if it
-// had to close streams.
+// shutdown tells every connection to go away (GOAWAY: at once, or when
+// it is quiet if ctx has a deadline; see drainConns), lets their streams
+// finish until ctx ends, then closes what is left; it returns ctx's error
+// if it had to close streams.
 func (s *h2Server) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	conns := make([]*h2Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	_, s.lazy = ctx.Deadline()
 	s.mu.Unlock()
-	for _, c := range conns {
-		c.startDrain()
-	}
 	done := make(chan struct{})
+	var drainer sync.WaitGroup
+	drainer.Go(func() { s.drainConns(ctx, done) })
+	defer drainer.Wait()
 	go func() {
 		// Connections that join while it drains are waited for too;
 		// once none is left, no more may join.
@@ -242,6 +242,7 @@ type h2Conn struct {
 	decoding    *h2Stream          // the stream whose header block is being decoded
 	continues   int                // CONTINUATION frames of the block under way
 	peerGoAway  bool
+	rtt         h2RTT
 	idleSet     bool // a read deadline is set: the idle timeout or a request's (guarded by wmu: becameIdle sets it too)
 	floodStart  time.Time
 	floodCounts [5]int
@@ -277,9 +278,10 @@ type h2Conn struct {
 	drainOnFirst atomic.Bool
 	goneAway     bool // GOAWAY sent: no new streams
 	lastStream   uint32
-	reading      int  // streams whose request is not whole yet (h2Stream.reading)
-	broken       bool // a write failed, or the connection is closing
-	recvUnacked  int  // connection window consumed, not yet given back
+	reading      int     // streams whose request is not whole yet (h2Stream.reading)
+	broken       bool    // a write failed, or the connection is closing
+	recvUnacked  int     // connection window consumed, not yet given back
+	recvTune     h2Tuner // the connection's receive window
 }
 
 // The flood counters of h2Conn.floodCounts.
@@ -301,6 +303,7 @@ func (c *h2Conn) init() {
 	c.fr.SetMaxReadFrameSize(h2MaxFrame)
 	c.fr.SetReuseFrames()
 	c.sendWindow = 65535
+	c.recvTune.size = h2ConnWindow
 	c.peerWindow = 65535
 	c.peerMaxFrame = 16384
 	c.streams = make(map[uint32]*h2Stream)
@@ -335,6 +338,7 @@ func (c *h2Conn) serve() {
 		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 	)
 	_ = c.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
+	c.rtt.settingsSent(time.Now())
 	c.dirty = true
 	c.started = true
 	drain := c.drainAsked
@@ -575,6 +579,7 @@ func (c *h2Conn) flood(kind int) error {
 
 func (c *h2Conn) onSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
+		c.rtt.settingsAcked(time.Now())
 		return nil
 	}
 	if err := c.flood(floodSettings); err != nil {
@@ -748,95 +753,6 @@ func (c *h2Conn) drop(st *h2Stream) {
 		c.becameIdle()
 	}
 	st.release()
-}
-
-// drainPing is the PING whose answer ends a graceful drain's first phase.
-var drainPing = [8]byte{'d', 'r', 'a', 'i', 'n', 'i', 'n', 'g'}
-
-// drainRTT bounds how long startDrain waits for the client's PING answer.
-const drainRTT = time.Second
-
-// startDrain begins a graceful stop in two steps, as RFC 9113 6.8
-// advises: a GOAWAY with the largest stream id tells the client to open
-// no more streams, and a PING measures one round trip; once it is
-// answered (or after drainRTT) the final GOAWAY names the last stream
-// the client opened, so that the requests it sent before it learned of
-// the stop are served, not refused. The connection closes once its
-// streams end.
-func (c *h2Conn) startDrain() {
-	c.wmu.Lock()
-	if !c.started {
-		c.drainAsked = true // the reader drains after its SETTINGS
-		c.wmu.Unlock()
-		return
-	}
-	if c.draining || c.goneAway || c.broken {
-		c.wmu.Unlock()
-		return
-	}
-	c.draining = true
-	_ = c.fr.WriteGoAway(1<<31-1, http2.ErrCodeNo, nil)
-	_ = c.fr.WritePing(false, drainPing)
-	c.dirty = true
-	c.flushLocked()
-	c.wmu.Unlock()
-	time.AfterFunc(drainRTT, c.finishDrain)
-}
-
-// finishDrain sends the final GOAWAY of a graceful stop; once.
-func (c *h2Conn) finishDrain() {
-	c.goAway(http2.ErrCodeNo, false)
-}
-
-// goAway sends GOAWAY with the last stream id seen; a fatal one also
-// closes the connection (after the frame is flushed).
-func (c *h2Conn) goAway(code http2.ErrCode, fatal bool) {
-	c.wmu.Lock()
-	if !c.started {
-		c.goneAway = true // nothing may be written before our SETTINGS
-	}
-	if !c.goneAway && !c.broken {
-		c.goneAway = true
-		c.lastStream = c.maxSeen.Load()
-		_ = c.fr.WriteGoAway(c.lastStream, code, nil)
-		c.dirty = true
-		c.flushLocked()
-	}
-	if fatal {
-		c.broken = true
-		c.wcond.Broadcast()
-	}
-	idle := c.running.Load() == 0
-	c.wmu.Unlock()
-	if fatal || idle {
-		// Ends the reader: a stream still running finds the connection
-		// broken when it writes.
-		_ = c.c.Close()
-	}
-}
-
-// closeAll ends the connection: every stream is reset and the socket
-// closed.
-func (c *h2Conn) closeAll() {
-	c.wmu.Lock()
-	c.broken = true
-	c.flushLocked()
-	c.wcond.Broadcast()
-	for _, b := range c.bodies {
-		b.fail(errH2Canceled)
-	}
-	var drop []*h2Stream
-	for _, st := range c.streams {
-		if c.forgetLocked(st, true) {
-			drop = append(drop, st)
-		}
-	}
-	c.wmu.Unlock()
-	for _, st := range drop {
-		c.drop(st)
-	}
-	_ = c.c.Close()
-	c.stopWriter()
 }
 
 // flush writes what the batch produced; false if the connection broke.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/net/http2"
@@ -35,13 +36,14 @@ type h2Body struct {
 	err      error // io.EOF once the body ended; why it broke off
 	read     int64 // bytes the handler took
 	unacked  int   // window taken back by the handler's reads, not yet given
+	tune     h2Tuner
 	received int64
 	declared int64 // content-length, or -1
 	done     bool  // the handler is finished with it: pushes are dropped
 }
 
 func newH2Body(c *h2Conn, id uint32, max, declared int64) *h2Body {
-	b := &h2Body{conn: c, id: id, max: max, declared: declared}
+	b := &h2Body{conn: c, id: id, max: max, declared: declared, tune: h2Tuner{size: h2StreamWindow}}
 	b.cond.L = &b.mu
 	return b
 }
@@ -56,7 +58,7 @@ func (b *h2Body) push(data []byte, end bool) http2.ErrCode {
 	}
 	b.received += int64(len(data))
 	switch {
-	case len(b.buf)+len(data) > h2StreamWindow:
+	case int64(len(b.buf)+b.unacked+len(data)) > b.tune.size:
 		b.err = errH2BodyBroken
 		b.cond.Broadcast()
 		return http2.ErrCodeFlowControl // more than its window
@@ -103,9 +105,10 @@ func (b *h2Body) Read(p []byte) (int, error) {
 	b.buf = b.buf[:copy(b.buf, b.buf[n:])]
 	b.read += int64(n)
 	b.unacked += n
-	give := 0
+	give := int64(0)
 	if b.unacked >= 16<<10 && b.err == nil {
-		give, b.unacked = b.unacked, 0
+		give, b.unacked = int64(b.unacked), 0
+		give += b.tune.gave(give, time.Now(), b.conn.rtt.get(), h2StreamWindowMax)
 	}
 	b.mu.Unlock()
 	if give > 0 {

@@ -54,6 +54,7 @@ type h2StreamState struct {
 	received   int64
 	recvWindow int64
 	unacked    int // stream window consumed, not yet given back
+	recvTune   h2Tuner
 
 	// Guarded by conn.wmu.
 	sendWindow int64
@@ -79,6 +80,7 @@ func (c *h2Conn) newStream(id uint32) *h2Stream {
 	st.conn, st.id = c, id
 	st.declared = -1
 	st.recvWindow = h2StreamWindow
+	st.recvTune = h2Tuner{size: h2StreamWindow}
 	return st
 }
 
@@ -158,6 +160,12 @@ func (c *h2Conn) onHeaders(f h2Headers) error {
 			st = discardStream(c, id)
 			c.resetLater(id, http2.ErrCodeProtocol)
 		case c.running.Load() >= h2MaxStreams:
+			// Past the limit the client was given: refused, and counted
+			// with the resets, so that a client that opens streams and
+			// resets them faster than their handlers end floods too.
+			if err := c.flood(floodReset); err != nil {
+				return err
+			}
 			st = discardStream(c, id)
 			c.resetLater(id, http2.ErrCodeRefusedStream)
 		default:
@@ -424,12 +432,13 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 	n := int(f.Header().Length) // flow control counts the padding too
 	c.wmu.Lock()
 	c.recvUnacked += n
-	if c.recvUnacked > h2ConnWindow {
+	if int64(c.recvUnacked) > c.recvTune.size {
 		c.wmu.Unlock()
 		return http2.ConnectionError(http2.ErrCodeFlowControl)
 	}
-	if c.recvUnacked >= h2ConnWindow/2 {
-		_ = c.fr.WriteWindowUpdate(0, uint32(c.recvUnacked))
+	if int64(c.recvUnacked) >= c.recvTune.size/2 {
+		grow := c.recvTune.gave(int64(c.recvUnacked), time.Now(), c.rtt.get(), h2ConnWindowMax)
+		_ = c.fr.WriteWindowUpdate(0, uint32(int64(c.recvUnacked)+grow))
 		c.recvUnacked = 0
 		c.dirty = true
 	}
@@ -495,12 +504,14 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 		return c.endRequest(st)
 	}
 	st.unacked += n
-	if st.unacked >= h2StreamWindow/2 {
+	if int64(st.unacked) >= st.recvTune.size/2 {
+		give := int64(st.unacked)
+		give += st.recvTune.gave(give, time.Now(), c.rtt.get(), h2StreamWindowMax)
 		c.wmu.Lock()
-		_ = c.fr.WriteWindowUpdate(st.id, uint32(st.unacked))
+		_ = c.fr.WriteWindowUpdate(st.id, uint32(give))
 		c.dirty = true
 		c.wmu.Unlock()
-		st.recvWindow += int64(st.unacked)
+		st.recvWindow += give
 		st.unacked = 0
 	}
 	return nil
