@@ -105,8 +105,10 @@
 //
 //   - Graceful replacement (a reload that starts a new generation, TTOU,
 //     a binary upgrade, QUIT): the old worker sends GOAWAY on every HTTP/3
-//     and HTTP/2 connection, accepts no new QUIC connection, refuses new
-//     streams, and lets the requests in flight finish until
+//     connection (an HTTP/2 one gets it once it is quiet, or a quarter of
+//     shutdown_timeout, at most 5 s, before the deadline, so that a busy
+//     client is not sent away mid-work), accepts no new QUIC connection,
+//     refuses new streams, and lets the requests in flight finish until
 //     shutdown_timeout, then closes its connections (CONNECTION_CLOSE,
 //     H3_NO_ERROR) and stops reading the socket. Meanwhile the successor
 //     reads the same socket: the old connections' datagrams that it gets

@@ -192,7 +192,10 @@
 //     Alt-Svc.
 //   - tls_certs.go: certificates per host (SNI, 421 Misdirected Request).
 //   - tls_h2.go: the HTTP/2 server and a connection's reader: SETTINGS,
-//     PING, GOAWAY, RST_STREAM, WINDOW_UPDATE, the flood limits.
+//     PING, RST_STREAM, WINDOW_UPDATE, the flood limits.
+//   - tls_h2_drain.go: how a connection ends: GOAWAY, and drains that
+//     tell a connection to go once it is quiet (or near the deadline).
+//   - tls_h2_window.go: receive windows and their auto-tuning.
 //   - tls_h2_stream.go: a stream: its header block into a pooled
 //     RequestCtx (pseudo-headers, the :authority rules), its body, the
 //     handler, on the reader (inline hosts) or the pool.
