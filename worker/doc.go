@@ -154,6 +154,7 @@
 //   - static.go: a host's VirtualFS.
 //   - static_conditional.go: ETag, Last-Modified, 304 and 412 (RFC 9110 13).
 //   - static_range.go: Range, 206 and 416 (RFC 9110 14).
+//   - static_multirange.go: several ranges as multipart/byteranges.
 //   - static_encoding.go: precompressed siblings (.br, .zst, .gz) by
 //     Accept-Encoding.
 //   - static_compress.go: files compressed on the fly, once per change.

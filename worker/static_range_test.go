@@ -2,8 +2,16 @@ package worker
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -11,7 +19,8 @@ import (
 
 // Static files answer ranges and conditional requests as RFC 9110 (and
 // nginx) do: 206 with Content-Range for one satisfiable range, 416 for
-// none, the whole file for several; a strong ETag and Last-Modified; 304
+// none or a malformed one, multipart for several (TestStaticMultipartRanges),
+// the whole file for overlaps past the file's size; a strong ETag and Last-Modified; 304
 // and 412 from If-None-Match, If-Modified-Since, If-Match and
 // If-Unmodified-Since; If-Range guarding a Range.
 func TestStaticRangesAndConditionals(t *testing.T) {
@@ -59,10 +68,13 @@ func TestStaticRangesAndConditionals(t *testing.T) {
 		{"suffix longer than the file", "GET", []string{"Range", "bytes=-5000"}, 206, content, "bytes 0-999/1000", "1000"},
 		{"unsatisfiable", "GET", []string{"Range", "bytes=1000-"}, 416, nil, "bytes */1000", ""},
 		{"empty suffix", "GET", []string{"Range", "bytes=-0"}, 416, nil, "bytes */1000", ""},
-		{"several ranges: whole file", "GET", []string{"Range", "bytes=0-1,5-6"}, 200, content, "", "1000"},
-		{"bad syntax: whole file", "GET", []string{"Range", "bytes=abc"}, 200, content, "", ""},
+		{"several, one satisfiable", "GET", []string{"Range", "bytes=0-9,2000-3000"}, 206, content[:10], "bytes 0-9/1000", "10"},
+		{"several, none satisfiable", "GET", []string{"Range", "bytes=1000-,2000-"}, 416, nil, "bytes */1000", ""},
+		{"overlapping past the file's size: whole file", "GET", []string{"Range", "bytes=0-599,100-699"}, 200, content, "", "1000"},
+		{"one malformed among several: 416", "GET", []string{"Range", "bytes=0-1,x"}, 416, nil, "bytes */1000", ""},
+		{"bad syntax: 416, as nginx", "GET", []string{"Range", "bytes=abc"}, 416, nil, "bytes */1000", ""},
 		{"other unit: whole file", "GET", []string{"Range", "items=0-1"}, 200, content, "", ""},
-		{"reversed: whole file", "GET", []string{"Range", "bytes=9-1"}, 200, content, "", ""},
+		{"reversed: 416, as nginx", "GET", []string{"Range", "bytes=9-1"}, 416, nil, "bytes */1000", ""},
 		{"HEAD with a range", "HEAD", []string{"Range", "bytes=0-99"}, 206, []byte{}, "bytes 0-99/1000", "100"},
 		{"If-None-Match same", "GET", []string{"If-None-Match", etag}, 304, []byte{}, "", ""},
 		{"If-None-Match weak same", "GET", []string{"If-None-Match", "W/" + etag}, 304, []byte{}, "", ""},
@@ -129,32 +141,135 @@ func TestParseRange(t *testing.T) {
 		{"bytes=0-", 0, byteRange{}, true, false},
 		{"bytes=-1", 0, byteRange{}, true, false},
 		{"bytes=1-0", 10, byteRange{}, false, false},
-		{"bytes=0-1,3-4", 10, byteRange{}, false, false},
 		{"bytes=x-1", 10, byteRange{}, false, false},
 		{"bytes=-", 10, byteRange{}, false, false},
 		{"pages=0-1", 10, byteRange{}, false, false},
 		{"bytes=99999999999999999999-", 10, byteRange{}, false, false},
 	} {
-		got, ok, sat := parseRange([]byte(tc.h), tc.size)
+		spec := strings.TrimSpace(strings.TrimPrefix(tc.h, "bytes="))
+		got, ok, sat := parseRange([]byte(spec), tc.size)
 		if got != tc.want || ok != tc.ok || sat != tc.satisfiable {
 			t.Errorf("parseRange(%q, %d) = %+v %v %v, want %+v %v %v", tc.h, tc.size, got, ok, sat, tc.want, tc.ok, tc.satisfiable)
 		}
 	}
 }
 
-// FuzzParseRange: no Range header makes parseRange panic or name bytes
+func TestParseRanges(t *testing.T) {
+	many := "bytes=0-0"
+	for i := 1; i <= maxRanges; i++ {
+		many += "," + strconv.Itoa(i) + "-" + strconv.Itoa(i)
+	}
+	for _, tc := range []struct {
+		h    string
+		size int64
+		want []byteRange
+		ok   bool
+	}{
+		{"bytes=0-1,3-4", 10, []byteRange{{0, 2}, {3, 2}}, true},
+		{"bytes=5-, -2", 10, []byteRange{{5, 5}, {8, 2}}, true}, // in the order asked
+		{"bytes=0-1,,3-4,", 10, []byteRange{{0, 2}, {3, 2}}, true},
+		{"bytes=0-1,20-30", 10, []byteRange{{0, 2}}, true},
+		{"bytes=20-,30-", 10, nil, true},
+		{"bytes=0-8,1-9", 10, nil, false}, // 18 bytes of a 10-byte file
+		{"bytes=0-1,x", 10, nil, true},
+		{"bytes=,", 10, nil, true},
+		{"items=0-1", 10, nil, false},
+		{many, 1000, nil, false},
+	} {
+		got, ok := parseRanges([]byte(tc.h), tc.size, nil)
+		if ok != tc.ok || !ok && got != nil || ok && !slices.Equal(got, tc.want) {
+			t.Errorf("parseRanges(%q, %d) = %v %v, want %v %v", tc.h, tc.size, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// Several ranges are answered as multipart/byteranges, from memory (a
+// small file) and from the file (a big one) alike.
+func TestStaticMultipartRanges(t *testing.T) {
+	small := make([]byte, 1000)
+	big := make([]byte, smallFileMax+1000)
+	for i := range big {
+		big[i] = byte('a' + i%26)
+	}
+	copy(small, big)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "small.txt"), small, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "big.txt"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sm := quietManager(t)
+	if err := sm.RegisterHost("files.test", HostConfig{VirtualFS: os.DirFS(dir)}); err != nil {
+		t.Fatal(err)
+	}
+	_, addr := start(t, sm, ServerConfig{}, NewRouter())
+	get := fileClient(t, addr)
+	for _, file := range []struct {
+		name    string
+		content []byte
+	}{{"small.txt", small}, {"big.txt", big}} {
+		t.Run(file.name, func(t *testing.T) {
+			size := int64(len(file.content))
+			want := []byteRange{{size - 5, 5}, {0, 10}, {500, 1}}
+			resp, body := get("GET", "files.test", "/"+file.name, "Range", "bytes=-5,0-9,500-500")
+			mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+			if resp.StatusCode != 206 || err != nil || mt != "multipart/byteranges" || resp.Header.Get("Content-Range") != "" {
+				t.Fatalf("%d %q %v", resp.StatusCode, resp.Header.Get("Content-Type"), err)
+			}
+			if got := resp.Header.Get("Content-Length"); got != strconv.Itoa(len(body)) {
+				t.Errorf("Content-Length %s, body %d bytes", got, len(body))
+			}
+			mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+			for i, r := range want {
+				p, err := mr.NextPart()
+				if err != nil {
+					t.Fatalf("part %d: %v", i, err)
+				}
+				got, err := io.ReadAll(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantRange := fmt.Sprintf("bytes %d-%d/%d", r.start, r.start+r.length-1, size)
+				if !bytes.Equal(got, file.content[r.start:r.start+r.length]) || p.Header.Get("Content-Range") != wantRange ||
+					p.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+					t.Errorf("part %d: %q %v, want %q %s", i, got, p.Header, file.content[r.start:r.start+r.length], wantRange)
+				}
+			}
+			if _, err := mr.NextPart(); err != io.EOF {
+				t.Errorf("after the parts: %v, want io.EOF", err)
+			}
+			head, hbody := get("HEAD", "files.test", "/"+file.name, "Range", "bytes=-5,0-9,500-500")
+			if head.StatusCode != 206 || len(hbody) != 0 || head.Header.Get("Content-Length") != strconv.Itoa(len(body)) {
+				t.Errorf("HEAD: %d, %d bytes, Content-Length %s, want %d", head.StatusCode, len(hbody), head.Header.Get("Content-Length"), len(body))
+			}
+		})
+	}
+}
+
+// FuzzParseRange: no Range header makes parseRanges panic or name bytes
 // outside the file.
 func FuzzParseRange(f *testing.F) {
-	for _, s := range []string{"bytes=0-99", "bytes=-5", "bytes=5-", "bytes=1-0", "bytes=0-1,2-3"} {
+	for _, s := range []string{"bytes=0-99", "bytes=-5", "bytes=5-", "bytes=1-0", "bytes=0-1,2-3", "bytes=0-1,,-2", "bytes=1-2, 3-"} {
 		f.Add(s, int64(100))
 	}
 	f.Fuzz(func(t *testing.T, h string, size int64) {
 		if size < 0 {
 			t.Skip() // a file's size is never negative
 		}
-		r, ok, sat := parseRange([]byte(h), size)
-		if ok && sat && (r.start < 0 || r.length <= 0 || r.start+r.length > size) {
-			t.Fatalf("parseRange(%q, %d) = %+v", h, size, r)
+		rs, ok := parseRanges([]byte(h), size, nil)
+		if !ok {
+			return
+		}
+		var total int64
+		for _, r := range rs {
+			if r.start < 0 || r.length <= 0 || r.start+r.length > size {
+				t.Fatalf("parseRanges(%q, %d) = %+v", h, size, rs)
+			}
+			total += r.length
+		}
+		if total > size || len(rs) > maxRanges {
+			t.Fatalf("parseRanges(%q, %d): %d ranges of %d bytes", h, size, len(rs), total)
 		}
 	})
 }

@@ -83,13 +83,20 @@ func serveSmall(ctx *fasthttp.RequestCtx, sf *smallFile, ctype string, rangeOK b
 	ctx.Response.Header.Set(fasthttp.HeaderAcceptRanges, "bytes")
 	body := sf.body
 	if h := ctx.Request.Header.Peek(fasthttp.HeaderRange); rangeOK && len(h) > 0 {
-		if r, ok, satisfiable := parseRange(h, sf.size); ok {
-			if !satisfiable {
+		var buf [4]byteRange
+		if rs, ok := parseRanges(h, sf.size, buf[:0]); ok {
+			switch len(rs) {
+			case 0:
 				rangeNotSatisfiable(ctx, sf.size)
 				return
+			case 1:
+				r := rs[0]
+				setContentRange(ctx, r, sf.size)
+				body = body[r.start : r.start+r.length]
+			default:
+				multipartBody(ctx, body, rs)
+				return
 			}
-			setContentRange(ctx, r, sf.size)
-			body = body[r.start : r.start+r.length]
 		}
 	}
 	if ctx.IsHead() {
