@@ -41,6 +41,9 @@
 //   - header.go: what the proxy does to the headers both ways (hop-by-hop
 //     fields, Host, origin-form, the forwarding headers, Via).
 //   - ws.go: WebSocket upgrades and the tunnels they become.
+//   - cache.go: Cache, the hook a response cache plugs into (Config.Cache):
+//     it may answer before the upstream is asked, and is offered each
+//     upstream answer; none by default, at the cost of a nil check.
 //
 // The upstreams:
 //   - upstream.go: one upstream's pooled connections, its load and its

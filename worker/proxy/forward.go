@@ -107,6 +107,10 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 		p.serveUpgrade(ctx, pool)
 		return
 	}
+	cache := pool.cfg.Cache
+	if cache != nil && cache.Serve(ctx) {
+		return
+	}
 	c := callPool.Get().(*proxyCall)
 	defer func() {
 		c.req.Reset()
@@ -142,6 +146,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 		tried = append(tried, u)
 		err := p.try(ctx, pool, u, req, idempotent, &c.body)
 		if err == nil {
+			if cache != nil {
+				cache.Offer(ctx)
+			}
 			return
 		}
 		lastErr = err

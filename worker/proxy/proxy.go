@@ -128,6 +128,10 @@ type Config struct {
 	// on an upgraded connection. Default DefaultTunnelIdleTimeout.
 	TunnelIdleTimeout time.Duration
 
+	// Cache, when set, may answer requests before they go upstream and
+	// is offered the upstreams' answers (see Cache). Default nil: none.
+	Cache Cache
+
 	// Metrics receives the proxy's counters. Default DefaultUpstreamMetrics.
 	Metrics *UpstreamMetrics
 	// Log receives upstream state changes (down, up). Default: none.
