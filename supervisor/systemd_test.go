@@ -17,12 +17,19 @@ import (
 )
 
 // fakeSystemd is the service manager's end of $NOTIFY_SOCKET: a unixgram
-// socket that keeps every datagram the master sends.
+// socket that keeps every datagram the master sends, with the sender's pid
+// (SCM_CREDENTIALS), as systemd reads them.
 type fakeSystemd struct {
 	path string
 	conn *net.UnixConn
 	mu   sync.Mutex
-	msgs [][]string // each datagram, split into its assignments
+	msgs []notification
+}
+
+// notification is one datagram: who sent it and its assignments.
+type notification struct {
+	pid   int
+	lines []string
 }
 
 func newFakeSystemd(t *testing.T) *fakeSystemd {
@@ -37,18 +44,36 @@ func newFakeSystemd(t *testing.T) *fakeSystemd {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+	}); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
 	done := make(chan struct{})
 	t.Cleanup(func() { s.conn.Close(); <-done })
 	go func() {
 		defer close(done)
-		buf := make([]byte, 64<<10)
+		buf, oob := make([]byte, 64<<10), make([]byte, 1024)
 		for {
-			n, err := s.conn.Read(buf)
+			n, oobn, _, _, err := s.conn.ReadMsgUnix(buf, oob)
 			if err != nil {
 				return
 			}
+			msg := notification{pid: -1, lines: strings.Split(string(buf[:n]), "\n")}
+			if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for _, cm := range cms {
+					if cred, err := unix.ParseUnixCredentials(&cm); err == nil {
+						msg.pid = int(cred.Pid)
+					}
+				}
+			}
 			s.mu.Lock()
-			s.msgs = append(s.msgs, strings.Split(string(buf[:n]), "\n"))
+			s.msgs = append(s.msgs, msg)
 			s.mu.Unlock()
 		}
 	}()
@@ -63,10 +88,28 @@ func (s *fakeSystemd) setup(env ...string) func(*exec.Cmd) {
 	}
 }
 
-func (s *fakeSystemd) messages() [][]string {
+// messages is every datagram so far, from any sender.
+func (s *fakeSystemd) messages() []notification {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([][]string(nil), s.msgs...)
+	return append([]notification(nil), s.msgs...)
+}
+
+// accepted is what systemd takes with NotifyAccess=main, the unit's
+// setting: the messages of the main process, which starts as pid and
+// changes when the main process says MAINPID=.
+func (s *fakeSystemd) accepted(pid int) [][]string {
+	var out [][]string
+	for _, m := range s.messages() {
+		if m.pid != pid {
+			continue
+		}
+		out = append(out, m.lines)
+		if v := value(m.lines, "MAINPID="); v != "" {
+			pid, _ = strconv.Atoi(v)
+		}
+	}
+	return out
 }
 
 // states is the sequence of state changes said so far (READY, RELOADING,
@@ -76,9 +119,9 @@ func (s *fakeSystemd) states() ([]string, [][]string) {
 	var names []string
 	var msgs [][]string
 	for _, m := range s.messages() {
-		for _, a := range m {
+		for _, a := range m.lines {
 			if name, ok := strings.CutSuffix(a, "=1"); ok && name != "WATCHDOG" {
-				names, msgs = append(names, name), append(msgs, m)
+				names, msgs = append(names, name), append(msgs, m.lines)
 				break
 			}
 		}
@@ -97,7 +140,7 @@ func (s *fakeSystemd) waitStates(t *testing.T, want ...string) [][]string {
 		return len(got) >= len(want)
 	})
 	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("notifications %v, want %v\nall: %q", got, want, s.messages())
+		t.Fatalf("notifications %v, want %v\nall: %v", got, want, s.messages())
 	}
 	return msgs
 }
@@ -106,7 +149,7 @@ func (s *fakeSystemd) waitStates(t *testing.T, want ...string) [][]string {
 func (s *fakeSystemd) count(a string) int {
 	n := 0
 	for _, m := range s.messages() {
-		for _, l := range m {
+		for _, l := range m.lines {
 			if l == a {
 				n++
 				break
@@ -201,8 +244,13 @@ func TestSystemdNotifySequence(t *testing.T) {
 	}
 	sd.waitStates(t, "READY", "RELOADING", "READY", "RELOADING", "READY", "STOPPING")
 	all := sd.messages()
-	if last := all[len(all)-1]; last[0] != "STOPPING=1" {
-		t.Errorf("the last notification is %q, want STOPPING=1", last)
+	if last := all[len(all)-1]; last.lines[0] != "STOPPING=1" {
+		t.Errorf("the last notification is %q, want STOPPING=1", last.lines)
+	}
+	for _, msg := range all {
+		if msg.pid != pid {
+			t.Errorf("pid %d, not the master (%d), sent %q", msg.pid, pid, msg.lines)
+		}
 	}
 }
 
@@ -260,4 +308,56 @@ func TestSystemdWatchdog(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the master did not exit after the download")
 	}
+}
+
+// A binary upgrade under systemd's NotifyAccess=main: the old master makes
+// the new one the main process (MAINPID=) and then says nothing, not
+// STOPPING=1; the new one, to which the old one did not pass its
+// WATCHDOG_PID, feeds the watchdog, and says STOPPING=1 when it stops.
+func TestSystemdUpgrade(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	sd := newFakeSystemd(t)
+	m := startMasterWith(t, configText(1, "hello"), func(c *exec.Cmd) {
+		sd.setup("WATCHDOG_USEC=200000")(c)
+		// systemd sets WATCHDOG_PID to the main process: here the
+		// master, which the shell becomes.
+		c.Args = append([]string{"sh", "-c", `WATCHDOG_PID=$$ exec "$0" "$@"`}, c.Args...)
+		c.Path = "/bin/sh"
+	})
+	old := m.cmd.Process.Pid
+	pings := func() int {
+		n := 0
+		for _, msg := range sd.accepted(old) {
+			if msg[0] == "WATCHDOG=1" {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "the old master's pings", 10*time.Second, func() bool { return pings() >= 2 })
+
+	m.upgrade(t)
+	pid := m.pid()
+	handedOver := false
+	for _, msg := range sd.messages() {
+		if msg.pid == old && value(msg.lines, "MAINPID=") == strconv.Itoa(pid) {
+			handedOver = true
+		}
+		if msg.pid == old && value(msg.lines, "STOPPING=") != "" {
+			t.Errorf("the old master said %q", msg.lines)
+		}
+	}
+	if !handedOver {
+		t.Fatalf("the old master did not say MAINPID=%d: %v", pid, sd.messages())
+	}
+	after := pings()
+	waitFor(t, "the new master's pings", 10*time.Second, func() bool { return pings() >= after+3 })
+
+	m.signal(syscall.SIGTERM)
+	waitFor(t, "STOPPING=1 from the new master", 20*time.Second, func() bool {
+		acc := sd.accepted(old)
+		return len(acc) > 0 && acc[len(acc)-1][0] == "STOPPING=1"
+	})
 }
