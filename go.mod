@@ -4,6 +4,8 @@ go 1.26.8
 
 require github.com/pelletier/go-toml/v2 v2.4.3
 
+require github.com/coreos/go-systemd/v22 v22.7.0
+
 require (
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.65.0

@@ -19,7 +19,6 @@
 //     environment encoding of which inherited fd is what (FDSpec,
 //     EncodeFDs, DecodeFDs).
 //   - socketpair.go: the master-worker control channel (SocketPair, FileConn).
-//   - notify.go: sd_notify readiness and status (Notify).
 //   - peercred.go: the peer's pid, uid and gid on a Unix socket (PeerCred),
 //     for the control socket's permission check.
 //   - pdeathsig.go: no orphaned workers (SetParentDeathSignal, ParentAlive).

@@ -14,6 +14,18 @@ import (
 
 func init() { childModes["dial"] = childDial }
 
+// shortTempDir returns a fresh directory with a short path: a Unix socket's
+// path must fit in 108 bytes, which t.TempDir's may not.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 // childDial connects to the Unix socket in childSockEnv, says hello and
 // waits for the answer, so the parent can check the credentials it sees.
 func childDial() error {

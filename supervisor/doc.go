@@ -15,6 +15,7 @@
 //	health.go             health probes; a hung worker is replaced
 //	reload.go             HUP and `rockstar reload`; TTIN/TTOU (Scale)
 //	upgrade.go            USR2: exec the new binary, hand over the sockets
+//	systemd.go            what systemd is told: ready, reloading, stopping, status, watchdog
 //	sockets.go            the SO_REUSEPORT TCP sockets per address and slot
 //	sockets_udp.go        their UDP twins for HTTP/3
 //	control.go            the control socket: status, reload, stop, version
@@ -64,6 +65,39 @@
 // new config's limits do not fit, is not adopted: the new master logs why
 // and starts a fresh one. Once the new master is ready the old one drains
 // its workers and exits; if it fails, the old one keeps serving.
+//
+// # systemd
+//
+// Under systemd ($NOTIFY_SOCKET set; deploy/systemd/rockstar.service) the
+// master tells the service manager, with github.com/coreos/go-systemd's
+// sd_notify, each datagram one or more of these assignments:
+//
+//   - READY=1, MAINPID=<its pid> and STATUS= when its first generation's
+//     workers are all ready and it serves.
+//   - RELOADING=1 with MONOTONIC_USEC=<CLOCK_MONOTONIC in µs> when a reload
+//     begins (HUP, which Type=notify-reload sends, or `rockstar reload`),
+//     and READY=1 with STATUS= when it ends, whether it worked or failed:
+//     a failed one leaves the old config serving and its STATUS= begins
+//     "reload failed, still serving the old config:" and says why.
+//   - STOPPING=1 when a stop begins (TERM, INT, QUIT, `rockstar stop`), and
+//     nothing after it.
+//   - STATUS=, a line for a person ("4/4 workers ready, generation 3,
+//     1234.5 req/s", with the workers of older generations still
+//     draining), at ready, after every reload and every 5 s.
+//   - WATCHDOG=1 every WATCHDOG_USEC/2 when $WATCHDOG_USEC is set (and
+//     $WATCHDOG_PID, if set, is the master's pid), sent from the master's
+//     signal loop and only while a worker of the current generation is
+//     ready: a master whose loop is stuck, or whose workers all crash or
+//     hang, stops pinging and systemd restarts it. The pings stop with
+//     the loop when a stop begins.
+//
+// Workers see none of NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID. On a
+// binary upgrade the new master gets NOTIFY_SOCKET and WATCHDOG_USEC but
+// not WATCHDOG_PID (which names the old master) and says READY=1 with its
+// own MAINPID once ready; the old one then sends MAINPID=<the new pid>, so
+// that with NotifyAccess=main systemd takes the new master as the main
+// process, and says nothing more, not even STOPPING=1, while it drains and
+// exits. A failed send is logged once, until one works again.
 //
 // # Proxy hosts
 //

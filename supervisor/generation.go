@@ -375,11 +375,13 @@ func stopOrKill(p *proc, d time.Duration) bool {
 const EnvCPUProfile = wire.EnvCPUProfile
 
 // workerEnviron is the master's environment without what belongs to the
-// master alone: systemd's notify socket and an upgrade's handover.
+// master alone: systemd's notify socket and watchdog, and an upgrade's
+// handover.
 func workerEnviron() []string {
 	var env []string
 	for _, e := range os.Environ() {
-		if strings.HasPrefix(e, "NOTIFY_SOCKET=") ||
+		if strings.HasPrefix(e, "NOTIFY_SOCKET=") || strings.HasPrefix(e, "WATCHDOG_USEC=") ||
+			strings.HasPrefix(e, "WATCHDOG_PID=") ||
 			strings.HasPrefix(e, "ROCKSTAR_") && !strings.HasPrefix(e, EnvCPUProfile+"=") {
 			continue
 		}

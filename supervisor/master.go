@@ -17,7 +17,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/rockstar-dev/rockstar/netutil"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 )
 
@@ -61,6 +60,7 @@ type Master struct {
 	traffic  trafficRates // per-host and per-tenant rates for /status
 
 	upstreams *upstreamMonitor // the proxy hosts' health checks (upstreams.go)
+	sd        *sdNotifier      // what systemd is told (systemd.go)
 
 	opMu sync.Mutex // serializes reload, scaling, upgrade and stop
 
@@ -105,9 +105,11 @@ func New(opts Options) *Master {
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 60 * time.Second
 	}
+	log := opts.Log.With().Str("role", "master").Int("pid", os.Getpid()).Logger()
 	return &Master{
 		opts:    opts,
-		log:     opts.Log.With().Str("role", "master").Int("pid", os.Getpid()).Logger(),
+		log:     log,
+		sd:      newSDNotifier(log),
 		sockets: newSocketPool(),
 		reloads: map[string]int64{"success": 0, "failure": 0},
 		stopCh:  make(chan stopRequest, 1),
@@ -191,6 +193,7 @@ func (m *Master) Run() error {
 	m.wg.Go(m.watchOldMaster)
 
 	stop := m.loop(sigs)
+	m.sd.stopping(stop.graceful) // silent after an upgrade handed the service over
 
 	// Stop: the control server and admin first, so nobody asks for more.
 	ctl.Close()
@@ -211,12 +214,25 @@ func (m *Master) Run() error {
 	return nil
 }
 
-// loop handles signals until a stop.
+// loop handles signals until a stop. It also refreshes systemd's status
+// line and feeds its watchdog (systemd.go): from here, so that a loop that
+// no longer turns starves the watchdog.
 func (m *Master) loop(sigs <-chan os.Signal) stopRequest {
+	statusC, watchdogC, stopTickers := m.systemdTickers()
+	defer stopTickers()
+	if watchdogC != nil && m.watchdogHealthy() {
+		m.sd.ping()
+	}
 	for {
 		select {
 		case s := <-m.stopCh:
 			return s
+		case <-statusC:
+			m.sd.status(m.systemdStatus())
+		case <-watchdogC:
+			if m.watchdogHealthy() {
+				m.sd.ping()
+			}
 		case sig := <-sigs:
 			m.log.Info().Str("signal", sig.String()).Msg("signal")
 			switch sig {
@@ -287,9 +303,7 @@ func (m *Master) announceReady(cfg *config.Config, g *generation, upgraded bool)
 	if err := m.writePIDFile(cfg); err != nil {
 		m.log.Error().Err(err).Msg("cannot write pid file")
 	}
-	if _, err := netutil.Notify(fmt.Sprintf("READY=1\nMAINPID=%d", os.Getpid())); err != nil {
-		m.log.Warn().Err(err).Msg("sd_notify")
-	}
+	m.sd.ready(m.systemdStatus())
 	m.log.Info().Strs("listeners", listeners).Ints("worker_pids", pids).Int("generation", g.id).
 		Bool("upgraded", upgraded).Msg("ready")
 	m.notifyOldMaster()

@@ -20,6 +20,7 @@ import (
 func (m *Master) Reload() (err error) {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
+	began := false // RELOADING=1 was said
 	defer func() {
 		m.mu.Lock()
 		if err != nil {
@@ -31,10 +32,22 @@ func (m *Master) Reload() (err error) {
 		if err != nil {
 			m.log.Error().Err(err).Msg("reload failed; still serving the old config")
 		}
+		switch {
+		case !began:
+		case err != nil:
+			m.sd.reloaded("reload failed, still serving the old config: " + err.Error() + "; " + m.systemdStatus())
+		default:
+			m.sd.reloaded(m.systemdStatus())
+		}
 	}()
 	if m.stopping() {
 		return ErrStopped
 	}
+	// systemd (Type=notify-reload) waits for RELOADING=1 and then READY=1,
+	// which it gets whatever the outcome: a failed reload leaves the old
+	// config serving.
+	m.sd.reloading()
+	began = true
 	next, err := config.Load(m.opts.ConfigPath)
 	if err != nil {
 		return err

@@ -125,7 +125,7 @@ func (m *Master) Upgrade() error {
 	defer r.Close()
 	files = append(files, w)
 	cmd := exec.Command(exe, m.opts.UpgradeArgs...)
-	cmd.Env = append(withoutRockstarEnv(os.Environ()),
+	cmd.Env = append(upgradeEnviron(withoutRockstarEnv(os.Environ())),
 		envInherit+"="+netutil.EncodeFDs(specs),
 		envUpgradeReady+"="+strconv.Itoa(2+len(files)),
 	)
@@ -163,6 +163,7 @@ func (m *Master) Upgrade() error {
 		return m.upgradeFailed(fmt.Errorf("%w: the new master (pid %d) did not get ready", ErrUpgrade, cmd.Process.Pid))
 	}
 	finish(true)
+	m.sd.handOver(cmd.Process.Pid)
 	m.log.Info().Int("new_pid", cmd.Process.Pid).Msg("upgrade: new master ready; draining and exiting")
 	m.Stop(true)
 	return nil
