@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -101,5 +102,48 @@ func TestZshCompletion(t *testing.T) {
 	}
 	if out, err := exec.Command(zsh, "-n", path).CombinedOutput(); err != nil {
 		t.Fatalf("zsh -n: %v\n%s", err, out)
+	}
+
+	// Sourced, it registers itself; called as zsh's completion system
+	// calls it (words, CURRENT; _arguments, _describe and compdef stood in
+	// for), it hands _arguments the command's own flags and _describe the
+	// commands.
+	zshRun := func(setup string) []string {
+		t.Helper()
+		script := `compdef() { print -r -- "compdef $*" }
+_arguments() { print -rl -- "$@" }
+_describe() { print -rl -- "${(@P)4}" }
+compadd() { print -rl -- "$@" }
+source "$1"
+` + setup + "\n_rockstar\n"
+		out, err := exec.Command(zsh, "-f", "-c", script, "zsh", path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("zsh: %v\n%s", err, out)
+		}
+		return strings.Split(strings.TrimSpace(string(out)), "\n")
+	}
+	lines := zshRun("words=(rockstar ''); CURRENT=2; PREFIX=''")
+	if lines[0] != "compdef _rockstar rockstar" {
+		t.Errorf("sourcing it: %q, want it to call compdef", lines[0])
+	}
+	var names []string
+	for _, l := range lines[1:] {
+		name, _, _ := strings.Cut(l, ":")
+		names = append(names, name)
+	}
+	for _, cc := range completionTable() {
+		if !slices.Contains(names, cc.name) {
+			t.Errorf("the first word does not complete to %s: %q", cc.name, names)
+		}
+		lines := zshRun("words=(rockstar " + cc.name + " ''); CURRENT=3; PREFIX=''")
+		var got []string
+		for _, l := range lines[1:] {
+			if name, _, ok := strings.Cut(l, "["); ok && strings.HasPrefix(name, "-") {
+				got = append(got, name)
+			}
+		}
+		if want := cc.flagNames()[:len(cc.flags)]; !slices.Equal(got, want) {
+			t.Errorf("%s: _arguments got the flags %q, want %q", cc.name, got, want)
+		}
 	}
 }
