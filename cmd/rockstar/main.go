@@ -172,9 +172,9 @@ func (c *cli) commandUsage(w io.Writer, cmd command, fs *flag.FlagSet) {
 }
 
 func hasFlags(fs *flag.FlagSet) bool {
-	any := false
-	fs.VisitAll(func(*flag.Flag) { any = true })
-	return any
+	found := false
+	fs.VisitAll(func(*flag.Flag) { found = true })
+	return found
 }
 
 // flagName spells a flag as the help and completion do: -c, --log-format
