@@ -35,9 +35,6 @@ var (
 	ErrUnknownVerb = errors.New("supervisor: unknown verb")
 )
 
-// Version is the binary's version, set by the linker or left as "dev".
-var Version = "dev"
-
 // listenControl creates the control socket: a Unix socket of mode 0600.
 // Its directory is created (mode 0700) only when missing; an existing one
 // is used as it is, and refused when another user could change it
@@ -165,7 +162,7 @@ func (m *Master) handleControl(c *net.UnixConn) {
 	case VerbReload:
 		err = m.Reload()
 	case VerbVersion:
-		body = map[string]string{"version": Version}
+		body = Build()
 	case VerbStop:
 		var sb struct {
 			Graceful bool `json:"graceful"`

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -164,7 +165,8 @@ func TestControlStopCLI(t *testing.T) {
 	}
 }
 
-// `rockstar version` prints the version, and asks the master with -s.
+// `rockstar version` prints the version, and asks the master with -s:
+// the master answers its whole BuildInfo, the version the one in Status.
 func TestControlVersionCLI(t *testing.T) {
 	if code, out := cli(t, "version"); code != 0 || !strings.HasPrefix(out, "rockstar ") {
 		t.Errorf("rockstar version: exit %d: %q", code, out)
@@ -173,7 +175,11 @@ func TestControlVersionCLI(t *testing.T) {
 		return
 	}
 	m := startMaster(t, configText(1, "hello"))
-	if code, out := cli(t, "version", "-s", m.sock); code != 0 || out != "rockstar "+m.status().Version+"\n" {
+	code, out := cli(t, "version", "-s", m.sock)
+	lines := strings.Split(out, "\n")
+	if code != 0 || len(lines) != 5 || lines[0] != "rockstar "+m.status().Version ||
+		!strings.HasPrefix(lines[1], "revision ") || !strings.HasPrefix(lines[2], "time ") ||
+		lines[3] != "go "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH {
 		t.Errorf("rockstar version -s: exit %d: %q", code, out)
 	}
 }

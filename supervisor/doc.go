@@ -20,6 +20,7 @@
 //	sockets_udp.go        their UDP twins for HTTP/3
 //	control.go            the control socket: status, reload, stop, version
 //	status.go             Status, as `rockstar status` and /status show it
+//	version.go            BuildInfo: the version, VCS revision and linker stamps
 //	admin.go              the admin HTTP endpoint: health, metrics, status
 //	statuspage.go         /status/, the live page (statuspage.html)
 //	metrics.go            /metrics: all workers' counters, from the region

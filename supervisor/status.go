@@ -56,7 +56,7 @@ func (m *Master) Status() Status {
 	m.mu.Lock()
 	st := Status{
 		PID:       os.Getpid(),
-		Version:   Version,
+		Version:   Build().Version,
 		Started:   m.started,
 		Uptime:    time.Since(m.started).Seconds(),
 		Config:    m.cfg.Path,

@@ -11,27 +11,23 @@ import (
 	"github.com/rockstar-dev/rockstar/worker"
 )
 
-// certCommand is `rockstar cert -hosts a.test,b.test -out DIR`: it writes
+// certSetup is `rockstar cert -hosts a.test,b.test -out DIR`: it writes
 // DIR/cert.pem and DIR/key.pem, a self-signed development pair (ECDSA
 // P-256, valid for a year) with a SAN for each host and for localhost,
 // 127.0.0.1 and ::1, so that the example config serves https on a fresh
 // clone. The key is written mode 0600. Clients must be told to trust the
 // certificate (curl --cacert DIR/cert.pem, or -k).
-func certCommand(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("rockstar cert", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	hosts := fs.String("hosts", "", "comma-separated host names (and IP addresses) the certificate is for")
-	out := fs.String("out", ".", "directory to write cert.pem and key.pem to")
+func certSetup(c *cli, fs *flag.FlagSet) func([]string) int {
+	hosts := fs.String("hosts", "", "comma-separated host `NAMES` (and IP addresses) the certificate is for")
+	out := fs.String("out", ".", "`DIR` to write cert.pem and key.pem to")
 	force := fs.Bool("force", false, "overwrite an existing pair")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rockstar cert: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
+	return func([]string) int { return writeCert(*hosts, *out, *force, c.stdout, c.stderr) }
+}
+
+// writeCert is `rockstar cert` once its flags are parsed.
+func writeCert(hosts, out string, force bool, stdout, stderr io.Writer) int {
 	var names []string
-	for _, h := range strings.Split(*hosts, ",") {
+	for _, h := range strings.Split(hosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			names = append(names, h)
 		}
@@ -41,12 +37,12 @@ func certCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rockstar cert:", err)
 		return 1
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := os.MkdirAll(out, 0o755); err != nil {
 		fmt.Fprintln(stderr, "rockstar cert:", err)
 		return 1
 	}
-	certFile, keyFile := filepath.Join(*out, "cert.pem"), filepath.Join(*out, "key.pem")
-	if !*force {
+	certFile, keyFile := filepath.Join(out, "cert.pem"), filepath.Join(out, "key.pem")
+	if !force {
 		for _, f := range []string{certFile, keyFile} {
 			if _, err := os.Stat(f); err == nil {
 				fmt.Fprintf(stderr, "rockstar cert: %s exists (use -force to overwrite)\n", f)

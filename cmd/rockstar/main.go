@@ -2,41 +2,48 @@
 // worker process per CPU, and the CLI that controls it.
 //
 //	rockstar run [-c FILE] [--log-format console|json]
-//	rockstar check -c FILE
-//	rockstar status|reload|version [-c FILE | -s SOCKET]
+//	rockstar check [-c FILE]
+//	rockstar status|reload [-c FILE | -s SOCKET]
 //	rockstar stop [--graceful] [-c FILE | -s SOCKET]
-//	rockstar cert -hosts a.test,b.test [-out DIR]
+//	rockstar version [-c FILE | -s SOCKET]     (also rockstar --version, -v)
+//	rockstar cert -hosts a.test,b.test [-out DIR] [-force]
+//	rockstar completion bash|zsh
+//	rockstar help [COMMAND]                    (also -h, --help)
+//
+// Each command has its own flags; `rockstar COMMAND -h` lists them and
+// exits 0, an unknown command or flag exits 2. Without -c, the config is
+// $ROCKSTAR_CONFIG, else the first of ./rockstar.toml,
+// /etc/rockstar/rockstar.toml and ./examples/rockstar.toml (the bundled
+// example, so `rockstar run` works on a fresh clone) that exists. Relative
+// paths inside a config are relative to its own directory, so the control
+// commands work from any directory.
+//
+// `rockstar version` prints four lines (BuildInfo.Write in package
+// supervisor): the module version, the VCS revision with " (modified)"
+// when the tree had uncommitted changes, the revision's commit time, and
+// the Go version and platform. They come from runtime/debug.ReadBuildInfo,
+// and release builds may set them with the linker (supervisor/version.go).
 //
 // One binary is both processes: started by a master as a worker, it runs
 // package supervisor/child (child.IsWorker, child.Run) and nothing else;
 // otherwise it is the CLI, and `rockstar run` the master (package
-// supervisor). main.go has the verbs, cert.go the development
-// certificate.
+// supervisor). main.go has the dispatch and usage, commands.go the table
+// of commands and their flags, control.go the verbs that talk to the
+// master, configsearch.go the default config, completion.go the shell
+// completion scripts, cert.go the development certificate.
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/mattn/go-isatty"
-	"github.com/pelletier/go-toml/v2"
-	"github.com/rs/zerolog"
-
-	"github.com/rockstar-dev/rockstar/supervisor"
 	"github.com/rockstar-dev/rockstar/supervisor/child"
-	"github.com/rockstar-dev/rockstar/supervisor/config"
 )
-
-// defaultConfig is the bundled example, so `rockstar run` works on a fresh clone.
-const defaultConfig = "examples/rockstar.toml"
 
 func main() {
 	if child.IsWorker() {
@@ -45,215 +52,141 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: rockstar COMMAND [flags]
-
-commands:
-  run      run the server in the foreground (default config: `+defaultConfig+`)
-  check    validate a config file, like nginx -t
-  status   show the master and its workers
-  reload   reload the config and wait for the result
-  stop     stop the server (--graceful to drain first)
-  version  print the version
-  cert     write a self-signed development certificate pair (-hosts, -out)
-`)
+// cli is one invocation: where it writes, and where it looks for the
+// config.
+type cli struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// search is where a config is looked for after -c and
+	// $ROCKSTAR_CONFIG, in order (defaultSearch).
+	search []string
 }
 
+// run is the CLI with the process's environment; it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr, getenv: os.Getenv, search: defaultSearch()}
+	return c.main(args)
+}
+
+// main dispatches args[0], the command, and returns the exit code: 0, 1
+// for a failure, 2 for a usage mistake.
+func (c *cli) main(args []string) int {
 	if len(args) == 0 {
-		usage(stderr)
+		c.usage(c.stderr)
 		return 2
 	}
-	cmd, args := args[0], args[1:]
-	if cmd == "cert" {
-		return certCommand(args, stdout, stderr)
+	name, args := args[0], args[1:]
+	switch name {
+	case "-h", "-help", "--help":
+		name = "help"
+	case "-v", "-version", "--version":
+		name = "version"
 	}
-	fs := flag.NewFlagSet("rockstar "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("c", "", "config file")
-	socket := fs.String("s", "", "control socket (default: the config's control_socket)")
-	logFormat := fs.String("log-format", "", "console or json (default: console on a terminal)")
-	graceful := fs.Bool("graceful", false, "stop: let in-flight requests finish first")
-	switch cmd {
-	case "run", "check", "status", "reload", "stop", "version":
-	case "-h", "--help", "help":
-		usage(stdout)
+	cmd, ok := c.lookup(name)
+	if !ok {
+		what := "command"
+		if strings.HasPrefix(name, "-") {
+			what = "flag"
+		}
+		fmt.Fprintf(c.stderr, "rockstar: unknown %s %q (rockstar help lists the commands)\n", what, name)
+		return 2
+	}
+	fs := flag.NewFlagSet("rockstar "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors and usage are printed below
+	fs.Usage = func() {}
+	runCmd := cmd.setup(c, fs)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		c.commandUsage(c.stdout, cmd, fs)
 		return 0
-	default:
-		fmt.Fprintf(stderr, "rockstar: unknown command %q\n", cmd)
-		usage(stderr)
+	case err != nil:
+		fmt.Fprintf(c.stderr, "rockstar %s: %s\n", cmd.name, flagError(err))
+		c.commandUsage(c.stderr, cmd, fs)
+		return 2
+	case fs.NArg() > cmd.maxArgs:
+		fmt.Fprintf(c.stderr, "rockstar %s: unexpected argument %q\n", cmd.name, fs.Arg(cmd.maxArgs))
+		c.commandUsage(c.stderr, cmd, fs)
 		return 2
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	switch cmd {
-	case "run":
-		return runMaster(orDefault(*cfgPath), *logFormat, stderr)
-	case "check":
-		cfg, err := config.Load(orDefault(*cfgPath))
-		if err != nil {
-			printConfigError(stderr, err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "%s: ok (%d servers, %d hosts, %d tenants, %d workers)\n",
-			cfg.Path, len(cfg.Servers), len(cfg.Hosts), len(cfg.Tenants), cfg.Supervisor.Workers)
-		return 0
-	case "version":
-		if *cfgPath == "" && *socket == "" {
-			fmt.Fprintln(stdout, "rockstar", supervisor.Version)
-			return 0
-		}
-	}
-	sock, err := controlSocket(*socket, *cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "rockstar:", err)
-		return 1
-	}
-	return control(cmd, sock, *graceful, stdout, stderr)
+	return runCmd(fs.Args())
 }
 
-func orDefault(path string) string {
-	if path == "" {
-		return defaultConfig
+// flagError words the flag package's errors as this CLI does.
+func flagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return "unknown flag " + name
 	}
-	return path
+	return msg
 }
 
-// printConfigError prints each problem as file:line: field: problem.
-// Only a top-level join is split: errors.As would also find the join inside
-// one *config.Error (ErrSystem wraps its cause) and lose its file and line.
-func printConfigError(w io.Writer, err error) {
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range joined.Unwrap() {
-			fmt.Fprintln(w, e)
+// lookup finds the command called name.
+func (c *cli) lookup(name string) (command, bool) {
+	for _, cmd := range commands() {
+		if cmd.name == name {
+			return cmd, true
 		}
-		return
 	}
-	fmt.Fprintln(w, err)
+	return command{}, false
 }
 
-func controlSocket(socket, cfgPath string) (string, error) {
-	if socket != "" {
-		return socket, nil
+// usage lists the commands, one line each.
+func (c *cli) usage(w io.Writer) {
+	fmt.Fprint(w, "usage: rockstar COMMAND [flags]\n       rockstar --version | -v\n\ncommands:\n")
+	for _, cmd := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", cmd.name, cmd.summary)
 	}
-	path := orDefault(cfgPath)
-	cfg, err := config.Load(path)
-	if err != nil {
-		// A config that no longer validates (say, edited before a reload
-		// that is to report the mistake) still names the socket.
-		if sock, ok := rawControlSocket(path); ok {
-			return sock, nil
-		}
-		return "", fmt.Errorf("find the control socket: %w", err)
-	}
-	return cfg.Supervisor.ControlSocket, nil
+	fmt.Fprintf(w, "\n'rockstar COMMAND -h' lists a command's flags.\n\n%s\n", configSearchDoc)
 }
 
-// rawControlSocket reads [supervisor] control_socket from the TOML file at
-// path without validating the rest, resolved as config.Load resolves it.
-func rawControlSocket(path string) (string, bool) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", false
+// commandUsage prints cmd's synopsis, summary and flags, as fs has them.
+func (c *cli) commandUsage(w io.Writer, cmd command, fs *flag.FlagSet) {
+	synopsis := "rockstar " + cmd.name
+	if hasFlags(fs) {
+		synopsis += " [flags]"
 	}
-	var doc struct {
-		Supervisor struct {
-			ControlSocket string `toml:"control_socket"`
-		} `toml:"supervisor"`
+	if cmd.args != "" {
+		synopsis += " " + cmd.args
 	}
-	if toml.Unmarshal(data, &doc) != nil {
-		return "", false
-	}
-	sock := doc.Supervisor.ControlSocket
-	if sock == "" {
-		sock = config.DefaultControlSocket
-	}
-	if !filepath.IsAbs(sock) {
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return "", false
-		}
-		sock = filepath.Join(filepath.Dir(abs), sock)
-	}
-	return filepath.Clean(sock), true
-}
-
-func runMaster(cfgPath, format string, stderr io.Writer) int {
-	if format == "" {
-		format = "json"
-		if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-			format = "console"
-		}
-	}
-	var out io.Writer = stderr
-	if format == "console" {
-		out = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}
-	}
-	log := zerolog.New(out).With().Timestamp().Logger()
-	m := supervisor.New(supervisor.Options{ConfigPath: cfgPath, Log: &log, LogFormat: format, WorkerOutput: stderr})
-	if err := m.Run(); err != nil {
-		var cerr *config.Error
-		if _, joined := err.(interface{ Unwrap() []error }); joined || errors.As(err, &cerr) {
-			printConfigError(stderr, err)
-		} else {
-			log.Error().Err(err).Msg("rockstar run")
-		}
-		return 1
-	}
-	return 0
-}
-
-func control(verb, socket string, graceful bool, stdout, stderr io.Writer) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var body any
-	if verb == "stop" {
-		body = map[string]bool{"graceful": graceful}
-	}
-	reply, err := supervisor.Request(ctx, socket, verb, body)
-	if err != nil {
-		fmt.Fprintf(stderr, "rockstar %s: %v\n", verb, err)
-		return 1
-	}
-	switch verb {
-	case "status":
-		var st supervisor.Status
-		if err := json.Unmarshal(reply.Body, &st); err != nil {
-			fmt.Fprintln(stderr, "rockstar status:", err)
-			return 1
-		}
-		printStatus(stdout, st)
-	case "reload":
-		fmt.Fprintln(stdout, "reload: ok")
-	case "stop":
-		fmt.Fprintln(stdout, "stop: requested")
-	case "version":
-		var v map[string]string
-		_ = json.Unmarshal(reply.Body, &v)
-		fmt.Fprintln(stdout, "rockstar", v["version"])
-	}
-	return 0
-}
-
-func printStatus(w io.Writer, st supervisor.Status) {
-	fmt.Fprintf(w, "master pid %d  generation %d  uptime %s  version %s\n",
-		st.PID, st.Generation, time.Duration(st.Uptime*float64(time.Second)).Round(time.Second), st.Version)
-	fmt.Fprintf(w, "config %s\nlisteners %v\nrestarts %d  reloads ok %d failed %d\n\n",
-		st.Config, st.Listeners, st.Restarts, st.Reloads["success"], st.Reloads["failure"])
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SLOT\tPID\tSTATE\tUPTIME\tRESTARTS\tREQUESTS\tACTIVE\tLAST HEALTH")
-	rows := func(ws []supervisor.WorkerStatus) {
-		for _, x := range ws {
-			health := "never"
-			if x.LastHealth >= 0 {
-				health = fmt.Sprintf("%.1fs ago", x.LastHealth)
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", synopsis, cmd.summary)
+	if hasFlags(fs) {
+		fmt.Fprint(w, "\nflags:\n")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fs.VisitAll(func(f *flag.Flag) {
+			arg, text := flag.UnquoteUsage(f)
+			name := flagName(f.Name)
+			if arg != "" && !isBool(f) {
+				name += " " + arg
 			}
-			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n", x.Slot, x.PID, x.State,
-				time.Duration(x.Uptime*float64(time.Second)).Round(time.Second), x.Restarts, x.Requests, x.Active, health)
-		}
+			if f.DefValue != "" && !isBool(f) {
+				text += fmt.Sprintf(" (default %q)", f.DefValue)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\n", name, text)
+		})
+		tw.Flush()
 	}
-	rows(st.Workers)
-	rows(st.Draining)
-	tw.Flush()
+	if cmd.usesConfig {
+		fmt.Fprintf(w, "\n%s\n", configSearchDoc)
+	}
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	found := false
+	fs.VisitAll(func(*flag.Flag) { found = true })
+	return found
+}
+
+// flagName spells a flag as the help and completion do: -c, --log-format
+// (the flag package takes either number of dashes).
+func flagName(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+func isBool(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
