@@ -190,7 +190,9 @@ func (l Log) ZerologLevel() zerolog.Level {
 // /status).
 type Admin struct {
 	// Listen is the endpoint's address. Default DefaultAdminListen; an
-	// explicit "" disables the endpoint.
+	// explicit "" disables the endpoint. Any address may be given, such as
+	// "0.0.0.0:9090" for a container's probes and Prometheus: every
+	// endpoint is read-only (GET), so there is nothing to authenticate.
 	Listen string
 	// IdleTimeout closes a keep-alive connection idle this long. Default
 	// DefaultAdminIdleTimeout.
