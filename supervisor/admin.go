@@ -36,6 +36,11 @@ const (
 // IP address, localhost, admin.listen's host or one of admin.hosts) gets
 // 421 Misdirected Request, so that a web page whose name was rebound to
 // 127.0.0.1 cannot read /status or /metrics.
+//
+// Every endpoint is read-only (GET and HEAD; other methods get 405), so
+// admin.listen may be any address, 0.0.0.0 included. An endpoint that
+// changes state must not be added here without authentication: the
+// control socket is where changes are asked for.
 func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 	if cfg.Admin.Listen == "" {
 		return nil

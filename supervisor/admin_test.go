@@ -3,6 +3,7 @@ package supervisor_test
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -96,4 +97,61 @@ func TestAdminStatus(t *testing.T) {
 	if code, _, _ := adminGet(t, m.admin, "/status/other"); code != 404 {
 		t.Errorf("/status/other: %d, want 404", code)
 	}
+}
+
+// An admin endpoint on every address (admin.listen = "0.0.0.0:port", as a
+// container's probes and Prometheus need) serves the read-only endpoints
+// there, to a Host that is the address dialled, and nothing that changes
+// state: the admin endpoint has no mutating endpoint, so any other method
+// is 405 on every path.
+func TestAdminNonLoopbackReadOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	cfg := strings.Replace(configText(1, "hello"), "listen = \"127.0.0.1:0\"\n", "listen = \"0.0.0.0:0\"\n", 1)
+	m := startMaster(t, cfg)
+	_, port, err := net.SplitHostPort(m.admin)
+	if err != nil {
+		t.Fatalf("admin address %q: %v", m.admin, err)
+	}
+	addrs := []string{net.JoinHostPort("127.0.0.1", port)}
+	if ip := nonLoopbackIPv4(); ip != "" {
+		addrs = append(addrs, net.JoinHostPort(ip, port))
+	} else {
+		t.Log("no non-loopback IPv4 address on this machine: checked over loopback only")
+	}
+	for _, a := range addrs {
+		for _, path := range []string{"/healthz", "/readyz", "/metrics", "/status"} {
+			waitFor(t, a+path+" to answer 200", 10*time.Second, func() bool {
+				code, _, _ := adminGet(t, a, path)
+				return code == http.StatusOK
+			})
+			for _, method := range []string{"POST", "PUT", "DELETE", "PATCH"} {
+				req, _ := http.NewRequest(method, "http://"+a+path, strings.NewReader("{}"))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusMethodNotAllowed {
+					t.Errorf("%s %s%s: %d, want 405", method, a, path, resp.StatusCode)
+				}
+			}
+		}
+	}
+}
+
+// nonLoopbackIPv4 is an IPv4 address of this machine other than loopback,
+// or "".
+func nonLoopbackIPv4() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,6 +110,11 @@ func startMasterWith(t testing.TB, cfg string, setup func(*exec.Cmd)) *master {
 	m := &master{t: t, dir: dir, cfgPath: filepath.Join(dir, "rockstar.toml"), logs: newLogLines(), exited: make(chan struct{})}
 	m.writeConfig(cfg)
 	m.cmd = exec.Command(rockstarBin, "run", "-c", m.cfgPath, "--log-format", "json")
+	// Under Kubernetes (a CI pod) TERM would stop gracefully by default;
+	// the tests set stop_signal_graceful when they want that.
+	m.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "KUBERNETES_SERVICE_HOST=")
+	})
 	// A pipe of our own, not an io.Writer: after a USR2 upgrade the new
 	// master keeps writing to it, and Wait must not wait for that.
 	pr, pw, err := os.Pipe()

@@ -239,7 +239,7 @@ func (m *Master) loop(sigs <-chan os.Signal) stopRequest {
 			case syscall.SIGHUP:
 				m.wg.Go(func() { _ = m.Reload() })
 			case syscall.SIGTERM, syscall.SIGINT:
-				return stopRequest{graceful: false}
+				return stopRequest{graceful: m.currentConfig().Supervisor.TermGraceful(os.Getpid(), os.Getenv)}
 			case syscall.SIGQUIT:
 				return stopRequest{graceful: true}
 			case syscall.SIGUSR1:

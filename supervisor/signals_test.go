@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -272,4 +273,47 @@ func TestSignalTTOUKeepsOneWorker(t *testing.T) {
 	if code, body, err := m.get("hello.test", "/"); err != nil || code != 200 || body != "hello" {
 		t.Fatalf("after TTOU at one worker: %d %q %v", code, body, err)
 	}
+}
+
+// With stop_signal_graceful = true, TERM drains as QUIT does: under load
+// from several clients, with downloads in flight, not one request fails,
+// every download is finished, and the master exits 0 within
+// shutdown_timeout.
+func TestSignalTermGraceful(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary under load")
+	}
+	site := t.TempDir()
+	if err := os.WriteFile(filepath.Join(site, "big.bin"), bytes.Repeat([]byte("x"), bigFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	head := strings.Replace(configHead(2, "debug", ""), "shutdown_timeout = \"5s\"\n",
+		"shutdown_timeout = \"5s\"\nstop_signal_graceful = true\n", 1)
+	m := startMaster(t, head+fmt.Sprintf(filesConfig, site))
+	workers := m.waitWorkers(2, 10*time.Second)
+	type download struct {
+		r    *bufio.Reader
+		rest int64
+	}
+	var downloads []download
+	for range 3 {
+		_, r, rest := slowDownload(t, m.addr)
+		downloads = append(downloads, download{r, rest})
+	}
+	live, stop := startLoad(m.addr, "hello.test", "GET", 8, 60*time.Second)
+	live.served(t, 300)
+	sent := time.Now()
+	m.signal(syscall.SIGTERM)
+	res := stop() // each client finishes the request it has in flight, and sends no more
+	if res.OK.Load() == 0 || res.failures() != 0 {
+		t.Errorf("the load around TERM: %s, want no failure", res)
+	}
+	for i, d := range downloads {
+		n, err := io.Copy(io.Discard, d.r)
+		if err != nil || n != d.rest {
+			t.Errorf("download %d got %d of %d more bytes after TERM: %v", i, n, d.rest, err)
+		}
+	}
+	took := assertStopped(t, m, workers, true, sent, 5*time.Second)
+	t.Logf("TERM (graceful): the master exited %s after the signal; load %s", took.Round(time.Millisecond), res)
 }

@@ -2,15 +2,17 @@ package supervisor
 
 import (
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/rockstar-dev/rockstar/supervisor/config"
 )
 
 // workerRuntimeEnv is the Go runtime environment a worker of a generation
 // of n workers gets, on top of the master's own:
 //
-//   - GOMAXPROCS set to the master's CPUs divided among the workers
+//   - GOMAXPROCS set to the CPUs the master may use (config.CPUs: its
+//     affinity mask and its container's CPU quota) divided among the workers
 //     (rounded up, at least 1), unless the master's environment sets
 //     GOMAXPROCS, which the workers then inherit as it is. With one worker
 //     per CPU, each worker would otherwise run as many Ps as there are
@@ -38,7 +40,7 @@ import (
 func workerRuntimeEnv(n int) []string {
 	var env []string
 	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
-		env = append(env, "GOMAXPROCS="+strconv.Itoa(workerProcs(runtime.GOMAXPROCS(0), n)))
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(workerProcs(config.CPUs(), n)))
 	}
 	if gd, ok := workerGODEBUG(os.Getenv("GODEBUG")); ok {
 		env = append(env, "GODEBUG="+gd)

@@ -136,7 +136,8 @@ type Config struct {
 // Supervisor configures the master process.
 type Supervisor struct {
 	// Workers is the number of worker processes, 1 to MaxWorkers. Default
-	// "auto": runtime.NumCPU(), resolved at load time.
+	// "auto": CPUs(), the CPUs this process may use (its affinity mask and
+	// its container's CPU quota), resolved at load time.
 	Workers int
 	// WorkersAuto is set when Workers came from "auto" (or the default).
 	WorkersAuto bool
@@ -149,6 +150,15 @@ type Supervisor struct {
 	// ShutdownTimeout bounds graceful stops and drains. Default
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// StopSignalGraceful makes SIGTERM (and SIGINT) stop gracefully, as
+	// SIGQUIT does: the workers drain within ShutdownTimeout. Default (when
+	// StopSignalGracefulSet is false): true when the master runs as PID 1
+	// or under Kubernetes (KUBERNETES_SERVICE_HOST set), where SIGTERM is
+	// the only stop signal a container gets, else false: SIGTERM stops at
+	// once, as nginx does. See TermGraceful.
+	StopSignalGraceful bool
+	// StopSignalGracefulSet is set when the file gives stop_signal_graceful.
+	StopSignalGracefulSet bool
 	// User and Group are what workers run as when the master starts as
 	// root: names or numeric ids. Default "": the master's own.
 	User, Group string
@@ -180,7 +190,9 @@ func (l Log) ZerologLevel() zerolog.Level {
 // /status).
 type Admin struct {
 	// Listen is the endpoint's address. Default DefaultAdminListen; an
-	// explicit "" disables the endpoint.
+	// explicit "" disables the endpoint. Any address may be given, such as
+	// "0.0.0.0:9090" for a container's probes and Prometheus: every
+	// endpoint is read-only (GET), so there is nothing to authenticate.
 	Listen string
 	// IdleTimeout closes a keep-alive connection idle this long. Default
 	// DefaultAdminIdleTimeout.

@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"testing"
 	"time"
 
@@ -16,7 +15,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 	want := &Config{
 		Path: "/etc/rockstar/rockstar.toml",
 		Supervisor: Supervisor{
-			Workers:         runtime.NumCPU(),
+			Workers:         CPUs(),
 			WorkersAuto:     true,
 			ControlSocket:   "/etc/rockstar/run/rockstar.sock",
 			PIDFile:         "/etc/rockstar/run/rockstar.pid",
@@ -321,8 +320,8 @@ func TestWorkersAuto(t *testing.T) {
 		n    int
 		auto bool
 	}{
-		{"", runtime.NumCPU(), true},
-		{"[supervisor]\nworkers = \"auto\"\n", runtime.NumCPU(), true},
+		{"", CPUs(), true},
+		{"[supervisor]\nworkers = \"auto\"\n", CPUs(), true},
 		{"[supervisor]\nworkers = 3\n", 3, false},
 	} {
 		c := mustParse(t, tc.doc+"[[server]]\nlisten = \":80\"\n")

@@ -43,6 +43,7 @@ func Diff(old, new *Config) Change {
 		Hosts:     !reflect.DeepEqual(old.Hosts, new.Hosts) || !reflect.DeepEqual(old.Tenants, new.Tenants),
 		Log:       old.Log != new.Log,
 		Master: !reflect.DeepEqual(old.Admin, new.Admin) || o.ControlSocket != n.ControlSocket ||
-			o.PIDFile != n.PIDFile || o.ShutdownTimeout != n.ShutdownTimeout,
+			o.PIDFile != n.PIDFile || o.ShutdownTimeout != n.ShutdownTimeout ||
+			o.StopSignalGraceful != n.StopSignalGraceful || o.StopSignalGracefulSet != n.StopSignalGracefulSet,
 	}
 }

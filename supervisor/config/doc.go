@@ -48,5 +48,6 @@
 //	errors.go       Error and the sentinels
 //	system.go       CheckSystem: the config against the machine
 //	socketpath.go   CheckSocketPath: the control socket's directory is safe
+//	cpus.go         CPUs: workers = "auto" and the container's CPU quota; TermGraceful
 //	diff.go         Diff: pushed in place, or a new generation
 package config

@@ -2,7 +2,6 @@ package config
 
 import (
 	"math"
-	"runtime"
 	"slices"
 	"strings"
 
@@ -36,7 +35,7 @@ func (d *decoder) decode(c *Config, doc map[string]any) {
 
 func (d *decoder) supervisor(root *table) Supervisor {
 	s := Supervisor{
-		Workers:         runtime.NumCPU(),
+		Workers:         min(CPUs(), MaxWorkers),
 		WorkersAuto:     true,
 		ControlSocket:   d.resolve(DefaultControlSocket),
 		PIDFile:         d.resolve(DefaultPIDFile),
@@ -76,6 +75,9 @@ func (d *decoder) supervisor(root *table) Supervisor {
 	}
 	if v, ok := t.duration("shutdown_timeout"); ok {
 		s.ShutdownTimeout = v
+	}
+	if v, ok := t.boolean("stop_signal_graceful"); ok {
+		s.StopSignalGraceful, s.StopSignalGracefulSet = v, true
 	}
 	if v, ok := t.str("user", false); ok {
 		s.User = v
