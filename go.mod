@@ -4,6 +4,8 @@ go 1.26.8
 
 require github.com/pelletier/go-toml/v2 v2.4.3
 
+require github.com/pires/go-proxyproto v0.15.0 // indirect
+
 require (
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.65.0
