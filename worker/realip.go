@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -161,31 +162,101 @@ func (r *realIP) walk(lines [][]byte) (netip.AddrPort, bool) {
 }
 
 // parseHop parses one address of X-Forwarded-For or Forwarded's for=:
-// an IP address, "[IPv6]", or either with a port. Zones are refused.
+// an IP address, "[IPv6]", or either with a port. Zones are refused. It
+// does not allocate for an IPv4 address or for bytes that cannot be one.
 func parseHop(b []byte) (netip.AddrPort, bool) {
-	if len(b) == 0 || len(b) > len("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535") {
+	if len(b) == 0 || len(b) > len("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535") || !hopChars(b) {
 		return netip.AddrPort{}, false
 	}
-	var buf [64]byte
-	s := append(buf[:0], b...)
-	if s[0] == '[' {
-		end := bytes.IndexByte(s, ']')
+	if b[0] == '[' {
+		end := bytes.IndexByte(b, ']')
 		if end < 0 {
 			return netip.AddrPort{}, false
 		}
-		if end == len(s)-1 {
-			a, err := netip.ParseAddr(string(s[1:end]))
-			return netip.AddrPortFrom(a.Unmap(), 0), err == nil && a.Is6() && a.Zone() == ""
+		port, ok := uint16(0), true
+		if end != len(b)-1 {
+			if b[end+1] != ':' {
+				return netip.AddrPort{}, false
+			}
+			port, ok = parsePort(b[end+2:])
 		}
-		ap, err := netip.ParseAddrPort(string(s))
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), err == nil && ap.Addr().Zone() == ""
+		a, err := netip.ParseAddr(bytesString(b[1:end]))
+		return netip.AddrPortFrom(a.Unmap(), port), ok && err == nil && a.Is6()
 	}
-	if a, err := netip.ParseAddr(string(s)); err == nil {
-		return netip.AddrPortFrom(a.Unmap(), 0), a.Zone() == ""
+	if a, rest, ok := parseIPv4(b); ok {
+		port := uint16(0)
+		if len(rest) > 0 {
+			if rest[0] != ':' {
+				return netip.AddrPort{}, false
+			}
+			if port, ok = parsePort(rest[1:]); !ok {
+				return netip.AddrPort{}, false
+			}
+		}
+		return netip.AddrPortFrom(a, port), true
 	}
-	ap, err := netip.ParseAddrPort(string(s))
-	return netip.AddrPortFrom(ap.Addr(), ap.Port()), err == nil && ap.Addr().Is4()
+	a, err := netip.ParseAddr(bytesString(b)) // a bare IPv6 address
+	return netip.AddrPortFrom(a.Unmap(), 0), err == nil && a.Is6()
 }
+
+// hopChars reports whether b holds only what an address and port may.
+func hopChars(b []byte) bool {
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F', c == ':', c == '.', c == '[', c == ']':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// parseIPv4 parses a dotted-quad IPv4 address at the start of b and
+// returns the rest.
+func parseIPv4(b []byte) (netip.Addr, []byte, bool) {
+	var v [4]byte
+	for i := range 4 {
+		if i > 0 {
+			if len(b) == 0 || b[0] != '.' {
+				return netip.Addr{}, nil, false
+			}
+			b = b[1:]
+		}
+		n, digits := 0, 0
+		for digits < len(b) && b[digits] >= '0' && b[digits] <= '9' {
+			n = n*10 + int(b[digits]-'0')
+			digits++
+			if digits > 3 || n > 255 {
+				return netip.Addr{}, nil, false
+			}
+		}
+		if digits == 0 || digits > 1 && b[0] == '0' {
+			return netip.Addr{}, nil, false
+		}
+		v[i] = byte(n)
+		b = b[digits:]
+	}
+	return netip.AddrFrom4(v), b, true
+}
+
+// parsePort parses a decimal port, 0 to 65535.
+func parsePort(b []byte) (uint16, bool) {
+	if len(b) == 0 || len(b) > 5 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return uint16(n), n <= 65535
+}
+
+// bytesString is b as a string without a copy, for a parser that keeps
+// nothing of it: b must not change while the string is in use.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // forwardedFor returns the address of one Forwarded element's for=
 // parameter: for=192.0.2.1 or for="[2001:db8::1]:80". An element without

@@ -426,3 +426,24 @@ func TestRealIPConfig(t *testing.T) {
 		t.Errorf("second server with the PROXY protocol on a shared port: %v, want ErrInvalidTrustedProxies", err)
 	}
 }
+
+// TestParseHop: the address forms of X-Forwarded-For and Forwarded.
+func TestParseHop(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1": "192.0.2.1:0", "192.0.2.1:80": "192.0.2.1:80", "2001:db8::1": "[2001:db8::1]:0",
+		"[2001:db8::1]": "[2001:db8::1]:0", "[2001:db8::1]:443": "[2001:db8::1]:443",
+		"::ffff:192.0.2.1": "192.0.2.1:0", "[::ffff:192.0.2.1]:1": "192.0.2.1:1",
+		"": "", "192.0.2": "", "192.0.2.256": "", "192.0.2.01": "", "192.0.2.1:": "", "192.0.2.1:65536": "",
+		"192.0.2.1x": "", "[2001:db8::1": "", "[2001:db8::1]x": "", "[192.0.2.1]": "", "fe80::1%eth0": "",
+		"unknown": "", "_hidden": "", "2001:db8::1:80:": "",
+	} {
+		ap, ok := parseHop([]byte(in))
+		got := ""
+		if ok {
+			got = ap.String()
+		}
+		if got != want {
+			t.Errorf("parseHop(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
