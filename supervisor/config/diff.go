@@ -6,6 +6,7 @@ import "reflect"
 // that the supervisor can pick what a reload does.
 type Change struct {
 	// Listeners: the [[server]] sections differ (addresses, protocols,
+	// trusted proxies, the PROXY protocol,
 	// timeouts, limits, TLS files). Needs a new generation of workers.
 	Listeners bool
 	// Workers: the worker count, user or group differ. Needs a new
