@@ -4,7 +4,7 @@ go 1.26.8
 
 require github.com/pelletier/go-toml/v2 v2.4.3
 
-require github.com/pires/go-proxyproto v0.15.0 // indirect
+require github.com/pires/go-proxyproto v0.15.0
 
 require (
 	github.com/quic-go/qpack v0.6.0 // indirect
