@@ -207,7 +207,8 @@ func (s *syncBuffer) String() string {
 }
 
 // TestRealIPOverTLS: HTTP/1.1, HTTP/2 and HTTP/3 requests from a trusted
-// peer get their client from X-Forwarded-For alike.
+// peer get their client from X-Forwarded-For alike, and without one their
+// RemoteIP is the peer's (HTTP/3's too, whose peer is a UDP address).
 func TestRealIPOverTLS(t *testing.T) {
 	certFile, keyFile, pool := devPair(t, "a.test")
 	sm := quietManager(t)
@@ -231,6 +232,9 @@ func TestRealIPOverTLS(t *testing.T) {
 			resp.Body.Close()
 			if !strings.HasPrefix(string(b), tt.want) {
 				t.Errorf("%s, XFF %q: %q, want %q", pc.name, tt.xff, b, tt.want)
+			}
+			if tt.xff == "" && !strings.HasSuffix(string(b), " 127.0.0.1") {
+				t.Errorf("%s: RemoteIP in %q, want 127.0.0.1 (what client_ip limits key on)", pc.name, b)
 			}
 		}
 	}
