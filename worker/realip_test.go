@@ -18,6 +18,7 @@ import (
 
 	"github.com/pires/go-proxyproto"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
 )
 
 // whoRouter answers every path with what the handler sees as its client:
@@ -449,5 +450,33 @@ func TestParseHop(t *testing.T) {
 		if got != want {
 			t.Errorf("parseHop(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestProxyProtocolH2C: cleartext HTTP/2 by prior knowledge follows the
+// PROXY header on a plain listener.
+func TestProxyProtocolH2C(t *testing.T) {
+	sm := quietManager(t)
+	_, addr := start(t, sm, ServerConfig{EnableHTTP2: true, ProxyProtocol: true}, whoRouter())
+	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, a string, _ *tls.Config) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, a)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.Write(proxyHeader(t, 1, "198.51.100.55:5555")); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(b) != "198.51.100.55:5555 198.51.100.55" {
+		t.Errorf("h2c: %s %q", resp.Proto, b)
 	}
 }
