@@ -37,6 +37,7 @@ type binding struct {
 	// just before its listener closed is closed as soon as it shows up.
 	connsClosed bool // guarded by connMu
 
+	real *realIP    // TrustedProxies (realip.go); nil: none
 	tls  *tlsServe  // TLS: the ALPN split, HTTP/2 and HTTP/3; nil on plain TCP
 	loop *eventLoop // the event loop (h1_loop.go); nil: none
 
@@ -327,6 +328,9 @@ func (b *binding) refuse(ctx *fasthttp.RequestCtx, err error) {
 		return
 	}
 	hs := d.lookup(ctx.Host())
+	if hs.real != nil && len(ctx.Request.Header.Host()) > 0 {
+		hs.real.apply(ctx) // its headers were read: the access log names the client
+	}
 	took := startClock(ctx).took()
 	status, out := ctx.Response.StatusCode(), len(ctx.Response.Body())
 	hs.cell.record(status, len(ctx.Request.Header.RawHeaders()), out, took)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"io"
 	"io/fs"
+	"net/netip"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -97,6 +98,30 @@ type ServerConfig struct {
 	// hands every other connection on to a goroutine (see
 	// HostConfig.Inline).
 	DisableEventLoop bool
+
+	// TrustedProxies are the load balancers and proxies in front of the
+	// server (10.0.0.0/8, 127.0.0.1/32, ::1/128). A request whose
+	// connection comes from one of them takes its client address from
+	// RealIPHeader: the rightmost address there that is not itself
+	// trusted, as nginx's real_ip_recursive (see realip.go). That address
+	// is what ctx.RemoteAddr and ctx.RemoteIP, per-client rate limits, the
+	// access log and the reverse proxy see. Headers from any other peer are
+	// ignored. Default nil: none; every request's client is its connection's
+	// address and no header is looked at.
+	TrustedProxies []netip.Prefix
+	// RealIPHeader is the header TrustedProxies are read from:
+	// RealIPXForwardedFor or RealIPForwarded (RFC 7239's for=). Only one
+	// is read, so that a client cannot spoof the other through a proxy
+	// that sets one. Default "": RealIPXForwardedFor.
+	RealIPHeader string
+	// ProxyProtocol reads a PROXY protocol header (v1 or v2) at the start
+	// of every TCP connection (plain or TLS, before the handshake), and
+	// takes its source address as the connection's address. A connection
+	// without a valid header is closed; with TrustedProxies, so is one
+	// whose socket peer is not among them (see proxyproto.go). The
+	// listener then has no event loop. HTTP/3 (UDP) is not affected.
+	// Default false.
+	ProxyProtocol bool
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {

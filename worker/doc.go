@@ -129,6 +129,20 @@
 // on. ServerConfig.DisableEventLoop gives every connection a goroutine from
 // the start.
 //
+// # Client addresses behind a load balancer
+//
+// ServerConfig.TrustedProxies names the proxies in front of a server. A
+// request whose connection comes from one of them takes its client from
+// X-Forwarded-For (or Forwarded's for=, ServerConfig.RealIPHeader): the
+// rightmost address there that is not itself trusted, as nginx's
+// real_ip_recursive. Other peers' headers are ignored, and a malformed one
+// keeps the connection's address. ServerConfig.ProxyProtocol reads a
+// PROXY protocol header (v1 or v2) first on every TCP connection and
+// takes its source as the connection's address; a connection without one
+// is closed. ctx.RemoteAddr and ctx.RemoteIP, per-client limits, the
+// access log and the reverse proxy see the client so found, over
+// HTTP/1.1, HTTP/2 and HTTP/3 (realip.go, proxyproto.go).
+//
 // # Files
 //
 // The manager and its servers:
@@ -164,6 +178,9 @@
 //     they do not change.
 //   - bodylimit.go: streamed request bodies, MaxRequestSize, and bodies
 //     read and dropped for hosts that never read them.
+//   - realip.go: the client behind trusted proxies (X-Forwarded-For,
+//     Forwarded).
+//   - proxyproto.go: the PROXY protocol on a listener.
 //
 // Limits and metrics:
 //   - limiter.go: Limiter, LimiterFactory and the in-process GCRA bucket.

@@ -27,6 +27,7 @@ type hostState struct {
 	access      *zerolog.Logger         // nil: no access log
 	routes      *Router                 // may be nil
 	headers     []headerKV
+	real        *realIP // the binding's trusted proxies; nil: none
 
 	name, tenant string
 	files        fs.FS       // may be nil
@@ -59,6 +60,9 @@ func (d *dispatch) lookup(host []byte) *hostState {
 // serve is the whole per-request path after the host is known: limits,
 // middleware and handler, security headers, metrics and the access log.
 func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
+	if h.real != nil {
+		h.real.apply(ctx) // the client behind trusted proxies, for all that follows
+	}
 	c := h.cell
 	c.begin()
 	clock := startClock(ctx)

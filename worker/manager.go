@@ -330,6 +330,10 @@ func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net
 			return nil, err
 		}
 	}
+	real, err := newRealIP(s.cfg)
+	if err != nil {
+		return nil, err
+	}
 	var b *binding
 	if !isEphemeral(addr) && ln == nil {
 		b = m.bindings[addr]
@@ -337,6 +341,10 @@ func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net
 	if b != nil {
 		if err := m.checkOwnershipLocked(b, s); err != nil {
 			return nil, err
+		}
+		if !sameRealIP(b.members[0].cfg, s.cfg) {
+			return nil, fmt.Errorf("%w: %s: trusted proxies, real IP header and PROXY protocol must agree with the servers already there",
+				ErrInvalidTrustedProxies, addr)
 		}
 	} else {
 		if ln == nil {
@@ -360,7 +368,12 @@ func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net
 		conns := newConnGroup(s.cfg)
 		var ts *tlsServe
 		var loop *eventLoop
-		if tlsOpts == nil && !s.cfg.DisableEventLoop {
+		if s.cfg.ProxyProtocol {
+			// Before the event loop (which it replaces) and TLS (which
+			// it comes before on the wire); see proxyproto.go.
+			ln = newProxyListener(ln, s.cfg, real)
+		}
+		if tlsOpts == nil && !s.cfg.DisableEventLoop && !s.cfg.ProxyProtocol {
 			l, hl, lerr := newEventLoop(ln, s.cfg, conns, m.log)
 			switch {
 			case lerr == nil:
@@ -379,6 +392,7 @@ func (m *serverManager) bind(s *server, addr string, tlsOpts *tlsOptions, ln net
 			}
 		}
 		b = newBinding(addr, ln, s.cfg, m.log)
+		b.real = real
 		b.tls = ts
 		if ts == nil && s.cfg.EnableHTTP2 {
 			// Cleartext HTTP/2 with prior knowledge (h2c).

@@ -59,6 +59,7 @@ func (m *serverManager) buildDispatchLocked(b *binding) {
 		for _, name := range s.ownedHosts() {
 			if _, taken := d.hosts.get(name); !taken && !m.reg.withdrawn[name] {
 				hs := m.hostStateLocked(s, name)
+				hs.real = b.real
 				d.hosts.set(name, hs)
 				d.inline = d.inline || hs.inline
 			}
@@ -68,11 +69,13 @@ func (m *serverManager) buildDispatchLocked(b *binding) {
 	for name := range m.reg.hosts {
 		if _, taken := d.hosts.get(name); !taken {
 			hs := m.hostStateLocked(primary, name)
+			hs.real = b.real
 			d.hosts.set(name, hs)
 			d.inline = d.inline || hs.inline
 		}
 	}
 	d.def = m.defaultStateLocked(primary)
+	d.def.real = b.real
 	if b.tls != nil {
 		b.tls.certs.Store(m.certTableLocked(b))
 	}

@@ -478,7 +478,11 @@ var errAdaptConn = errors.New("worker: an HTTP/2 or HTTP/3 stream has no connect
 // set takes the addresses and TLS state of r's connection.
 func (c *adaptConn) set(r *http.Request) {
 	ctx := r.Context()
-	c.remote, _ = ctx.Value(http3.RemoteAddrContextKey).(net.Addr)
+	if a, ok := ctx.Value(quicRemoteKey{}).(*net.TCPAddr); ok {
+		c.remote = a // HTTP/3 (tls_h3conns.go)
+	} else {
+		c.remote, _ = ctx.Value(http3.RemoteAddrContextKey).(net.Addr)
+	}
 	c.local, _ = ctx.Value(http.LocalAddrContextKey).(net.Addr)
 	if c.remote == nil {
 		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"net"
 	"sync"
 
 	"github.com/quic-go/quic-go"
@@ -15,9 +16,20 @@ type quicConns struct {
 	conns map[*quic.Conn]struct{}
 }
 
+// quicRemoteKey is the context key of an HTTP/3 connection's peer as a
+// *net.TCPAddr (see track).
+type quicRemoteKey struct{}
+
 // track is the http3.Server's ConnContext: it adds c to the set until c's
-// context ends.
+// context ends. It also gives the connection's context its peer as a
+// *net.TCPAddr, made once per connection, for its requests' RemoteAddr:
+// fasthttp's RemoteIP knows only that type, and would report 0.0.0.0 for
+// the *net.UDPAddr quic-go has (so that every HTTP/3 client shared one
+// client_ip bucket).
 func (q *quicConns) track(ctx context.Context, c *quic.Conn) context.Context {
+	if ua, ok := c.RemoteAddr().(*net.UDPAddr); ok {
+		ctx = context.WithValue(ctx, quicRemoteKey{}, &net.TCPAddr{IP: ua.IP, Port: ua.Port, Zone: ua.Zone})
+	}
 	q.mu.Lock()
 	if q.conns == nil {
 		q.conns = make(map[*quic.Conn]struct{})

@@ -135,6 +135,9 @@ func serverConfig(s config.Server, accessLog io.Writer) worker.ServerConfig {
 		AccessLog:      accessLog,
 		// DisableEventLoop: the loop serves respond hosts (Inline above).
 		DisableEventLoop: !s.EventLoop,
+		TrustedProxies:   s.TrustedProxies,
+		RealIPHeader:     s.RealIPHeader,
+		ProxyProtocol:    s.ProxyProtocol,
 	}
 }
 

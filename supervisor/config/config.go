@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"slices"
 	"time"
 
@@ -245,7 +246,35 @@ type Server struct {
 	// certificate pair; both or neither. Default "": plain TCP. HTTP/2 and
 	// HTTP/3 need them. Hosts' own pairs are picked by SNI on top.
 	TLSCert, TLSKey string
+	// TrustedProxies (trusted_proxies) are the load balancers and proxies
+	// in front of the listener, as CIDR prefixes or single addresses
+	// ("10.0.0.0/8", "127.0.0.1", "::1/128"; an address is its /32 or
+	// /128). A request whose connection comes from one of them takes its
+	// client address from RealIPHeader, walked from the right past trusted
+	// hops (nginx's real_ip_recursive); headers from other peers are
+	// ignored. The client address is what rate limits keyed by client_ip,
+	// the access log, handlers and proxies see (see
+	// worker.ServerConfig.TrustedProxies). Default none.
+	TrustedProxies []netip.Prefix
+	// RealIPHeader (real_ip_header) is the header TrustedProxies are read
+	// from: RealIPXForwardedFor or RealIPForwarded (RFC 7239's for=);
+	// written in any case in the file. Default RealIPXForwardedFor.
+	RealIPHeader string
+	// ProxyProtocol (proxy_protocol) requires a PROXY protocol header (v1
+	// or v2, from HAProxy, an AWS NLB, ...) at the start of every TCP
+	// connection, TLS or not, and takes its source address as the
+	// connection's. A connection without one is closed unanswered, as
+	// nginx's "listen ... proxy_protocol" does; with TrustedProxies, so is
+	// every connection whose socket peer is not among them. The listener
+	// has no event loop then. HTTP/3 is not affected. Default false.
+	ProxyProtocol bool
 }
+
+// Values of Server.RealIPHeader.
+const (
+	RealIPXForwardedFor = worker.RealIPXForwardedFor
+	RealIPForwarded     = worker.RealIPForwarded
+)
 
 // TLS reports whether the server terminates TLS.
 func (s *Server) TLS() bool { return s.TLSCert != "" }

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +35,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 			MaxConnections: worker.DefaultMaxConnections,
 			MaxRequestSize: worker.DefaultMaxRequestSize,
 			EventLoop:      true,
+			RealIPHeader:   RealIPXForwardedFor,
 		}},
 		name: c.name,
 		pos:  c.pos,
@@ -67,6 +70,9 @@ idle_timeout = "7s"
 max_header_bytes = 16384
 max_connections = 1000
 max_request_size = 1048576
+trusted_proxies = ["10.0.0.0/8", "::1"]
+real_ip_header = "Forwarded"
+proxy_protocol = true
 tls_cert = "certs/default.pem"
 tls_key = "certs/default.key"
 
@@ -116,6 +122,28 @@ func TestParseEventLoop(t *testing.T) {
 		if got := c.Servers[0].EventLoop; got != tt.want {
 			t.Errorf("%q: EventLoop = %v, want %v", tt.line, got, tt.want)
 		}
+	}
+}
+
+// trusted_proxies takes prefixes and single addresses; real_ip_header
+// any case of its two names; proxy_protocol a boolean.
+func TestParseTrustedProxies(t *testing.T) {
+	c := mustParse(t, "[[server]]\nlisten = \":8080\"\n"+
+		`trusted_proxies = ["10.0.0.0/8", "127.0.0.1", "::1/128", "2001:db8::7", "::ffff:192.0.2.1"]`+"\n"+
+		`real_ip_header = "forwarded"`+"\nproxy_protocol = true\n")
+	s := c.Servers[0]
+	var got []string
+	for _, p := range s.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 127.0.0.1/32 ::1/128 2001:db8::7/128 ::ffff:192.0.2.1/128"; strings.Join(got, " ") != want {
+		t.Errorf("TrustedProxies = %q, want %q", got, want)
+	}
+	if s.RealIPHeader != RealIPForwarded || !s.ProxyProtocol {
+		t.Errorf("RealIPHeader %q, ProxyProtocol %v", s.RealIPHeader, s.ProxyProtocol)
+	}
+	if d := mustParse(t, "[[server]]\nlisten = \":8080\"\n").Servers[0]; d.TrustedProxies != nil || d.ProxyProtocol {
+		t.Errorf("defaults: %+v", d)
 	}
 }
 
@@ -182,6 +210,8 @@ func TestParseFull(t *testing.T) {
 		ReadTimeout: 5 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second,
 		MaxHeaderBytes: 16384, MaxConnections: 1000, MaxRequestSize: 1 << 20, EventLoop: true,
 		TLSCert: "/etc/rockstar/certs/default.pem", TLSKey: "/etc/rockstar/certs/default.key",
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		RealIPHeader:   RealIPForwarded, ProxyProtocol: true,
 	}}
 	if !reflect.DeepEqual(c.Servers, servers) {
 		t.Errorf("Servers = %+v\nwant %+v", c.Servers, servers)
@@ -336,13 +366,13 @@ func TestLineAndFieldError(t *testing.T) {
 	for field, want := range map[string]int{
 		"server[0].listen":                   18,
 		"server[0]":                          17,
-		"host[0].rate_limit.key":             33,
-		"host[1]":                            37,
-		"host[1].missing":                    37,
-		"host[2].proxy.upstreams[1]":         46,
-		"tenant[0].hosts[0]":                 53,
-		"host[0].headers.X-Frame-Options":    32,
-		`host[0].headers."no such".whatever`: 32,
+		"host[0].rate_limit.key":             36,
+		"host[1]":                            40,
+		"host[1].missing":                    40,
+		"host[2].proxy.upstreams[1]":         49,
+		"tenant[0].hosts[0]":                 56,
+		"host[0].headers.X-Frame-Options":    35,
+		`host[0].headers."no such".whatever`: 35,
 		"nothing":                            0,
 	} {
 		if got := c.Line(field); got != want {

@@ -6,7 +6,8 @@ import "reflect"
 // that the supervisor can pick what a reload does.
 type Change struct {
 	// Listeners: the [[server]] sections differ (addresses, protocols,
-	// timeouts, limits, TLS files). Needs a new generation of workers.
+	// timeouts, limits, TLS files, trusted proxies, the PROXY protocol).
+	// Needs a new generation of workers.
 	Listeners bool
 	// Workers: the worker count, user or group differ. Needs a new
 	// generation of workers.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"math"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -170,6 +171,7 @@ func (d *decoder) server(t *table) Server {
 		MaxConnections: worker.DefaultMaxConnections,
 		MaxRequestSize: worker.DefaultMaxRequestSize,
 		EventLoop:      true,
+		RealIPHeader:   RealIPXForwardedFor,
 	}
 	if v, ok := t.str("listen", true); ok {
 		s.Listen = v
@@ -202,6 +204,25 @@ func (d *decoder) server(t *table) Server {
 		s.EventLoop = v
 	}
 	s.TLSCert, s.TLSKey = d.tlsPair(t)
+	if v, ok := t.strings("trusted_proxies"); ok {
+		s.TrustedProxies = d.trustedProxies(t.field("trusted_proxies"), v)
+	}
+	if v, ok := t.str("real_ip_header", false); ok {
+		switch {
+		case strings.EqualFold(v, RealIPXForwardedFor):
+			s.RealIPHeader = RealIPXForwardedFor
+		case strings.EqualFold(v, RealIPForwarded):
+			s.RealIPHeader = RealIPForwarded
+		default:
+			t.errorf("real_ip_header", ErrInvalid, "%q is not one of %s, %s", v, RealIPXForwardedFor, RealIPForwarded)
+		}
+		if !t.has("trusted_proxies") {
+			t.errorf("real_ip_header", ErrConflict, "is read only from trusted_proxies, which is not set")
+		}
+	}
+	if v, ok := t.boolean("proxy_protocol"); ok {
+		s.ProxyProtocol = v
+	}
 	for i, p := range s.Protocols {
 		switch {
 		case !s.TLS() && (p == ProtocolHTTP2 || p == ProtocolHTTP3):
@@ -212,6 +233,41 @@ func (d *decoder) server(t *table) Server {
 	}
 	t.finish()
 	return s
+}
+
+// trustedProxies checks a trusted_proxies list of CIDR prefixes and single
+// addresses; field is its path.
+func (d *decoder) trustedProxies(field string, v []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(v))
+	seen := map[netip.Prefix]bool{}
+	for i, s := range v {
+		var p netip.Prefix
+		if strings.Contains(s, "/") {
+			var err error
+			if p, err = netip.ParsePrefix(s); err != nil {
+				d.errorf(indexPath(field, i), ErrInvalid, "%q is not a CIDR prefix (10.0.0.0/8, 2001:db8::/32)", s)
+				continue
+			}
+			if p.Masked() != p {
+				d.errorf(indexPath(field, i), ErrInvalid, "%q has bits set past its /%d: %s", s, p.Bits(), p.Masked())
+				continue
+			}
+		} else {
+			a, err := netip.ParseAddr(s)
+			if err != nil || a.Zone() != "" {
+				d.errorf(indexPath(field, i), ErrInvalid, "%q is not an IP address or CIDR prefix", s)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if seen[p] {
+			d.errorf(indexPath(field, i), ErrDuplicate, "%q is listed twice", s)
+			continue
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	return out
 }
 
 var protocolNames = []string{ProtocolHTTP1, ProtocolHTTP2, ProtocolHTTP3, ProtocolH2C}

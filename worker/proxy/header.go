@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"net"
 	"net/netip"
 
 	"github.com/valyala/fasthttp"
@@ -21,7 +22,12 @@ import (
 //   - the request target in origin-form: an absolute-form target
 //     ("http://host/path", which an HTTP/1.1 client, or an HTTP/2 or
 //     HTTP/3 :path, may carry) is sent as its path and query;
-//   - X-Forwarded-For: the client's, with the client's address appended;
+//   - X-Forwarded-For: the client's, with the address of the peer that
+//     connected appended (the PROXY protocol's source address, if the
+//     listener reads one): that is the client, unless the server took the
+//     client from the trusted proxies' X-Forwarded-For (worker's
+//     ServerConfig.TrustedProxies), which then already names it, followed
+//     by the trusted hops, so the upstream can walk the same chain;
 //   - X-Forwarded-Proto, X-Forwarded-Host, X-Real-IP and Forwarded set by
 //     the proxy (whatever the client sent is dropped), and the client's
 //     X-Forwarded-Port, X-Forwarded-Prefix, X-Forwarded-Server,
@@ -90,8 +96,8 @@ func forwardRequestHeader(ctx *fasthttp.RequestCtx, dst *fasthttp.RequestHeader,
 	if len(xff) > 0 {
 		b = append(append(b, xff...), ", "...)
 	}
-	if hasIP {
-		b = ip.AppendTo(b)
+	if hop, ok := hopIP(ctx, ip, hasIP); ok {
+		b = hop.AppendTo(b)
 	}
 	dst.SetBytesV(fasthttp.HeaderXForwardedFor, b)
 	proto := "http"
@@ -106,6 +112,30 @@ func forwardRequestHeader(ctx *fasthttp.RequestCtx, dst *fasthttp.RequestHeader,
 	dst.SetBytesV("Forwarded", appendForwarded(buf[:0], ip, hasIP, host, proto))
 	dst.SetBytesV(fasthttp.HeaderVia, appendVia(buf[:0], via))
 	return true
+}
+
+// hopIP is the address to append to X-Forwarded-For: the connection's
+// peer, which differs from ip, the client's, when the server found the
+// client behind trusted proxies.
+func hopIP(ctx *fasthttp.RequestCtx, ip netip.Addr, hasIP bool) (netip.Addr, bool) {
+	c := ctx.Conn()
+	if c == nil {
+		return ip, hasIP
+	}
+	var peer net.IP
+	switch a := c.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		peer = a.IP
+	case *net.UDPAddr: // HTTP/3
+		peer = a.IP
+	default:
+		return ip, hasIP
+	}
+	hop, ok := netip.AddrFromSlice(peer)
+	if !ok {
+		return ip, hasIP
+	}
+	return hop.Unmap(), true
 }
 
 // appendVia appends the Via value to forward: the one received, if any,
