@@ -4,7 +4,8 @@
 # deploy/deploy_test.go runs and checks the same way) on distroless/static,
 # run as the non-root user 65532 with the config in deploy/rockstar.toml.
 #
-#   docker build -t rockstar --build-arg VERSION=$(git describe --always) .
+#   docker build -t rockstar --build-arg VERSION=$(git describe --always) \
+#     --build-arg REVISION=$(git rev-parse HEAD) .
 #   docker run --rm -p 8080:8080 -p 9090:9090 --cpus 2 rockstar
 #   docker stop -t 35 CONTAINER      # more than shutdown_timeout (25s)
 #
@@ -21,8 +22,9 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
-RUN OUT=/out/rockstar VERSION=${VERSION} sh deploy/docker/build.sh \
+ARG VERSION=
+ARG REVISION=
+RUN OUT=/out/rockstar VERSION=${VERSION} REVISION=${REVISION} sh deploy/docker/build.sh \
 	&& mkdir -p /out/run/rockstar
 
 FROM gcr.io/distroless/static-debian12:nonroot

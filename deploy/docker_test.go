@@ -104,7 +104,7 @@ func TestDockerBuildIsStatic(t *testing.T) {
 	}
 	bin := filepath.Join(t.TempDir(), "rockstar")
 	build := exec.Command("sh", filepath.Join("docker", "build.sh"))
-	build.Env = append(os.Environ(), "OUT="+bin, "VERSION=v0.0.0-test")
+	build.Env = append(os.Environ(), "OUT="+bin, "VERSION=v0.0.0-test", "REVISION=0123abc")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("deploy/docker/build.sh: %v\n%s", err, out)
 	}
@@ -136,7 +136,10 @@ func TestDockerBuildIsStatic(t *testing.T) {
 		t.Errorf("built %s, want the module's cmd/rockstar", info.Path)
 	}
 	out, err := exec.Command(bin, "version").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "rockstar v0.0.0-test" {
-		t.Errorf("rockstar version: %q, %v; want \"rockstar v0.0.0-test\"", out, err)
+	if first, _, _ := strings.Cut(string(out), "\n"); err != nil || first != "rockstar v0.0.0-test" {
+		t.Errorf("rockstar version: %q, %v; want a first line \"rockstar v0.0.0-test\"", out, err)
+	}
+	if !strings.Contains(string(out), "\nrevision 0123abc") {
+		t.Errorf("rockstar version: %q; want the revision the build stamped", out)
 	}
 }
