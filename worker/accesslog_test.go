@@ -296,3 +296,50 @@ func TestRequestIDOffWithoutAccessLog(t *testing.T) {
 		t.Errorf("X-Request-Id %q without an access log", id)
 	}
 }
+
+// Over HTTP/2 the line says HTTP/2.0 and the id comes back; a stream's
+// upstream time, reported with AddUpstreamTime, is its own and not the
+// next stream's on the same connection.
+func TestAccessLogHTTP2(t *testing.T) {
+	var logs lockedBuffer
+	sm := quietManager(t)
+	r := NewRouter()
+	r.GET("/proxied", func(ctx *fasthttp.RequestCtx) {
+		AddUpstreamTime(ctx, 1500*time.Millisecond)
+		AddUpstreamTime(ctx, 500*time.Millisecond) // a second try
+	})
+	r.GET("/plain", text("ok"))
+	_, addr := start(t, sm, ServerConfig{EnableHTTP2: true, AccessLog: &logs}, r)
+	c := h2cClient(t)
+	paths := []string{"/proxied", "/plain"}
+	for range 20 { // pooled streams get reused: none carries a time over
+		paths = append(paths, "/proxied", "/plain")
+	}
+	for i, p := range paths {
+		req, _ := http.NewRequest("GET", "http://"+addr+p, nil)
+		if i == 1 {
+			req.Header.Set(HeaderXRequestID, "h2-id")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || (i == 1 && resp.Header.Get(HeaderXRequestID) != "h2-id") || resp.Header.Get(HeaderXRequestID) == "" {
+			t.Fatalf("%s %s: X-Request-Id %q", resp.Proto, p, resp.Header.Get(HeaderXRequestID))
+		}
+	}
+	waitFor(t, "the access log lines", 5*time.Second, func() bool { return len(logs.lines()) >= len(paths) })
+	for i, line := range logs.lines() {
+		e := decodeAccessJSON(t, line)
+		if e.Protocol != "HTTP/2.0" || e.Path != paths[i] {
+			t.Errorf("line %d: protocol %q path %q: %s", i, e.Protocol, e.Path, line)
+		}
+		if paths[i] == "/proxied" && (e.UpstreamResponseTime == nil || *e.UpstreamResponseTime != 2) {
+			t.Errorf("line %d: upstream_response_time %v, want 2 (two tries): %s", i, e.UpstreamResponseTime, line)
+		}
+		if paths[i] == "/plain" && e.UpstreamResponseTime != nil {
+			t.Errorf("line %d: an upstream time left over from another stream: %s", i, line)
+		}
+	}
+}
