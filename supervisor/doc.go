@@ -24,6 +24,7 @@
 //	admin.go              the admin HTTP endpoint: health, metrics, status
 //	statuspage.go         /status/, the live page (statuspage.html)
 //	metrics.go            /metrics: all workers' counters, from the region
+//	metrics_runtime.go    /metrics: the master's go_* and process_*, the build, workers' memory
 //	traffic.go            request rates for the status page
 //	upstreams.go          health checks of proxy upstreams, pushed to workers
 //	upstream_metrics.go   the upstreams' series of /metrics

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 
 	"github.com/rockstar-dev/rockstar/supervisor/wire"
 
@@ -26,8 +27,8 @@ import (
 
 var (
 	descRequests = prometheus.NewDesc("rockstar_http_requests_total",
-		"HTTP requests answered, by server (listen address), host, tenant and status class.",
-		[]string{"server", "host", "tenant", "code"}, nil)
+		"HTTP requests answered, by server (listen address), host, tenant, status code and its class.",
+		[]string{"server", "host", "tenant", "code", "class"}, nil)
 	descDuration = prometheus.NewDesc("rockstar_http_request_duration_seconds",
 		"Time from a request read to its handler's return, by host.",
 		[]string{"host"}, nil)
@@ -52,8 +53,21 @@ var (
 		"Config reloads by result.", []string{"result"}, nil)
 )
 
-// statusClasses are the code label of worker.Stats.Status's indices.
+// statusClasses are the class label of worker.Stats.Status's indices.
 var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"}
+
+// codeLabels are the code and class labels of the keys of
+// worker.Counters.AddCodes: codes 100-599 are themselves; the keys below
+// 100 are what could not be counted by code, "other" within their class.
+func codeLabels(k int) (code, class string) {
+	switch {
+	case k >= 100 && k <= 599:
+		return strconv.Itoa(k), statusClasses[k/100-1]
+	case k >= 1 && k <= 5:
+		return "other", statusClasses[k-1]
+	}
+	return "other", statusClasses[5]
+}
 
 // metricsHandler serves /metrics in the Prometheus text format: the
 // master's collector, then what each of extra writes, which must be whole
@@ -62,7 +76,8 @@ var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"}
 // series (writeUpstreamMetrics, upstream_metrics.go).
 func (m *Master) metricsHandler(extra ...func(io.Writer)) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(masterCollector{m})
+	reg.MustRegister(masterCollector{m, buildLabels()})
+	reg.MustRegister(runtimeCollectors()...)
 	format := expfmt.NewFormat(expfmt.TypeTextPlain)
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		families, err := reg.Gather()
@@ -85,11 +100,14 @@ func (m *Master) metricsHandler(extra ...func(io.Writer)) http.Handler {
 }
 
 // masterCollector emits const metrics built at scrape time.
-type masterCollector struct{ m *Master }
+type masterCollector struct {
+	m     *Master
+	build [3]string // rockstar_build_info's labels
+}
 
 func (c masterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descDuration, descBytesIn, descBytesOut,
-		descLimited, descActive, descWorkers, descRestarts, descReloads} {
+		descLimited, descActive, descWorkers, descRestarts, descReloads, descBuildInfo, descWorkerRSS} {
 		ch <- d
 	}
 }
@@ -97,7 +115,9 @@ func (c masterCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c masterCollector) Collect(ch chan<- prometheus.Metric) {
 	m := c.m
 	if m.shared != nil {
-		collectHTTP(ch, m.shared.snapshot())
+		codes := make(map[worker.SeriesKey]map[int]uint64)
+		snap := m.shared.snapshot(codes)
+		collectHTTP(ch, snap, codes)
 	}
 
 	st := m.Status()
@@ -123,20 +143,23 @@ func (c masterCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range []string{"success", "failure"} {
 		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(st.Reloads[r]), r)
 	}
+	ch <- prometheus.MustNewConstMetric(descBuildInfo, prometheus.GaugeValue, 1, c.build[0], c.build[1], c.build[2])
+	collectWorkerProcs(ch, append(st.Workers, st.Draining...))
 }
 
 // collectHTTP emits the HTTP series of a snapshot of the shared counters.
-func collectHTTP(ch chan<- prometheus.Metric, snap map[worker.SeriesKey]worker.Stats) {
+// The codes of a series are those it answered (at most 500 of them,
+// 100-599), each a series of rockstar_http_requests_total from its first
+// answer on.
+func collectHTTP(ch chan<- prometheus.Metric, snap map[worker.SeriesKey]worker.Stats, codes map[worker.SeriesKey]map[int]uint64) {
 	type hostTenant struct{ host, tenant string }
 	hosts := make(map[string]worker.Stats)
 	limited := make(map[hostTenant]uint64)
 	for k, s := range snap {
-		for class, n := range s.Status {
-			if n == 0 && (class == 0 || class == 5) {
-				continue // 1xx and other only when they happen
-			}
+		for c, n := range codes[k] {
+			code, class := codeLabels(c)
 			ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(n),
-				k.Server, k.Host, k.Tenant, statusClasses[class])
+				k.Server, k.Host, k.Tenant, code, class)
 		}
 		h := hosts[k.Host]
 		h.Add(s)

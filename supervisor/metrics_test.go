@@ -2,6 +2,8 @@ package supervisor_test
 
 import (
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,7 +50,7 @@ func TestMetricsExactAcrossKill(t *testing.T) {
 	}
 	last := scrape(t, m.admin)
 	total := sum(last, "rockstar_http_requests_total", nil)
-	got2xx := sum(last, "rockstar_http_requests_total", map[string]string{"code": "2xx", "host": "hello.test", "tenant": "demo"})
+	got2xx := sum(last, "rockstar_http_requests_total", map[string]string{"class": "2xx", "host": "hello.test", "tenant": "demo"})
 	t.Logf("clients: %v; /metrics: %v requests (%v 2xx on hello.test)", res, total, got2xx)
 	if diff := total - float64(res.Answered()); diff < 0 || diff > float64(res.Errs.Load()) {
 		t.Fatalf("rockstar_http_requests_total = %v, clients saw %d answered and %d fail: off by %v",
@@ -61,6 +63,11 @@ func TestMetricsExactAcrossKill(t *testing.T) {
 		now[s.key()] = s.value
 	}
 	for _, s := range first {
+		// go_* and process_* are the master process's own, and start
+		// again with a new master.
+		if !strings.HasPrefix(s.name, "rockstar_") {
+			continue
+		}
 		if !strings.HasSuffix(s.name, "_total") && !strings.Contains(s.name, "_seconds_") {
 			continue
 		}
@@ -108,10 +115,11 @@ func TestMetricsNames(t *testing.T) {
 		match map[string]string
 		want  float64
 	}{
-		{"rockstar_http_requests_total", map[string]string{"server": m.addr, "host": "a.test", "tenant": "demo", "code": "2xx"}, 2},
-		{"rockstar_http_requests_total", map[string]string{"server": m.addr, "host": "a.test", "tenant": "demo", "code": "4xx"}, 3},
-		{"rockstar_http_requests_total", map[string]string{"host": "b.test", "code": "2xx"}, 2},
-		{"rockstar_http_requests_total", map[string]string{"host": "_", "tenant": "", "code": "4xx"}, 1},
+		{"rockstar_http_requests_total", map[string]string{"server": m.addr, "host": "a.test", "tenant": "demo", "code": "200", "class": "2xx"}, 2},
+		{"rockstar_http_requests_total", map[string]string{"server": m.addr, "host": "a.test", "tenant": "demo", "code": "429", "class": "4xx"}, 3},
+		{"rockstar_http_requests_total", map[string]string{"server": m.addr, "host": "a.test", "class": "4xx"}, 3},
+		{"rockstar_http_requests_total", map[string]string{"host": "b.test", "code": "200"}, 2},
+		{"rockstar_http_requests_total", map[string]string{"host": "_", "tenant": "", "code": "404", "class": "4xx"}, 1},
 		{"rockstar_rate_limited_total", map[string]string{"host": "a.test", "tenant": "demo"}, 3},
 		{"rockstar_http_request_duration_seconds_count", map[string]string{"host": "a.test"}, 5},
 		{"rockstar_http_request_duration_seconds_bucket", map[string]string{"host": "a.test", "le": "+Inf"}, 5},
@@ -128,6 +136,65 @@ func TestMetricsNames(t *testing.T) {
 	for _, name := range []string{"rockstar_http_bytes_received_total", "rockstar_http_bytes_sent_total"} {
 		if got := sum(s, name, map[string]string{"host": "a.test"}); got <= 0 {
 			t.Errorf("%s{host=a.test} = %v, want > 0", name, got)
+		}
+	}
+}
+
+// TestMetricsCodesAndRuntime: rockstar_http_requests_total counts each
+// status code under its own code label (and its class under class), and
+// the master exposes the Go and process collectors, its build and its
+// workers' resident memory.
+func TestMetricsCodesAndRuntime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	m := startMaster(t, configText(2, "hello"))
+	m.waitWorkers(2, 10*time.Second)
+	for range 3 {
+		if code, _, err := m.get("hello.test", "/"); err != nil || code != 200 {
+			t.Fatalf("hello.test: %d %v", code, err)
+		}
+	}
+	for range 2 {
+		if code, _, err := m.get("nobody.test", "/"); err != nil || code != 404 {
+			t.Fatalf("nobody.test: %d %v", code, err)
+		}
+	}
+	s := scrape(t, m.admin)
+	checks := []struct {
+		name  string
+		match map[string]string
+		want  float64
+	}{
+		{"rockstar_http_requests_total", map[string]string{"host": "hello.test", "code": "200", "class": "2xx"}, 3},
+		{"rockstar_http_requests_total", map[string]string{"host": "_", "code": "404", "class": "4xx"}, 2},
+		{"rockstar_http_requests_total", map[string]string{"code": "2xx"}, 0},
+		{"rockstar_http_requests_total", map[string]string{"code": "4xx"}, 0},
+		{"rockstar_build_info", map[string]string{"goversion": runtime.Version()}, 1},
+	}
+	for _, c := range checks {
+		if got := sum(s, c.name, c.match); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.match, got, c.want)
+		}
+	}
+	for _, x := range s {
+		if x.name == "rockstar_http_requests_total" {
+			if code, err := strconv.Atoi(x.labels["code"]); err != nil || code < 100 || code > 599 {
+				t.Errorf("rockstar_http_requests_total with code %q: %v", x.labels["code"], x.labels)
+			}
+		}
+		if x.name == "rockstar_build_info" && (x.labels["version"] == "" || x.labels["revision"] == "") {
+			t.Errorf("rockstar_build_info without version or revision: %v", x.labels)
+		}
+	}
+	for _, name := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_resident_memory_bytes", "process_open_fds"} {
+		if got := sum(s, name, nil); got <= 0 {
+			t.Errorf("%s = %v, want > 0", name, got)
+		}
+	}
+	for _, slot := range []string{"0", "1"} {
+		if got := sum(s, "rockstar_worker_resident_memory_bytes", map[string]string{"slot": slot}); got < 1<<20 {
+			t.Errorf("rockstar_worker_resident_memory_bytes{slot=%s} = %v, want a worker's (> 1 MiB)", slot, got)
 		}
 	}
 }

@@ -211,8 +211,9 @@ func (s *sharedMem) syncLabelsLocked() {
 }
 
 // snapshot adds up every area's counters, those of exited workers
-// included, by series.
-func (s *sharedMem) snapshot() map[worker.SeriesKey]worker.Stats {
+// included, by series; and, when codes is not nil, the answers by status
+// code of each series into it (worker.Counters.AddCodes).
+func (s *sharedMem) snapshot(codes map[worker.SeriesKey]map[int]uint64) map[worker.SeriesKey]worker.Stats {
 	s.mu.Lock()
 	s.syncLabelsLocked()
 	labels := s.labels
@@ -226,8 +227,19 @@ func (s *sharedMem) snapshot() map[worker.SeriesKey]worker.Stats {
 	out := make(map[worker.SeriesKey]worker.Stats, len(labels))
 	for i, k := range labels {
 		st := out[k]
+		var byCode map[int]uint64
+		if codes != nil {
+			if byCode = codes[k]; byCode == nil {
+				byCode = make(map[int]uint64)
+				codes[k] = byCode
+			}
+		}
 		for _, a := range areas {
-			st.Add(s.counters(a, i).Stats())
+			c := s.counters(a, i)
+			st.Add(c.Stats())
+			if byCode != nil {
+				c.AddCodes(byCode)
+			}
 		}
 		out[k] = st
 	}

@@ -116,7 +116,7 @@ type sample struct {
 func (s sample) key() string {
 	var b strings.Builder
 	b.WriteString(s.name)
-	for _, k := range []string{"server", "host", "tenant", "code", "state", "result", "le"} {
+	for _, k := range []string{"server", "host", "tenant", "code", "class", "state", "result", "le", "slot", "generation"} {
 		if v, ok := s.labels[k]; ok {
 			b.WriteString("," + k + "=" + v)
 		}

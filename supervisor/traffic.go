@@ -89,7 +89,7 @@ func (m *Master) sampleTraffic() {
 		return
 	}
 	now := time.Now()
-	snap := m.shared.snapshot()
+	snap := m.shared.snapshot(nil)
 	hostTenant := make(map[string]string)
 	hosts := make(map[string]trafficCounts)
 	tenants := make(map[string]trafficCounts)

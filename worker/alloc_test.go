@@ -6,6 +6,7 @@
 package worker
 
 import (
+	"io"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -71,5 +72,34 @@ func TestAllocsRequestPath(t *testing.T) {
 	}
 	if n := snap.Tenants["tenant-50"].Requests; n < 2000 {
 		t.Errorf("tenant-50 counted %d requests, want at least 2000", n)
+	}
+}
+
+// With the access log on, in either format, the request path still
+// allocates nothing: ids, the client's address, the Basic auth user and
+// the line are all formatted into reused buffers.
+func TestAllocsAccessLog(t *testing.T) {
+	for _, format := range []string{AccessLogJSON, AccessLogCombined} {
+		_, serve := newBenchManagerConfig(t, 10, ServerConfig{AccessLog: io.Discard, AccessLogFormat: format})
+		ctx := newCtx(fasthttp.MethodGet, benchHostName(5), "/api/v1/status?q=1")
+		ctx.Request.Header.Set(fasthttp.HeaderAuthorization, "Basic YWxpY2U6c2VjcmV0") // alice:secret
+		ctx.Request.Header.Set(fasthttp.HeaderReferer, "http://example.com/")
+		for _, id := range []string{"", "client-id-1"} {
+			run := func() {
+				ctx.ResetUserValues()
+				if id == "" {
+					ctx.Request.Header.Del(HeaderXRequestID) // a new id every time
+				}
+				serve(ctx)
+			}
+			ctx.Request.Header.Set(HeaderXRequestID, id)
+			run()
+			if got := ctx.Response.StatusCode(); got != 200 {
+				t.Fatalf("%s: status %d", format, got)
+			}
+			if got := testing.AllocsPerRun(1000, run); got != 0 {
+				t.Errorf("%s, X-Request-Id %q: %v allocs per request with the access log on, want 0", format, id, got)
+			}
+		}
 	}
 }

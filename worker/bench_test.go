@@ -136,6 +136,11 @@ var unlimited = &RateLimitConfig{Enabled: true, RequestsPerSecond: 1e9, BurstSiz
 // tenants of ten hosts with an enabled tenant limit; and that server's
 // per-request path.
 func newBenchManager(tb testing.TB, n int) (ServerManager, fasthttp.RequestHandler) {
+	return newBenchManagerConfig(tb, n, ServerConfig{})
+}
+
+// newBenchManagerConfig is newBenchManager with cfg for its server.
+func newBenchManagerConfig(tb testing.TB, n int, cfg ServerConfig) (ServerManager, fasthttp.RequestHandler) {
 	sm := NewServerManager()
 	sm.SetLogger(zerolog.Nop())
 	hosts := make([]string, 0, 10)
@@ -156,7 +161,7 @@ func newBenchManager(tb testing.TB, n int) (ServerManager, fasthttp.RequestHandl
 			hosts = hosts[:0]
 		}
 	}
-	s := sm.NewServer(ServerConfig{})
+	s := sm.NewServer(cfg)
 	s.SetRouter(newBenchRouter(n))
 	return sm, requestDispatch(sm, s)
 }

@@ -331,11 +331,15 @@ func (b *binding) refuse(ctx *fasthttp.RequestCtx, err error) {
 	if hs.real != nil && len(ctx.Request.Header.Host()) > 0 {
 		hs.real.apply(ctx) // its headers were read: the access log names the client
 	}
+	if hs.access != nil {
+		hs.access.requestID(ctx)
+		echoID(ctx)
+	}
 	took := startClock(ctx).took()
 	status, out := ctx.Response.StatusCode(), len(ctx.Response.Body())
 	hs.cell.record(status, len(ctx.Request.Header.RawHeaders()), out, took)
 	if hs.access != nil {
-		hs.logAccess(ctx, status, out, took)
+		hs.access.log(ctx, &accessEntry{status: status, out: out, took: took, host: hs.name, tenant: hs.tenant})
 	}
 }
 

@@ -87,10 +87,23 @@ type ServerConfig struct {
 	// this server. Default: none.
 	HostConfigs map[string]*HostConfig
 
-	// AccessLog, when set, receives one JSON line per request (host,
-	// tenant, method, path, status, bytes, duration, remote address).
-	// Default nil: no access log.
+	// AccessLog, when set, receives one line per request, in
+	// AccessLogFormat, and every request gets an id: its X-Request-Id when
+	// ValidRequestID, else a new one, set on the request (so a proxy
+	// passes it on) and sent back on the response. Default nil: no access
+	// log, and no ids.
 	AccessLog io.Writer
+
+	// AccessLogFormat is AccessLogJSON or AccessLogCombined. JSON lines
+	// hold time, remote_addr, remote_user ("-" without Basic auth),
+	// request_id, method, path, query, protocol, status,
+	// body_bytes_sent, http_referer, http_user_agent, host, vhost (the
+	// host it matched, "_" for none), tenant, request_time (seconds, a
+	// number with millisecond precision) and, for proxied requests only,
+	// upstream_response_time (seconds); every field has one JSON type in
+	// every line. Combined lines are nginx's combined format, then the
+	// same extra fields as key=value pairs. Default AccessLogJSON.
+	AccessLogFormat string
 
 	// DisableEventLoop serves every connection of a plain-TCP listener on
 	// its own goroutine from the start. Default false: on Linux, one event

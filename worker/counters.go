@@ -16,6 +16,12 @@ const CountersSize = int(unsafe.Sizeof(Counters{}))
 // started and not finished: a process killed mid-request leaves it up.
 func (c *Counters) Stats() Stats { return c.c.stats() }
 
+// AddCodes adds the answers counted by status code to dst: dst[code] for
+// codes 100 to 599; for the few a series cannot count one by one (more
+// than 32 distinct codes), dst[1] to dst[5] by class (1xx to 5xx), and
+// dst[0] for codes outside 100-599. The keys below 100 are never codes.
+func (c *Counters) AddCodes(dst map[int]uint64) { c.c.addCodes(dst) }
+
 // CounterAllocator returns the zeroed (or earlier used by the same series)
 // counters of a series, or nil to have the manager allocate them itself.
 // The manager calls it once per series, under its lock, when a host,

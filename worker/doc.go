@@ -77,7 +77,11 @@
 // processes: NewLimiterOn lays the same limiter that NewLocalLimiter makes
 // over memory its caller supplies (LimiterMemory), such as a region that
 // every worker maps. Metrics returns counters per server, host and tenant; snapshots
-// add up with MetricsSnapshot.Add.
+// add up with MetricsSnapshot.Add. Each series counts its answers by status
+// code too (Counters.AddCodes). ServerConfig.AccessLog writes one line per
+// request, JSON or nginx's combined format (AccessLogFormat), and gives
+// each request an X-Request-Id (ValidRequestID); a proxy reports the time
+// it waited on upstreams with AddUpstreamTime.
 //
 // # Request bodies and the reverse proxy
 //
@@ -189,6 +193,8 @@
 //     LatencyCounter, the latency histogram (also the proxy's).
 //   - counters.go: Counters, a series' counters in memory someone else
 //     provides (SetCounterAllocator).
+//   - accesslog.go: the access log's two formats, request ids, upstream
+//     time.
 //
 // HTTP/1.1, plain and over TLS, served by fasthttp (h1_*):
 //   - h1_conn.go: the connection every listener hands out, with the phase

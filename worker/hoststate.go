@@ -24,7 +24,7 @@ type hostState struct {
 	hostV6      uint8 // bytes of an IPv6 address that key hostKeyed
 	tenantV6    uint8
 	handler     fasthttp.RequestHandler // middleware around core
-	access      *zerolog.Logger         // nil: no access log
+	access      *accessLog              // nil: no access log
 	routes      *Router                 // may be nil
 	headers     []headerKV
 	real        *realIP // the binding's trusted proxies; nil: none
@@ -66,8 +66,15 @@ func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
 	c := h.cell
 	c.begin()
 	clock := startClock(ctx)
+	if h.access != nil {
+		h.access.requestID(ctx)
+	}
 	if h.admit(ctx, clock.start) {
 		h.run(ctx)
+	}
+	up, proxied := takeUpstreamTime(ctx)
+	if h.access != nil {
+		echoID(ctx)
 	}
 	status := ctx.Response.StatusCode()
 	in := len(ctx.Request.Header.RawHeaders()) + requestBodyLen(&ctx.Request)
@@ -80,7 +87,7 @@ func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
 	d := clock.took()
 	c.end(status, in, out, d)
 	if h.access != nil {
-		h.logAccess(ctx, status, out, d)
+		h.access.log(ctx, &accessEntry{status: status, out: out, took: d, upstream: up, proxied: proxied, host: h.name, tenant: h.tenant})
 	}
 }
 
@@ -164,20 +171,6 @@ func (h *hostState) core(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ctx.Error(fasthttp.StatusMessage(fasthttp.StatusNotFound), fasthttp.StatusNotFound)
-}
-
-func (h *hostState) logAccess(ctx *fasthttp.RequestCtx, status, out int, d time.Duration) {
-	h.access.Log().
-		Bytes("host", ctx.Host()).
-		Str("vhost", h.name).
-		Str("tenant", h.tenant).
-		Bytes("method", ctx.Method()).
-		Bytes("path", ctx.Path()).
-		Int("status", status).
-		Int("bytes", out).
-		Dur("duration", d).
-		Str("remote", ctx.RemoteAddr().String()).
-		Send()
 }
 
 // wrap applies middleware around h; mw[0] ends up outermost.

@@ -23,19 +23,35 @@ const NumBuckets = len(LatencyBounds) + 1
 // as their manager, so counters never go down.
 type cell struct {
 	// The counters every request adds to come first, so that a fast
-	// request touches two cache lines: started to buckets[0].
+	// request touches two cache lines: started to buckets[0], and the slot
+	// of its status code.
 
 	// started counts requests begun; those in flight are started minus
-	// those finished (the sum of status), which costs one atomic add per
-	// request instead of an increment and a decrement.
+	// those finished (the sum of codes and other), which costs one atomic
+	// add per request instead of an increment and a decrement.
 	started  atomic.Uint64
-	status   [6]atomic.Uint64 // 1xx..5xx, and anything else
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
 	latency  LatencyCounter
-	limited  atomic.Uint64
-	_        [64]byte // keep neighbouring cells off this one's cache lines
+	// codes counts finished requests by status code, in an open-addressed
+	// table: a slot holds code<<codeShift | count, 0 while free. A code
+	// takes its slot at its first request (a compare-and-swap) and keeps
+	// it for the cell's life.
+	codes [codeSlots]atomic.Uint64
+	// other counts, by class (1xx to 5xx), the requests whose code found
+	// no free slot, and in [5] those with a code outside 100-599.
+	other   [6]atomic.Uint64
+	limited atomic.Uint64
+	_       [64]byte // keep neighbouring cells off this one's cache lines
 }
+
+// codeSlots is how many distinct status codes a cell counts one by one
+// (a power of two); codeShift places the code above its count.
+const (
+	codeSlots = 32
+	codeShift = 48
+	countMask = 1<<codeShift - 1
+)
 
 // begin counts a request as started; end counts it as finished.
 func (c *cell) begin() { c.started.Add(1) }
@@ -49,14 +65,37 @@ func (c *cell) record(status int, in, out int, d time.Duration) {
 
 // end counts a finished request, begun with begin.
 func (c *cell) end(status int, in, out int, d time.Duration) {
-	class := status/100 - 1
-	if class < 0 || class > 4 {
-		class = 5
-	}
-	c.status[class].Add(1)
+	c.countCode(status)
 	c.bytesIn.Add(uint64(in))
 	c.bytesOut.Add(uint64(out))
 	c.latency.Observe(d)
+}
+
+// countCode counts one answer with status code code: in the code's slot,
+// found from code%codeSlots on (usually at once), else in other.
+func (c *cell) countCode(code int) {
+	if code < 100 || code > 599 {
+		c.other[5].Add(1)
+		return
+	}
+	tag := uint64(code) << codeShift
+	i := code & (codeSlots - 1)
+	for range codeSlots {
+		slot := &c.codes[i]
+		v := slot.Load()
+		if v == 0 {
+			if slot.CompareAndSwap(0, tag|1) {
+				return
+			}
+			v = slot.Load() // another request took it, maybe for this code
+		}
+		if v&^countMask == tag {
+			slot.Add(1)
+			return
+		}
+		i = (i + 1) & (codeSlots - 1)
+	}
+	c.other[code/100-1].Add(1)
 }
 
 // LatencyCounter counts latencies into the LatencyBounds buckets with
@@ -106,9 +145,16 @@ func (c *cell) stats() Stats {
 	var s Stats
 	// The finished counts first: a request is started before it finishes,
 	// so reading started afterwards keeps Active from going negative.
-	for i := range c.status {
-		s.Status[i] = c.status[i].Load()
-		s.Requests += s.Status[i]
+	for i := range c.codes {
+		if v := c.codes[i].Load(); v != 0 {
+			s.Status[v>>codeShift/100-1] += v & countMask
+		}
+	}
+	for i := range c.other {
+		s.Status[i] += c.other[i].Load()
+	}
+	for _, n := range s.Status {
+		s.Requests += n
 	}
 	s.BytesIn = c.bytesIn.Load()
 	s.BytesOut = c.bytesOut.Load()
@@ -116,6 +162,23 @@ func (c *cell) stats() Stats {
 	s.RateLimited = c.limited.Load()
 	s.Active = int64(c.started.Load() - s.Requests)
 	return s
+}
+
+// addCodes adds the cell's counts by status code to dst: dst[code] for
+// the codes 100-599 it counted one by one, dst[1] to dst[5] for the 1xx to
+// 5xx answers whose code found no slot (more than codeSlots distinct
+// codes), dst[0] for codes outside 100-599.
+func (c *cell) addCodes(dst map[int]uint64) {
+	for i := range c.codes {
+		if v := c.codes[i].Load(); v != 0 {
+			dst[int(v>>codeShift)] += v & countMask
+		}
+	}
+	for i, k := range [...]int{1, 2, 3, 4, 5, 0} {
+		if n := c.other[i].Load(); n != 0 {
+			dst[k] += n
+		}
+	}
 }
 
 // SeriesKey names one series: the server's address, the host (DefaultHost

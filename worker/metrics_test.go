@@ -5,6 +5,7 @@ import (
 	"net"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,5 +226,60 @@ func TestMetricsCountRefusedRequests(t *testing.T) {
 	}
 	if s := m.Servers[addr]; s.Requests != 2 || latencyCount(s.Latency) != 2 {
 		t.Errorf("server: %d requests, %d in the histogram, want 2", s.Requests, latencyCount(s.Latency))
+	}
+}
+
+// A cell counts each status code exactly, under concurrent requests,
+// up to codeSlots distinct codes; the rest count by class, and Stats'
+// classes agree with the codes.
+func TestCellCodes(t *testing.T) {
+	var c cell
+	codes := []int{200, 404, 500, 301, 232, 204} // 200 and 232 share a first slot
+	const per = 1000
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range per {
+				c.record(codes[(g+i)%len(codes)], 0, 0, 0)
+			}
+		})
+	}
+	wg.Wait()
+	got := make(map[int]uint64)
+	c.addCodes(got)
+	var total uint64
+	for _, code := range codes {
+		total += got[code]
+	}
+	if total != 8*per || len(got) != len(codes) {
+		t.Fatalf("codes %v: %d requests, want %d in %d codes", got, total, 8*per, len(codes))
+	}
+	want := make(map[int]uint64)
+	for g := range 8 {
+		for i := range per {
+			want[codes[(g+i)%len(codes)]]++
+		}
+	}
+	for _, code := range codes {
+		if got[code] != want[code] {
+			t.Errorf("code %d counted %d times, want %d", code, got[code], want[code])
+		}
+	}
+
+	// More distinct codes than slots, and codes outside 100-599.
+	var o cell
+	for code := 200; code < 200+codeSlots+8; code++ {
+		o.record(code, 0, 0, 0)
+	}
+	o.record(99, 0, 0, 0)
+	o.record(600, 0, 0, 0)
+	got = make(map[int]uint64)
+	o.addCodes(got)
+	st := o.stats()
+	if st.Requests != codeSlots+10 || st.Status[1] != codeSlots+8 || st.Status[5] != 2 || st.Active != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if got[2] != 8 || got[0] != 2 || len(got) != codeSlots+2 {
+		t.Errorf("codes %v: want %d codes one by one, 8 more as 2xx (key 2), 2 outside (key 0)", got, codeSlots)
 	}
 }

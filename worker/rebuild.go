@@ -1,8 +1,6 @@
 package worker
 
-import (
-	"github.com/rs/zerolog"
-)
+import ()
 
 // rebuild publishes new dispatch tables after a change of hosts, tenants,
 // routers or limits.
@@ -195,12 +193,4 @@ func (m *serverManager) sweepLimitersLocked() {
 			delete(m.limiters, k)
 		}
 	}
-}
-
-func accessLogger(cfg ServerConfig) *zerolog.Logger {
-	if cfg.AccessLog == nil {
-		return nil
-	}
-	l := zerolog.New(zerolog.SyncWriter(cfg.AccessLog)).With().Timestamp().Logger()
-	return &l
 }

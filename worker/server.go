@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"sync/atomic"
-
-	"github.com/rs/zerolog"
 )
 
 // Server is one HTTP server: a configuration, a router, and, once started,
@@ -68,7 +66,7 @@ type server struct {
 	cfg ServerConfig
 
 	router atomic.Pointer[Router]
-	access *zerolog.Logger // nil: no access log
+	access *accessLog // nil: no access log
 
 	// Guarded by m.mu.
 	addr     string

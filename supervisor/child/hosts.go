@@ -121,18 +121,19 @@ func respond(status int, contentType, body string) worker.MiddlewareFunc {
 }
 
 // serverConfig maps a [[server]] to the proxy package's config.
-func serverConfig(s config.Server, accessLog io.Writer) worker.ServerConfig {
+func serverConfig(s config.Server, accessLog io.Writer, accessFormat string) worker.ServerConfig {
 	return worker.ServerConfig{
-		ReadTimeout:    s.ReadTimeout,
-		WriteTimeout:   s.WriteTimeout,
-		IdleTimeout:    s.IdleTimeout,
-		MaxHeaderBytes: s.MaxHeaderBytes,
-		MaxConnections: s.MaxConnections,
-		MaxRequestSize: s.MaxRequestSize,
-		EnableHTTP1:    true,
-		EnableHTTP2:    s.Serves(config.ProtocolHTTP2) || s.Serves(config.ProtocolH2C),
-		EnableQUIC:     s.Serves("http3"),
-		AccessLog:      accessLog,
+		ReadTimeout:     s.ReadTimeout,
+		WriteTimeout:    s.WriteTimeout,
+		IdleTimeout:     s.IdleTimeout,
+		MaxHeaderBytes:  s.MaxHeaderBytes,
+		MaxConnections:  s.MaxConnections,
+		MaxRequestSize:  s.MaxRequestSize,
+		EnableHTTP1:     true,
+		EnableHTTP2:     s.Serves(config.ProtocolHTTP2) || s.Serves(config.ProtocolH2C),
+		EnableQUIC:      s.Serves("http3"),
+		AccessLog:       accessLog,
+		AccessLogFormat: accessFormat,
 		// DisableEventLoop: the loop serves respond hosts (Inline above).
 		DisableEventLoop: !s.EventLoop,
 		TrustedProxies:   s.TrustedProxies,

@@ -33,7 +33,7 @@ func TestServerConfigH2C(t *testing.T) {
 		protocols []string
 		want      bool
 	}{{[]string{"http1"}, false}, {[]string{"http1", "h2c"}, true}, {[]string{"http1", "http2"}, true}} {
-		if got := serverConfig(config.Server{Protocols: tc.protocols}, nil).EnableHTTP2; got != tc.want {
+		if got := serverConfig(config.Server{Protocols: tc.protocols}, nil, "").EnableHTTP2; got != tc.want {
 			t.Errorf("protocols %v: EnableHTTP2 = %v, want %v", tc.protocols, got, tc.want)
 		}
 	}
@@ -41,7 +41,7 @@ func TestServerConfigH2C(t *testing.T) {
 
 func TestServerConfigEventLoop(t *testing.T) {
 	for _, on := range []bool{true, false} {
-		if got := serverConfig(config.Server{EventLoop: on}, nil).DisableEventLoop; got != !on {
+		if got := serverConfig(config.Server{EventLoop: on}, nil, "").DisableEventLoop; got != !on {
 			t.Errorf("event_loop = %v: DisableEventLoop = %v", on, got)
 		}
 	}

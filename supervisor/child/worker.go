@@ -241,7 +241,7 @@ func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error 
 		if err := checkTLS(sc); err != nil {
 			return err
 		}
-		srv := w.sm.NewServer(serverConfig(sc, access))
+		srv := w.sm.NewServer(serverConfig(sc, access, cfg.Log.AccessLogFormat))
 		srv.SetRouter(router)
 		servers = append(servers, srv)
 		w.serving.Go(func() {

@@ -101,6 +101,12 @@ const (
 // file is stored as this).
 const AccessLogStderr = "stderr"
 
+// Access log formats, Log.AccessLogFormat's values.
+const (
+	AccessLogJSON     = worker.AccessLogJSON
+	AccessLogCombined = worker.AccessLogCombined
+)
+
 // KeyClientIP is the rate_limit.key that limits each client IP separately.
 const KeyClientIP = worker.KeyClientIP
 
@@ -176,6 +182,11 @@ type Log struct {
 	// AccessLog is the absolute path of the access log, AccessLogStderr
 	// ("-" or "stderr" in the file), or "" (the default) for none.
 	AccessLog string
+	// AccessLogFormat is AccessLogJSON or AccessLogCombined (nginx's
+	// combined format, then Rockstar's fields as key=value pairs); see
+	// worker.ServerConfig.AccessLogFormat for the fields. Default
+	// AccessLogJSON.
+	AccessLogFormat string
 }
 
 // ZerologLevel is Level as the logger's; unknown levels mean info.

@@ -23,7 +23,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 			PIDFile:         "/etc/rockstar/run/rockstar.pid",
 			ShutdownTimeout: 30 * time.Second,
 		},
-		Log:   Log{Level: "info"},
+		Log:   Log{Level: "info", AccessLogFormat: "json"},
 		Admin: Admin{Listen: "127.0.0.1:9090", IdleTimeout: 30 * time.Second, MaxConnections: 64},
 		Servers: []Server{{
 			Listen:         ":8080",
@@ -193,13 +193,22 @@ func TestParseCacheControlAndFallback(t *testing.T) {
 	}
 }
 
+func TestParseAccessLogFormat(t *testing.T) {
+	for _, f := range []string{AccessLogJSON, AccessLogCombined} {
+		c := mustParse(t, "[log]\naccess_log_format = \""+f+"\"\n[[server]]\nlisten = \":8080\"\n")
+		if c.Log.AccessLogFormat != f {
+			t.Errorf("access_log_format %q parsed as %q", f, c.Log.AccessLogFormat)
+		}
+	}
+}
+
 func TestParseFull(t *testing.T) {
 	c := mustParse(t, fullDoc)
 	sup := Supervisor{Workers: 4, ControlSocket: "/run/rockstar/ctl.sock", ShutdownTimeout: 90 * time.Second, User: "nobody", Group: "1000"}
 	if c.Supervisor != sup {
 		t.Errorf("Supervisor = %+v, want %+v", c.Supervisor, sup)
 	}
-	if want := (Log{Level: "debug", Format: "json", AccessLog: AccessLogStderr}); c.Log != want {
+	if want := (Log{Level: "debug", Format: "json", AccessLog: AccessLogStderr, AccessLogFormat: AccessLogJSON}); c.Log != want {
 		t.Errorf("Log = %+v, want %+v", c.Log, want)
 	}
 	if want := (Admin{IdleTimeout: DefaultAdminIdleTimeout, MaxConnections: DefaultAdminMaxConnections}); !reflect.DeepEqual(c.Admin, want) {

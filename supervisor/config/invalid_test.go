@@ -130,6 +130,8 @@ var invalidCases = []struct {
 		[]want{{4, "log.level", ErrInvalid}}},
 	{"log format", srv + "[log]\nformat = \"xml\"\n",
 		[]want{{4, "log.format", ErrInvalid}}},
+	{"access log format", srv + "[log]\naccess_log_format = \"main\"\n",
+		[]want{{4, "log.access_log_format", ErrInvalid}}},
 	{"invalid hostname", srv + "[[host]]\nhostname = \"bad_host\"\n",
 		[]want{{4, "host[0].hostname", ErrInvalid}}},
 	{"hostname missing", srv + "[[host]]\nroot = \"x\"\n",

@@ -93,7 +93,7 @@ func (d *decoder) supervisor(root *table) Supervisor {
 var logLevels = []string{"trace", "debug", "info", "warn", "error"}
 
 func (d *decoder) log(root *table) Log {
-	l := Log{Level: DefaultLogLevel}
+	l := Log{Level: DefaultLogLevel, AccessLogFormat: AccessLogJSON}
 	t, ok := root.sub("log")
 	if !ok {
 		return l
@@ -119,6 +119,14 @@ func (d *decoder) log(root *table) Log {
 			l.AccessLog = AccessLogStderr
 		default:
 			l.AccessLog = d.resolve(v)
+		}
+	}
+	if v, ok := t.str("access_log_format", false); ok {
+		switch v {
+		case AccessLogJSON, AccessLogCombined:
+			l.AccessLogFormat = v
+		default:
+			t.errorf("access_log_format", ErrInvalid, "must be %q or %q", AccessLogJSON, AccessLogCombined)
 		}
 	}
 	t.finish()

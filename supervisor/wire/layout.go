@@ -40,7 +40,7 @@ const (
 	// Version changes with the layout below or with worker.Counters: a
 	// new master of a binary upgrade adopts only a region of its own
 	// version, and starts a fresh one otherwise.
-	Version = 1
+	Version = 2
 
 	HdrMagic     = 0
 	HdrVersion   = 8

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/rockstar-dev/rockstar/worker"
 )
 
 // viaValue is what the proxy adds to Via, both ways.
@@ -167,6 +169,8 @@ func (p *Proxy) try(ctx *fasthttp.RequestCtx, pool *proxyPool, u *upstream, req 
 	resp.Header.SetNoDefaultContentType(true)
 	u.begin()
 	start := time.Now()
+	began := start
+	defer func() { worker.AddUpstreamTime(ctx, time.Since(began)) }() // upstream_response_time
 	err := body.blame(u.hc.Do(req, resp))
 	if err != nil && brokenConn(err) {
 		// The connection broke before the answer: the upstream closed it
