@@ -81,7 +81,7 @@ rate_limit = { requests_per_second = 0.01, burst = 1, key = "client_ip" }
 	if code, err := send("127.0.0.2", v1("203.0.113.4", 1007), ""); err == nil {
 		t.Errorf("peer outside trusted_proxies: answered %d, want the connection closed", code)
 	}
-	for _, want := range []string{`"remote":"203.0.113.1:1001"`, `"remote":"203.0.113.2:1003"`, `"remote":"203.0.113.3:0"`} {
+	for _, want := range []string{`"remote_addr":"203.0.113.1"`, `"remote_addr":"203.0.113.2"`, `"remote_addr":"203.0.113.3"`} {
 		waitFor(t, "an access log line with "+want, 5*time.Second, func() bool { return strings.Contains(m.logs.String(), want) })
 	}
 }

@@ -177,13 +177,15 @@ func TestRealIPLimitAndAccessLog(t *testing.T) {
 	}
 	var remotes []string
 	for line := range strings.Lines(log.String()) {
-		var e struct{ Remote string }
+		var e struct {
+			Remote string `json:"remote_addr"`
+		}
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatalf("access log line %q: %v", line, err)
 		}
 		remotes = append(remotes, e.Remote)
 	}
-	want := []string{"203.0.113.1:0", "203.0.113.1:0", "203.0.113.2:0", "203.0.113.2:0"}
+	want := []string{"203.0.113.1", "203.0.113.1", "203.0.113.2", "203.0.113.2"}
 	if strings.Join(remotes, " ") != strings.Join(want, " ") {
 		t.Errorf("access log remotes %q, want %q", remotes, want)
 	}
