@@ -185,3 +185,33 @@ func TestAccessLogCombinedBinary(t *testing.T) {
 		}
 	}
 }
+
+// A reload that changes the access log's format takes effect: the workers
+// are replaced (they open the log as they start), and the lines that
+// follow are in the new format.
+func TestAccessLogFormatReload(t *testing.T) {
+	up, _ := idUpstream(t)
+	m := startMaster(t, accessConfig("json", up.Listener.Addr().String()))
+	m.waitWorkers(1, 10*time.Second)
+	if code, _, err := m.get("hello.test", "/before"); err != nil || code != 200 {
+		t.Fatalf("GET: %d %v", code, err)
+	}
+	accessLines(t, m, 1)
+	m.writeConfig(accessConfig("combined", up.Listener.Addr().String()))
+	if code, out := cli(t, "reload", "-s", m.sock); code != 0 {
+		t.Fatalf("rockstar reload: exit %d:\n%s", code, out)
+	}
+	// The first request may still reach the draining worker over a
+	// keep-alive connection (its answer closes it); the next ones reach
+	// the new generation.
+	var last string
+	waitFor(t, "a combined line for /after", 10*time.Second, func() bool {
+		if code, _, err := m.get("hello.test", "/after"); err != nil || code != 200 {
+			return false
+		}
+		b, _ := os.ReadFile(filepath.Join(m.dir, "access.log"))
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		last = lines[len(lines)-1]
+		return strings.Contains(last, "/after") && combinedLine.MatchString(last)
+	})
+}

@@ -57,7 +57,7 @@ func (m *Master) Reload() (err error) {
 	m.mu.Unlock()
 	change := config.Diff(old, next)
 	switch {
-	case change.Listeners || change.Workers:
+	case change.NewGeneration():
 		err = m.replaceGeneration(next, workerCount(next))
 	case change.Hosts:
 		err = m.push(g, next)
@@ -69,7 +69,7 @@ func (m *Master) Reload() (err error) {
 	m.cfg = next
 	m.mu.Unlock()
 	m.upstreams.update(next)
-	m.log.Info().Bool("new_generation", change.Listeners || change.Workers).Bool("hosts", change.Hosts).Msg("reloaded")
+	m.log.Info().Bool("new_generation", change.NewGeneration()).Bool("hosts", change.Hosts).Msg("reloaded")
 	return nil
 }
 

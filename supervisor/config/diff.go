@@ -16,8 +16,10 @@ type Change struct {
 	// headers, rate limits, TLS files, proxies). Can be pushed to the
 	// running workers in place.
 	Hosts bool
-	// Log: the [log] section differs. The master applies it and pushes it
-	// to the workers in place.
+	// Log: the [log] section differs (the access log, its format, the
+	// level). Workers open the access log and set their level when they
+	// start, so this needs a new generation of workers; the master's own
+	// level is the one it started with.
 	Log bool
 	// Master: settings only the master uses differ: the admin address,
 	// the control socket, the pid file, the shutdown timeout. The master
@@ -27,7 +29,7 @@ type Change struct {
 
 // NewGeneration reports whether the change needs a new generation of
 // workers rather than a push in place.
-func (c Change) NewGeneration() bool { return c.Listeners || c.Workers }
+func (c Change) NewGeneration() bool { return c.Listeners || c.Workers || c.Log }
 
 // Any reports whether anything changed.
 func (c Change) Any() bool { return c.Listeners || c.Workers || c.Hosts || c.Log || c.Master }

@@ -54,7 +54,7 @@ func TestDiff(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("Diff = %+v, want %+v", got, tc.want)
 			}
-			if got.NewGeneration() != (tc.want.Listeners || tc.want.Workers) || got.Any() != (tc.want != Change{}) {
+			if got.NewGeneration() != (tc.want.Listeners || tc.want.Workers || tc.want.Log) || got.Any() != (tc.want != Change{}) {
 				t.Errorf("NewGeneration %v Any %v for %+v", got.NewGeneration(), got.Any(), got)
 			}
 		})
