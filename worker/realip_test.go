@@ -18,7 +18,6 @@ import (
 
 	"github.com/pires/go-proxyproto"
 	"github.com/valyala/fasthttp"
-	"golang.org/x/net/http2"
 )
 
 // whoRouter answers every path with what the handler sees as its client:
@@ -460,7 +459,9 @@ func TestParseHop(t *testing.T) {
 func TestProxyProtocolH2C(t *testing.T) {
 	sm := quietManager(t)
 	_, addr := start(t, sm, ServerConfig{EnableHTTP2: true, ProxyProtocol: true}, whoRouter())
-	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, a string, _ *tls.Config) (net.Conn, error) {
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true) // prior knowledge: HTTP/2 from the first byte
+	tr := &http.Transport{Protocols: &protos, DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, a)
 		if err != nil {
 			return nil, err
