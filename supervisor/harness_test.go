@@ -18,28 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rockstar-dev/rockstar/internal/testbin"
 	"github.com/rockstar-dev/rockstar/supervisor"
 )
 
 // rockstarBin is the real binary, built once by TestMain.
 var rockstarBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rockstar-bin")
-	if err != nil {
-		panic(err)
-	}
-	rockstarBin = filepath.Join(dir, "rockstar")
-	build := exec.Command("go", "build", "-o", rockstarBin, "../cmd/rockstar")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build rockstar:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, "../cmd/rockstar", &rockstarBin) }
 
 // master is a running `rockstar run` under test.
 type master struct {

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -164,7 +162,7 @@ func TestRealIPLimitAndAccessLog(t *testing.T) {
 	if err := sm.RegisterHost("lim.test", HostConfig{RateLimits: lim}); err != nil {
 		t.Fatal(err)
 	}
-	var log syncBuffer
+	var log lockedBuffer
 	_, addr := start(t, sm, ServerConfig{TrustedProxies: prefixes(t, "127.0.0.1/32"), AccessLog: &log}, whoRouter())
 	for _, tt := range []struct {
 		client string
@@ -175,7 +173,7 @@ func TestRealIPLimitAndAccessLog(t *testing.T) {
 		}
 	}
 	var remotes []string
-	for line := range strings.Lines(log.String()) {
+	for _, line := range log.lines() {
 		var e struct {
 			Remote string `json:"remote_addr"`
 		}
@@ -188,24 +186,6 @@ func TestRealIPLimitAndAccessLog(t *testing.T) {
 	if strings.Join(remotes, " ") != strings.Join(want, " ") {
 		t.Errorf("access log remotes %q, want %q", remotes, want)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a writer on other goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestRealIPOverTLS: HTTP/1.1, HTTP/2 and HTTP/3 requests from a trusted

@@ -5,7 +5,6 @@ import (
 	"context"
 	"debug/buildinfo"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,28 +13,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rockstar-dev/rockstar/internal/testbin"
 )
 
 // rockstarBin is the binary built from this package for the tests that run
 // it as a user does.
 var rockstarBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rockstar-cli-")
-	if err != nil {
-		panic(err)
-	}
-	rockstarBin = filepath.Join(dir, "rockstar")
-	build := exec.Command("go", "build", "-o", rockstarBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build rockstar:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, ".", &rockstarBin) }
 
 // result is one run of the binary.
 type result struct {
