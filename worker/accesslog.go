@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io"
-	"net"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -261,25 +259,14 @@ func appendEscaped(b, v []byte) []byte {
 	return b
 }
 
-// appendRemoteIP appends the client's IP address, without its port.
+// appendRemoteIP appends the client's IP address, without its port, or
+// "-" when its address has none.
 func appendRemoteIP(b []byte, ctx *fasthttp.RequestCtx) []byte {
-	var ip net.IP
-	switch a := ctx.RemoteAddr().(type) {
-	case *net.TCPAddr:
-		ip = a.IP
-	case *net.UDPAddr:
-		ip = a.IP
-	default:
-		if a == nil {
-			return append(b, '-')
-		}
-		return append(b, a.String()...)
-	}
-	addr, ok := netip.AddrFromSlice(ip)
-	if !ok {
+	a := addrOf(ctx.RemoteAddr())
+	if !a.IsValid() {
 		return append(b, '-')
 	}
-	return addr.Unmap().AppendTo(b)
+	return a.AppendTo(b)
 }
 
 // basicAuthUser appends the user name of a Basic Authorization header, or

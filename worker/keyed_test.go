@@ -19,6 +19,15 @@ import (
 // returns its status and Retry-After.
 func getFrom(t *testing.T, ip, addr, host string) (int, string) {
 	t.Helper()
+	resp, _ := requestFrom(t, ip, addr, host)
+	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
+// requestFrom sends GET / for host to addr on a connection of its own from
+// local address ip, with extra header lines (name, value pairs; a name may
+// repeat), and returns the answer and its whole body.
+func requestFrom(t testing.TB, ip, addr, host string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DisableKeepAlives: true,
@@ -28,13 +37,19 @@ func getFrom(t *testing.T, ip, addr, host string) (int, string) {
 	}}
 	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
 	req.Host = host
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("GET from %s: %v", ip, err)
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, resp.Header.Get("Retry-After")
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET from %s: reading the body: %v", ip, err)
+	}
+	return resp, b
 }
 
 func okRouter(hosts ...string) *Router {

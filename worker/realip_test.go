@@ -50,25 +50,8 @@ func prefixes(t testing.TB, ss ...string) []netip.Prefix {
 // (name, value pairs; a name may repeat) and returns status and body.
 func getWith(t testing.TB, ip, addr, host string, hdr ...string) (int, string) {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
-			return d.DialContext(ctx, network, a)
-		},
-	}}
-	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
-	req.Host = host
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Add(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET from %s: %v", ip, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	resp, body := requestFrom(t, ip, addr, host, hdr...)
+	return resp.StatusCode, string(body)
 }
 
 // TestRealIPFromHeaders: X-Forwarded-For and Forwarded count only from a
