@@ -59,7 +59,7 @@ func (m *Master) serveAPI(token string) http.Handler {
 				Path:        r.URL.Path,
 				IfMatch:     r.Header.Get("If-Match"),
 				IfNoneMatch: r.Header.Get("If-None-Match"),
-				Body:        body,
+				Body:        string(body),
 			}, "token "+r.RemoteAddr)
 		}
 		writeAPIResponse(w, resp)

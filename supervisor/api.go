@@ -29,9 +29,9 @@ type APIRequest struct {
 	// an ETag (or "*") that the object must have, and "*" for create-only.
 	IfMatch     string `json:"if_match,omitempty"`
 	IfNoneMatch string `json:"if_none_match,omitempty"`
-	// Body is the object of a PUT: the keys of its [[host]] or [[tenant]]
-	// table.
-	Body json.RawMessage `json:"body,omitempty"`
+	// Body is the JSON text of a PUT's object: the keys of its [[host]]
+	// or [[tenant]] table.
+	Body string `json:"body,omitempty"`
 }
 
 // APIResponse is the runtime API's answer.
@@ -172,7 +172,7 @@ func (m *Master) change(kind, name string, req APIRequest, who string) APIRespon
 	var obj map[string]any
 	if req.Method == http.MethodPut {
 		var err error
-		if obj, err = config.DecodeObject(req.Body); err != nil {
+		if obj, err = config.DecodeObject([]byte(req.Body)); err != nil {
 			return apiFail(http.StatusBadRequest, "supervisor: body: %v", err)
 		}
 		key := nameKey(kind)
