@@ -247,3 +247,54 @@ func (m *master) workerPIDs() []int {
 	})
 	return out
 }
+
+// rockstar host and rockstar tenant change the running master in place
+// through the control socket.
+func TestRuntimeAPICLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	m := startMaster(t, apiConfig(t))
+	m.waitWorkers(2, 10*time.Second)
+	run := func(want int, args ...string) string {
+		t.Helper()
+		code, out := cli(t, append(args, "-s", m.sock)...)
+		if code != want {
+			t.Fatalf("rockstar %s: exit %d, want %d: %s", strings.Join(args, " "), code, want, out)
+		}
+		return out
+	}
+	run(0, "host", "add", "cli.test", "--respond", "hi")
+	servedEverywhere(t, m, "cli.test", answers("hi"))
+	if out := run(1, "host", "add", "cli.test", "--respond", "again"); !strings.Contains(out, "412") {
+		t.Fatalf("a second add: %s", out)
+	}
+	if out := run(1, "host", "set", "cli.test", "--status", "1000"); !strings.Contains(out, "respond_status") {
+		t.Fatalf("a bad set names no field: %s", out)
+	}
+	servedEverywhere(t, m, "cli.test", answers("hi"))
+	run(0, "host", "set", "cli.test", "--respond", "hi2", "--status", "201")
+	servedEverywhere(t, m, "cli.test", func(code int, body string) bool { return code == 201 && body == "hi2" })
+	body := filepath.Join(t.TempDir(), "h.json")
+	if err := os.WriteFile(body, []byte(`{"respond": "from file", "headers": {"X-From": "file"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(0, "host", "add", "file.test", "-f", body)
+	servedEverywhere(t, m, "file.test", answers("from file"))
+	run(0, "tenant", "add", "t9", "--hosts", "cli.test,file.test", "--rps", "1000", "--burst", "10")
+	if out := run(0, "tenant", "ls"); !strings.Contains(out, "t9") {
+		t.Fatalf("tenant ls: %s", out)
+	}
+	if out := run(0, "host", "ls"); !strings.Contains(out, "cli.test") || !strings.Contains(out, "hello.test") {
+		t.Fatalf("host ls: %s", out)
+	}
+	if out := run(1, "host", "rm", "cli.test"); !strings.Contains(out, "422") {
+		t.Fatalf("removing a host a tenant lists: %s", out)
+	}
+	run(0, "tenant", "rm", "t9")
+	run(0, "host", "rm", "cli.test")
+	servedEverywhere(t, m, "cli.test", unknownHost)
+	if code, out := cli(t, "help", "host"); code != 0 || !strings.Contains(out, "-respond") {
+		t.Fatalf("help host: exit %d: %s", code, out)
+	}
+}
