@@ -225,6 +225,41 @@ func TestRuntimeAPIHosts(t *testing.T) {
 	if code, out := cli(t, "check", "-c", m.cfgPath); code != 0 {
 		t.Fatalf("rockstar check with the state: exit %d: %s", code, out)
 	}
+	if r, out := httpAPI(t, m, apiToken, "GET", "/v1/config", "", ""); r.StatusCode != 200 || len(out["host"].([]any)) != 3 {
+		t.Fatalf("GET /v1/config: %d %v", r.StatusCode, out)
+	}
+	m.upgrade(t)
+	check("after a USR2 upgrade")
+}
+
+// Without admin.token_file the admin endpoint refuses /v1 (403), reads
+// included; and rockstar check reports a bad state file's object and
+// field.
+func TestRuntimeAPINoTokenAndCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	m := startMaster(t, configText(1, "hello"))
+	for _, method := range []string{"GET", "PUT", "DELETE"} {
+		if r, _ := httpAPI(t, m, apiToken, method, "/v1/hosts/x.test", "", `{"respond": "x"}`); r.StatusCode != 403 {
+			t.Fatalf("%s /v1 without admin.token_file: %d, want 403", method, r.StatusCode)
+		}
+	}
+	servedEverywhere(t, m, "x.test", unknownHost)
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "rockstar.toml")
+	if err := os.WriteFile(cfg, []byte(configText(1, "hello")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := `{"hosts": {"bad.test": {"hostname": "bad.test", "respond": "x", "respond_status": 1000}}}`
+	if err := os.WriteFile(filepath.Join(dir, "rockstar.state.json"), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := cli(t, "check", "-c", cfg)
+	if code != 1 || !strings.Contains(out, "rockstar.state.json: host bad.test: respond_status:") {
+		t.Fatalf("rockstar check with a bad state: exit %d: %s", code, out)
+	}
 }
 
 func waitExit(t *testing.T, m *master) {
