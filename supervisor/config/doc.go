@@ -39,7 +39,7 @@
 // validated as one file. A problem in a state object is an *Error with
 // File the state file and Object and ObjectField naming it:
 //
-//	rockstar.state.json: host a.test: respond_status: must be 100 to 599
+//	rockstar.state.json: host a.test: respond_status: must be <= 599
 //
 // Config.WithState re-validates the same file contents with another State:
 // how the supervisor checks an API change. WriteFileAtomic is the state
