@@ -172,6 +172,15 @@ func TestRuntimeAPIHosts(t *testing.T) {
 		t.Fatalf("PUT with the token: %d", r.StatusCode)
 	}
 	servedEverywhere(t, m, "http.test", answers("h"))
+	for _, who := range []string{"socket uid ", "token 127.0.0.1:"} {
+		found := false
+		for _, l := range m.logs.find("runtime API change") {
+			found = found || strings.HasPrefix(l["who"].(string), who)
+		}
+		if !found {
+			t.Errorf("no runtime API change was logged with who %q", who)
+		}
+	}
 	if r, out := httpAPI(t, m, apiToken, "PUT", "/v1/hosts/http.test", "", `{"respond": "h", "headers": 3}`); r.StatusCode != 422 || firstProblemField(out) != "headers" {
 		t.Fatalf("bad PUT with the token: %d %v", r.StatusCode, out)
 	}
@@ -230,6 +239,31 @@ func TestRuntimeAPIHosts(t *testing.T) {
 	}
 	m.upgrade(t)
 	check("after a USR2 upgrade")
+
+	// Deleting a config host keeps a tombstone in the state, across a restart.
+	if r, _ := sockAPI(t, m, "PUT", "/v1/tenants/demo", "", "", `{"hosts": ["late.test"]}`); r.Status != 200 {
+		t.Fatalf("PUT tenant demo: %d %s", r.Status, r.Body)
+	}
+	if r, _ := sockAPI(t, m, "DELETE", "/v1/hosts/hello.test", "", "", ""); r.Status != 204 {
+		t.Fatalf("DELETE hello.test: %d %s", r.Status, r.Body)
+	}
+	unknown("hello.test")
+	var st struct {
+		Hosts map[string]any `json:"hosts"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "rockstar.state.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if v, ok := st.Hosts["hello.test"]; err != nil || !ok || v != nil {
+		t.Fatalf("the state file has no tombstone for hello.test (%v): %s", err, b)
+	}
+	pid := m.pid()
+	m.signal(syscall.SIGTERM)
+	waitFor(t, "the upgraded master to exit", 20*time.Second, func() bool { return !alive(pid) })
+	m = startMasterAt(t, dir, cfg, nil)
+	unknown("hello.test")
+	servedEverywhere(t, m, "late.test", answers("late"))
 }
 
 // Without admin.token_file the admin endpoint refuses /v1 (403), reads
