@@ -2,11 +2,13 @@ package supervisor_test
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -366,4 +368,38 @@ func TestRuntimeAPICLI(t *testing.T) {
 	if code, out := cli(t, "help", "host"); code != 0 || !strings.Contains(out, "-respond") {
 		t.Fatalf("help host: exit %d: %s", code, out)
 	}
+}
+
+// A change that validates but that a worker fails to apply (a root the
+// master may stat but the workers, as nobody, may not open) is refused
+// and changes nothing: the workers serve the old hosts, the state file
+// does not have it, and the next change works.
+func TestRuntimeAPIWorkerFailureChangesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	_, bin := nobodyBinary(t)
+	cfg := strings.Replace(apiConfig(t), "[supervisor]\n", "[supervisor]\nuser = \"nobody\"\n", 1)
+	m := startMasterWith(t, cfg, func(c *exec.Cmd) { c.Path = bin; c.Args[0] = bin })
+	m.waitWorkers(2, 10*time.Second)
+	private := t.TempDir() // 0700, root's
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r, out := sockAPI(t, m, "PUT", "/v1/hosts/private.test", "", "", `{"root": "`+private+`"}`)
+	if r.Status != 500 || !strings.Contains(fmt.Sprint(out["error"]), "root") || !strings.Contains(fmt.Sprint(out["error"]), "nothing changed") {
+		t.Fatalf("PUT of a root the workers cannot open: %d %s", r.Status, r.Body)
+	}
+	if r, _ := sockAPI(t, m, "GET", "/v1/hosts/private.test", "", "", ""); r.Status != 404 {
+		t.Fatalf("GET after the failed PUT: %d", r.Status)
+	}
+	servedEverywhere(t, m, "private.test", unknownHost)
+	servedEverywhere(t, m, "hello.test", answers("hello"))
+	if b, err := os.ReadFile(filepath.Join(m.dir, "rockstar.state.json")); err == nil && strings.Contains(string(b), "private.test") {
+		t.Fatalf("the state file kept the failed change: %s", b)
+	}
+	if r, _ := sockAPI(t, m, "PUT", "/v1/hosts/after.test", "", "", `{"respond": "after"}`); r.Status != 201 {
+		t.Fatalf("PUT after the failure: %d %s", r.Status, r.Body)
+	}
+	servedEverywhere(t, m, "after.test", answers("after"))
 }
