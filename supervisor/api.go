@@ -189,8 +189,8 @@ func (m *Master) change(kind, name string, req APIRequest, who string) APIRespon
 	}
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	if m.stopping() {
-		return apiFail(http.StatusServiceUnavailable, "%v", ErrStopped)
+	if m.stopping() || m.handedOver {
+		return apiFail(http.StatusServiceUnavailable, "%v (after an upgrade, ask the new master)", ErrStopped)
 	}
 	old := m.currentConfig()
 	if old.Admin.StateFile == "" {

@@ -63,6 +63,9 @@ type Master struct {
 	sd        *sdNotifier      // what systemd is told (systemd.go)
 
 	opMu sync.Mutex // serializes reload, scaling, upgrade and stop
+	// handedOver is set, under opMu, once a binary upgrade's new master
+	// is ready: runtime API changes must go to it from then on.
+	handedOver bool
 
 	mu  sync.Mutex
 	cfg *config.Config
