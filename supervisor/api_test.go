@@ -157,6 +157,31 @@ func TestRuntimeAPIHosts(t *testing.T) {
 		t.Fatalf("PUT with the current If-Match: %d %s", r.Status, r.Body)
 	}
 	servedEverywhere(t, m, "new.test", answers("new2"))
+	// Two writers with the same version: one wins, the other gets 412.
+	cur, _ := sockAPI(t, m, "GET", "/v1/hosts/new.test", "", "", "")
+	codes := make(chan int, 2)
+	for _, text := range []string{"w1", "w2"} {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			req := supervisor.APIRequest{Method: "PUT", Path: "/v1/hosts/new.test", IfMatch: cur.ETag, Body: `{"respond": "` + text + `"}`}
+			var resp supervisor.APIResponse
+			r, err := supervisor.Request(ctx, m.sock, supervisor.VerbAPI, req)
+			if err == nil {
+				err = json.Unmarshal(r.Body, &resp)
+			}
+			if err != nil {
+				resp.Status = -1
+			}
+			codes <- resp.Status
+		}()
+	}
+	if a, b := <-codes, <-codes; a+b != 200+412 {
+		t.Fatalf("two PUTs with the same If-Match: %d and %d, want 200 and 412", a, b)
+	}
+	if r, _ := sockAPI(t, m, "PUT", "/v1/hosts/new.test", "", "", `{"respond": "new2"}`); r.Status != 200 {
+		t.Fatalf("PUT new.test back: %d", r.Status)
+	}
 	if r, _ := sockAPI(t, m, "DELETE", "/v1/hosts/new.test", get.ETag, "", ""); r.Status != 412 {
 		t.Fatalf("DELETE with a stale If-Match: %d, want 412", r.Status)
 	}
