@@ -37,10 +37,10 @@ const (
 // 421 Misdirected Request, so that a web page whose name was rebound to
 // 127.0.0.1 cannot read /status or /metrics.
 //
-// Every endpoint is read-only (GET and HEAD; other methods get 405), so
-// admin.listen may be any address, 0.0.0.0 included. An endpoint that
-// changes state must not be added here without authentication: the
-// control socket is where changes are asked for.
+// Every endpoint but /v1 is read-only (GET and HEAD; other methods get
+// 405). /v1, the runtime API (api.go), is served only with the bearer
+// token of admin.token_file and refused (403) without one configured, so
+// admin.listen may be any address, 0.0.0.0 included.
 func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 	if cfg.Admin.Listen == "" {
 		return nil
@@ -69,6 +69,7 @@ func (m *Master) startAdmin(cfg *config.Config) *http.Server {
 	})
 	mux.Handle("GET /metrics", m.metricsHandler(m.writeUpstreamMetrics))
 	mux.HandleFunc("GET /status/{$}", serveStatusPage)
+	mux.Handle("/v1/", m.serveAPI(m.adminToken))
 	srv := &http.Server{
 		Handler:           checkAdminHost(adminNames(cfg.Admin), mux),
 		ReadHeaderTimeout: adminReadHeaderTimeout,

@@ -142,7 +142,7 @@ func (m *Master) serveControl(ln *net.UnixListener) {
 }
 
 func (m *Master) handleControl(c *net.UnixConn) {
-	_, uid, _, err := netutil.PeerCred(c)
+	pid, uid, _, err := netutil.PeerCred(c)
 	if err != nil || (uid != 0 && uid != os.Getuid()) {
 		_ = netutil.WriteMessage(c, &netutil.Message{Type: "error", Err: ErrPermission.Error()})
 		m.log.Warn().Int("uid", uid).Msg("control socket: refused a peer of another user")
@@ -163,6 +163,11 @@ func (m *Master) handleControl(c *net.UnixConn) {
 		err = m.Reload()
 	case VerbVersion:
 		body = Build()
+	case VerbAPI:
+		var ar APIRequest
+		if err = json.Unmarshal(req.Body, &ar); err == nil {
+			body = m.API(ar, fmt.Sprintf("socket uid %d pid %d", uid, pid))
+		}
 	case VerbStop:
 		var sb struct {
 			Graceful bool `json:"graceful"`

@@ -18,10 +18,12 @@
 //	systemd.go            what systemd is told: ready, reloading, stopping, status, watchdog
 //	sockets.go            the SO_REUSEPORT TCP sockets per address and slot
 //	sockets_udp.go        their UDP twins for HTTP/3
-//	control.go            the control socket: status, reload, stop, version
+//	control.go            the control socket: status, reload, stop, version, api
 //	status.go             Status, as `rockstar status` and /status show it
 //	version.go            BuildInfo: the version, VCS revision and linker stamps
 //	admin.go              the admin HTTP endpoint: health, metrics, status
+//	api.go                the runtime API: /v1 hosts and tenants, validated, persisted, pushed
+//	admin_api.go          /v1 on the admin endpoint: the bearer token
 //	statuspage.go         /status/, the live page (statuspage.html)
 //	metrics.go            /metrics: all workers' counters, from the region
 //	metrics_runtime.go    /metrics: the master's go_* and process_*, the build, workers' memory
@@ -100,6 +102,22 @@
 // that with NotifyAccess=main systemd takes the new master as the main
 // process, and says nothing more, not even STOPPING=1, while it drains and
 // exits. A failed send is logged once, until one works again.
+//
+// # Runtime API
+//
+// Master.API answers /v1 (hosts, tenants, the effective config), reached
+// through the control socket (VerbAPI, carrying an APIRequest) and, with
+// admin.token_file, the admin endpoint's bearer token. A PUT or DELETE
+// builds a config.State from the current one, re-validates the config
+// file's contents with it on top (config.Config.WithState: the file's own
+// rules and CheckSystem), writes the state to admin.state_file
+// atomically, and pushes the result to every worker of the current
+// generation with the push a HUP makes; if a worker fails, the old config
+// is pushed back and the old state rewritten. Changes run under opMu, as
+// reloads do, so a change and a reload never interleave; an object's
+// ETag (a hash of its JSON) gives If-Match and If-None-Match. config.Load
+// puts the state on top of the file, so a start, a HUP and a USR2 upgrade
+// all see every acknowledged change.
 //
 // # Proxy hosts
 //

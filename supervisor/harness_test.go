@@ -92,7 +92,13 @@ func startMaster(t testing.TB, cfg string) *master {
 // (its binary, its environment) before it starts.
 func startMasterWith(t testing.TB, cfg string, setup func(*exec.Cmd)) *master {
 	t.Helper()
-	dir := t.TempDir()
+	return startMasterAt(t, t.TempDir(), cfg, setup)
+}
+
+// startMasterAt is startMasterWith in dir, which may hold what an earlier
+// master left (a state file, a stale socket).
+func startMasterAt(t testing.TB, dir, cfg string, setup func(*exec.Cmd)) *master {
+	t.Helper()
 	m := &master{t: t, dir: dir, cfgPath: filepath.Join(dir, "rockstar.toml"), logs: newLogLines(), exited: make(chan struct{})}
 	m.writeConfig(cfg)
 	m.cmd = exec.Command(rockstarBin, "run", "-c", m.cfgPath, "--log-format", "json")

@@ -63,14 +63,19 @@ type Master struct {
 	sd        *sdNotifier      // what systemd is told (systemd.go)
 
 	opMu sync.Mutex // serializes reload, scaling, upgrade and stop
+	// handedOver is set, under opMu, once a binary upgrade's new master
+	// is ready: runtime API changes must go to it from then on.
+	handedOver bool
 
-	mu       sync.Mutex
-	cfg      *config.Config
-	cur      *generation
-	draining []*generation
-	nextGen  int
-	reloads  map[string]int64 // result -> count
-	ctlInode uint64           // the control socket this master created
+	mu  sync.Mutex
+	cfg *config.Config
+	// adminToken is admin.token_file's token as read at start ("" for none).
+	adminToken string
+	cur        *generation
+	draining   []*generation
+	nextGen    int
+	reloads    map[string]int64 // result -> count
+	ctlInode   uint64           // the control socket this master created
 	// Binary upgrades (shared_handover.go): the new master's end of the
 	// pipe the old one closes once its workers are gone, and the old
 	// master's end, once it handed the region over.
@@ -131,6 +136,9 @@ func (m *Master) Run() error {
 		return err
 	}
 	m.cfg = cfg
+	if m.adminToken, err = readAdminToken(cfg.Admin); err != nil {
+		return err
+	}
 	m.log = m.log.Level(cfg.Log.ZerologLevel())
 	m.upstreams = m.startUpstreams(cfg)
 	defer m.upstreams.close() // after the workers are gone

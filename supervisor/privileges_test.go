@@ -38,13 +38,11 @@ func procUIDs(t *testing.T, pid int) []string {
 	return strings.Fields(v)
 }
 
-// Started as root with user = "nobody", the master binds the privileged
-// ports (:80 and :443 when free, else two free ports) and stays root; its
-// workers run as nobody, all four uids, and serve on both.
-func TestPrivilegesDropToNobody(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary")
-	}
+// nobodyBinary skips the test unless it runs as root on a machine with
+// user nobody, and returns nobody and a copy of the binary that nobody may
+// exec: in a directory it may enter (the test binary's own is 0700).
+func nobodyBinary(t *testing.T) (*user.User, string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
@@ -52,8 +50,6 @@ func TestPrivilegesDropToNobody(t *testing.T) {
 	if err != nil {
 		t.Skip("no user nobody")
 	}
-	// The workers exec the binary as nobody: a copy in a directory it may
-	// enter (the test binary's own is 0700).
 	dir, err := os.MkdirTemp("", "rockstar-priv")
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +66,17 @@ func TestPrivilegesDropToNobody(t *testing.T) {
 	if err := os.WriteFile(bin, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return nobody, bin
+}
+
+// Started as root with user = "nobody", the master binds the privileged
+// ports (:80 and :443 when free, else two free ports) and stays root; its
+// workers run as nobody, all four uids, and serve on both.
+func TestPrivilegesDropToNobody(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	nobody, bin := nobodyBinary(t)
 	http, https := freeOr(t, "127.0.0.1:80"), freeOr(t, "127.0.0.1:443")
 	t.Logf("listening on %s and %s", http, https)
 	cfg := strings.Replace(configText(2, "hello"), "[supervisor]\n", "[supervisor]\nuser = \"nobody\"\n", 1)

@@ -163,6 +163,7 @@ func (m *Master) Upgrade() error {
 		return m.upgradeFailed(fmt.Errorf("%w: the new master (pid %d) did not get ready", ErrUpgrade, cmd.Process.Pid))
 	}
 	finish(true)
+	m.handedOver = true // the new master has loaded the state: no more changes here
 	m.sd.handOver(cmd.Process.Pid)
 	m.log.Info().Int("new_pid", cmd.Process.Pid).Msg("upgrade: new master ready; draining and exiting")
 	m.Stop(true)

@@ -22,6 +22,9 @@ type command struct {
 	// values are the values of flags (by name) that take one of a few
 	// words, for completion; other flags with a value complete file names.
 	values map[string][]string
+	// interspersed lets flags follow the positional arguments
+	// ("host add NAME --respond hi").
+	interspersed bool
 	// usesConfig tells that the command searches for the config without -c.
 	usesConfig bool
 	// setup defines the command's flags on fs and returns what runs it
@@ -60,6 +63,10 @@ func commands() []command {
 					return c.control(supervisor.VerbVersion, *cfg, *sock, false)
 				}
 			}},
+		{name: "host", args: "add|set|rm|ls [NAME]", summary: "add, change, remove or list hosts of the running master, in place",
+			usesConfig: true, maxArgs: 2, argWords: objectActions(), interspersed: true, setup: hostSetup},
+		{name: "tenant", args: "add|set|rm|ls [ID]", summary: "add, change, remove or list tenants of the running master, in place",
+			usesConfig: true, maxArgs: 2, argWords: objectActions(), interspersed: true, setup: tenantSetup},
 		{name: "cert", summary: "write a self-signed development certificate pair", setup: certSetup},
 		{name: "completion", args: "bash|zsh", summary: "print a shell completion script", maxArgs: 1, argWords: shells(),
 			setup: func(c *cli, fs *flag.FlagSet) func([]string) int {

@@ -96,6 +96,13 @@ func (c *cli) main(args []string) int {
 	fs.Usage = func() {}
 	runCmd := cmd.setup(c, fs)
 	err := fs.Parse(args)
+	var positional []string
+	for cmd.interspersed && err == nil && fs.NArg() > 0 && !afterDashes(args, fs.NArg()) {
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+		err = fs.Parse(args)
+	}
+	positional = append(positional, fs.Args()...)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		c.commandUsage(c.stdout, cmd, fs)
@@ -104,12 +111,19 @@ func (c *cli) main(args []string) int {
 		fmt.Fprintf(c.stderr, "rockstar %s: %s\n", cmd.name, flagError(err))
 		c.commandUsage(c.stderr, cmd, fs)
 		return 2
-	case fs.NArg() > cmd.maxArgs:
-		fmt.Fprintf(c.stderr, "rockstar %s: unexpected argument %q\n", cmd.name, fs.Arg(cmd.maxArgs))
+	case len(positional) > cmd.maxArgs:
+		fmt.Fprintf(c.stderr, "rockstar %s: unexpected argument %q\n", cmd.name, positional[cmd.maxArgs])
 		c.commandUsage(c.stderr, cmd, fs)
 		return 2
 	}
-	return runCmd(fs.Args())
+	return runCmd(positional)
+}
+
+// afterDashes reports whether the last n of args, those flag parsing left,
+// follow a "--" (and so are all positional).
+func afterDashes(args []string, n int) bool {
+	i := len(args) - n - 1
+	return i >= 0 && args[i] == "--"
 }
 
 // flagError words the flag package's errors as this CLI does.

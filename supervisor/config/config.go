@@ -138,6 +138,12 @@ type Config struct {
 
 	name string // the path as given, for errors
 	pos  positions
+
+	data      []byte               // the file's contents
+	doc       map[string]any       // the file's document with the state on top
+	state     *State               // the state on top, nil for none
+	origin    map[string]objectRef // the tables of doc that came from state
+	statePath string               // where state was read
 }
 
 // Supervisor configures the master process.
@@ -199,7 +205,8 @@ func (l Log) ZerologLevel() zerolog.Level {
 }
 
 // Admin configures the admin HTTP endpoint (/healthz, /readyz, /metrics,
-// /status).
+// /status, and with TokenFile the runtime API /v1) and the runtime API's
+// state.
 type Admin struct {
 	// Listen is the endpoint's address. Default DefaultAdminListen; an
 	// explicit "" disables the endpoint. Any address may be given, such as
@@ -219,6 +226,18 @@ type Admin struct {
 	// a web page whose name was rebound to 127.0.0.1 cannot read it.
 	// Default none.
 	Hosts []string
+	// TokenFile (token_file) is the absolute path of a file whose
+	// contents, trimmed of white space, are the bearer token that the
+	// runtime API (/v1/...) requires on this endpoint. Default "": the
+	// endpoint refuses /v1 with 403, and the API is on the control
+	// socket only.
+	TokenFile string
+	// StateFile (state_file) is the absolute path where the runtime API's
+	// changes are kept (State), loaded on top of the config at every start
+	// and reload. Default DefaultStateFile of the config's path
+	// ("rockstar.state.json" beside "rockstar.toml"); an explicit ""
+	// turns the API's changes off (they are refused).
+	StateFile string
 }
 
 // Server is one listening address.
@@ -430,5 +449,5 @@ func (c *Config) Line(field string) int { return c.pos.line(field) }
 // FieldError returns an *Error for field, at its line in c's file.
 // sentinel (or an error wrapping one) becomes Err.
 func (c *Config) FieldError(field string, sentinel error, problem string) *Error {
-	return &Error{File: c.name, Line: c.Line(field), Field: field, Problem: problem, Err: sentinel}
+	return newError(c.name, c.pos, c.origin, c.statePath, field, sentinel, problem)
 }

@@ -24,7 +24,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 			ShutdownTimeout: 30 * time.Second,
 		},
 		Log:   Log{Level: "info", AccessLogFormat: "json"},
-		Admin: Admin{Listen: "127.0.0.1:9090", IdleTimeout: 30 * time.Second, MaxConnections: 64},
+		Admin: Admin{Listen: "127.0.0.1:9090", IdleTimeout: 30 * time.Second, MaxConnections: 64, StateFile: "/etc/rockstar/rockstar.state.json"},
 		Servers: []Server{{
 			Listen:         ":8080",
 			Protocols:      []string{"http1"},
@@ -37,8 +37,11 @@ func TestParseMinimalDefaults(t *testing.T) {
 			EventLoop:      true,
 			RealIPHeader:   RealIPXForwardedFor,
 		}},
-		name: c.name,
-		pos:  c.pos,
+		name:   c.name,
+		pos:    c.pos,
+		data:   c.data,
+		doc:    c.doc,
+		origin: c.origin,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -107,7 +110,8 @@ rate_limit = { requests_per_second = 100, burst = 20 }
 func TestParseAdmin(t *testing.T) {
 	c := mustParse(t, srv+"[admin]\nlisten = \"[::1]:9191\"\nidle_timeout = \"1m\"\nmax_connections = 8\n"+
 		"hosts = [\"Status.Example.NET.\", \"admin\"]\n")
-	want := Admin{Listen: "[::1]:9191", IdleTimeout: time.Minute, MaxConnections: 8, Hosts: []string{"status.example.net", "admin"}}
+	want := Admin{Listen: "[::1]:9191", IdleTimeout: time.Minute, MaxConnections: 8, Hosts: []string{"status.example.net", "admin"},
+		StateFile: "/etc/rockstar/rockstar.state.json"}
 	if !reflect.DeepEqual(c.Admin, want) {
 		t.Errorf("Admin = %+v, want %+v", c.Admin, want)
 	}
@@ -211,7 +215,7 @@ func TestParseFull(t *testing.T) {
 	if want := (Log{Level: "debug", Format: "json", AccessLog: AccessLogStderr, AccessLogFormat: AccessLogJSON}); c.Log != want {
 		t.Errorf("Log = %+v, want %+v", c.Log, want)
 	}
-	if want := (Admin{IdleTimeout: DefaultAdminIdleTimeout, MaxConnections: DefaultAdminMaxConnections}); !reflect.DeepEqual(c.Admin, want) {
+	if want := (Admin{IdleTimeout: DefaultAdminIdleTimeout, MaxConnections: DefaultAdminMaxConnections, StateFile: "/etc/rockstar/rockstar.state.json"}); !reflect.DeepEqual(c.Admin, want) {
 		t.Errorf("Admin = %+v, want %+v (disabled)", c.Admin, want)
 	}
 	servers := []Server{{

@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -19,19 +20,30 @@ type decoder struct {
 	// The paths of the [[server]], [[host]] and [[tenant]] tables decoded,
 	// parallel to Config's slices, for errors found across sections.
 	serverPaths, hostPaths, tenantPaths []string
+	// origin names the tables that came from the state file at statePath.
+	origin    map[string]objectRef
+	statePath string
 	// serversBad is set when the server key held something other than
 	// tables, already reported.
 	serversBad bool
 }
 
 func (d *decoder) errorf(field string, sentinel error, format string, args ...any) {
-	d.errs = append(d.errs, &Error{
-		File:    d.file,
-		Line:    d.pos.line(field),
-		Field:   field,
-		Problem: fmt.Sprintf(format, args...),
-		Err:     sentinel,
-	})
+	d.errs = append(d.errs, newError(d.file, d.pos, d.origin, d.statePath, field, sentinel, fmt.Sprintf(format, args...)))
+}
+
+// newError is the *Error for field, at its line in file, or in the state
+// file when field is in a table that came from there.
+func newError(file string, pos positions, origin map[string]objectRef, statePath, field string, sentinel error, problem string) *Error {
+	e := &Error{File: file, Line: pos.line(field), Field: field, Problem: problem, Err: sentinel}
+	for p, ref := range origin {
+		if rest, ok := strings.CutPrefix(field, p); ok && (rest == "" || rest[0] == '.') {
+			e.File, e.Line = statePath, 0
+			e.Object = ref.kind + " " + ref.name
+			e.ObjectField = strings.TrimPrefix(rest, ".")
+		}
+	}
+	return e
 }
 
 // resolve makes a relative path absolute against the config file's

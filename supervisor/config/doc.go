@@ -32,6 +32,19 @@
 // those above it must be safe from other users and its path hold a socket
 // or nothing (CheckSocketPath), the user and group must exist.
 //
+// Load also puts the runtime API's changes, kept in admin.state_file
+// (State, ReadState, WriteState), on top of the file: a state host or
+// tenant replaces the file's of its name in place, a new one follows the
+// file's, a null one (a tombstone) deletes the file's; the whole is
+// validated as one file. A problem in a state object is an *Error with
+// File the state file and Object and ObjectField naming it:
+//
+//	rockstar.state.json: host a.test: respond_status: must be <= 599
+//
+// Config.WithState re-validates the same file contents with another State:
+// how the supervisor checks an API change. WriteFileAtomic is the state
+// file's writer: temp file, fsync, rename, fsync of the directory.
+//
 // Diff compares two configs and tells the supervisor, on a reload, whether
 // the change can be pushed to the running workers in place or needs a new
 // generation of workers.
@@ -50,4 +63,5 @@
 //	socketpath.go   CheckSocketPath: the control socket's directory is safe
 //	cpus.go         CPUs: workers = "auto" and the container's CPU quota; TermGraceful
 //	diff.go         Diff: pushed in place, or a new generation
+//	state.go        State: the runtime API's changes on top of the file; WriteFileAtomic
 package config

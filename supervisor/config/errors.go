@@ -52,6 +52,10 @@ type Error struct {
 	Field string
 	// Problem says what is wrong, for people.
 	Problem string
+	// Object is set when the problem is in an object of the state file
+	// (File is then that file): "host NAME" or "tenant ID"; ObjectField is
+	// Field within that object ("respond_status"), "" for the whole.
+	Object, ObjectField string
 	// Err is one of the sentinels above, or an error that wraps one of them
 	// and the underlying cause (ErrRead, ErrSystem).
 	Err error
@@ -67,7 +71,14 @@ func (e *Error) Error() string {
 		b.WriteString(strconv.Itoa(e.Line))
 	}
 	b.WriteString(": ")
-	if e.Field != "" {
+	if e.Object != "" {
+		b.WriteString(e.Object)
+		b.WriteString(": ")
+		if e.ObjectField != "" {
+			b.WriteString(e.ObjectField)
+			b.WriteString(": ")
+		}
+	} else if e.Field != "" {
 		b.WriteString(e.Field)
 		b.WriteString(": ")
 	}

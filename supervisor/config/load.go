@@ -9,8 +9,10 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// Load reads the config file at path, parses and validates it (Parse), and
-// checks it against the machine (CheckSystem). The error is nil, an
+// Load reads the config file at path, parses and validates it (Parse),
+// puts the runtime API's changes in admin.state_file on top of it (State
+// says how; a missing state file changes nothing), and checks the result
+// against the machine (CheckSystem). The error is nil, an
 // *Error, or several *Errors joined in line order.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -20,6 +22,17 @@ func Load(path string) (*Config, error) {
 	c, err := Parse(path, data)
 	if err != nil {
 		return nil, err
+	}
+	if c.Admin.StateFile != "" {
+		st, err := ReadState(c.Admin.StateFile)
+		if err != nil {
+			return nil, err
+		}
+		if !st.Empty() {
+			if c, err = parseState(path, data, st, c.Admin.StateFile); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := c.CheckSystem(); err != nil {
 		return nil, err
@@ -33,6 +46,11 @@ func Load(path string) (*Config, error) {
 // nothing on disk. The error is nil, an *Error, or several *Errors joined
 // in line order.
 func Parse(path string, data []byte) (*Config, error) {
+	return parseState(path, data, nil, "")
+}
+
+// parseState is Parse with st, read from statePath, on top of the file.
+func parseState(path string, data []byte, st *State, statePath string) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, &Error{File: path, Problem: err.Error(), Err: fmt.Errorf("%w: %w", ErrRead, err)}
@@ -43,8 +61,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err := toml.Unmarshal(data, &doc); err != nil {
 		return nil, syntaxError(path, err)
 	}
-	d := &decoder{file: path, dir: filepath.Dir(abs), pos: scanPositions(data)}
-	c := &Config{Path: abs, name: path, pos: d.pos}
+	origin := merge(doc, st)
+	d := &decoder{file: path, dir: filepath.Dir(abs), pos: scanPositions(data), origin: origin, statePath: statePath}
+	c := &Config{Path: abs, name: path, pos: d.pos, data: data, doc: doc, state: st, origin: origin, statePath: statePath}
 	d.decode(c, doc)
 	d.validate(c)
 	if len(d.errs) > 0 {

@@ -3,6 +3,7 @@ package config
 import (
 	"math"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -134,7 +135,8 @@ func (d *decoder) log(root *table) Log {
 }
 
 func (d *decoder) admin(root *table) Admin {
-	a := Admin{Listen: DefaultAdminListen, IdleTimeout: DefaultAdminIdleTimeout, MaxConnections: DefaultAdminMaxConnections}
+	a := Admin{Listen: DefaultAdminListen, IdleTimeout: DefaultAdminIdleTimeout, MaxConnections: DefaultAdminMaxConnections,
+		StateFile: DefaultStateFile(filepath.Join(d.dir, filepath.Base(d.file)))}
 	t, ok := root.sub("admin")
 	if !ok {
 		return a
@@ -152,6 +154,12 @@ func (d *decoder) admin(root *table) Admin {
 	}
 	if v, ok := t.integer("max_connections", 1, MaxAdminConnections); ok {
 		a.MaxConnections = int(v)
+	}
+	if v, ok := t.str("token_file", false); ok {
+		a.TokenFile = d.resolve(v)
+	}
+	if v, ok := t.str("state_file", false); ok {
+		a.StateFile = d.resolve(v)
 	}
 	if v, ok := t.strings("hosts"); ok {
 		for i, h := range v {
