@@ -155,7 +155,8 @@ func WriteState(path string, st *State) error {
 // file in the same directory, syncs it, renames it over path and syncs
 // the directory. beforeRename, when not nil, runs between the sync and
 // the rename (tests use it to crash there); its error aborts the write,
-// leaving the old file.
+// leaving the old file. A successful write also removes the temporary
+// files that writes cut short by a crash left beside path.
 func WriteFileAtomic(path string, data []byte, perm fs.FileMode, beforeRename func() error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -186,6 +187,13 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode, beforeRename fu
 	}
 	if err != nil {
 		return fmt.Errorf("config: write %s: %w", path, err)
+	}
+	// Temporary files of writes that a crash cut short (only one writer
+	// runs at a time: the master, under its lock) go with this one.
+	if stale, _ := filepath.Glob(filepath.Join(dir, "."+filepath.Base(path)+".tmp*")); len(stale) > 0 {
+		for _, s := range stale {
+			_ = os.Remove(s)
+		}
 	}
 	d, err := os.Open(dir)
 	if err != nil {

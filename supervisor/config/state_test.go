@@ -109,8 +109,16 @@ func TestWriteFileAtomic(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Fatalf("%d files left, want 1", len(ents))
 	}
+	// A crash that killed the writer leaves its temporary file; the next
+	// write takes it away.
+	if err := os.WriteFile(filepath.Join(dir, ".s.json.tmp123"), []byte("torn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := WriteFileAtomic(path, []byte("new"), 0o600, nil); err != nil {
 		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("%d files left after a write, want 1: a crashed write's temporary file stays", len(ents))
 	}
 	fi, _ := os.Stat(path)
 	if b, _ := os.ReadFile(path); string(b) != "new" || fi.Mode().Perm() != 0o600 {
