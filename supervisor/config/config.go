@@ -129,6 +129,8 @@ type Config struct {
 	Log Log
 	// Admin is the [admin] section.
 	Admin Admin
+	// Cluster is the [cluster] section.
+	Cluster Cluster
 	// Servers are the [[server]] sections, in file order; at least one.
 	Servers []Server
 	// Hosts are the [[host]] sections, in file order.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -23,8 +24,9 @@ func TestParseMinimalDefaults(t *testing.T) {
 			PIDFile:         "/etc/rockstar/run/rockstar.pid",
 			ShutdownTimeout: 30 * time.Second,
 		},
-		Log:   Log{Level: "info", AccessLogFormat: "json"},
-		Admin: Admin{Listen: "127.0.0.1:9090", IdleTimeout: 30 * time.Second, MaxConnections: 64, StateFile: "/etc/rockstar/rockstar.state.json"},
+		Log:     Log{Level: "info", AccessLogFormat: "json"},
+		Admin:   Admin{Listen: "127.0.0.1:9090", IdleTimeout: 30 * time.Second, MaxConnections: 64, StateFile: "/etc/rockstar/rockstar.state.json"},
+		Cluster: Cluster{Machines: DefaultClusterMachines, Timeout: DefaultClusterTimeout},
 		Servers: []Server{{
 			Listen:         ":8080",
 			Protocols:      []string{"http1"},
@@ -408,5 +410,41 @@ func TestRateLimitIPv6Prefix(t *testing.T) {
 	}
 	if got, want := c.Hosts[0].RateLimit.Worker().IPv6Prefix, 48; got != want {
 		t.Fatalf("worker IPv6Prefix = %d, want %d", got, want)
+	}
+}
+
+func TestParseCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml string
+		want       Cluster
+		bad        string // the field an error names
+	}{
+		{name: "off", toml: ``, want: Cluster{Machines: 1, Timeout: DefaultClusterTimeout}},
+		{name: "redis", toml: "[cluster]\nredis = \"redis://127.0.0.1:6379/0\"\nmachines = 4\ntimeout = \"20ms\"\n",
+			want: Cluster{Redis: "redis://127.0.0.1:6379/0", Machines: 4, Timeout: 20 * time.Millisecond}},
+		{name: "unix", toml: "[cluster]\nredis = \"unix:///run/redis.sock\"\n",
+			want: Cluster{Redis: "unix:///run/redis.sock", Machines: 1, Timeout: DefaultClusterTimeout}},
+		{name: "scheme", toml: "[cluster]\nredis = \"http://x\"\n", bad: "cluster.redis"},
+		{name: "no host", toml: "[cluster]\nredis = \"redis://\"\n", bad: "cluster.redis"},
+		{name: "machines", toml: "[cluster]\nmachines = 0\n", bad: "cluster.machines"},
+		{name: "timeout", toml: "[cluster]\ntimeout = \"0s\"\n", bad: "cluster.timeout"},
+		{name: "unknown", toml: "[cluster]\nlease = 3\n", bad: "cluster.lease"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("/etc/rockstar/rockstar.toml", []byte(tc.toml+"\n[[server]]\nlisten = \":8080\"\n"))
+			if tc.bad != "" {
+				var ce *Error
+				if !errors.As(err, &ce) || ce.Field != tc.bad {
+					t.Fatalf("got %v, want an error in %s", err, tc.bad)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Cluster; got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

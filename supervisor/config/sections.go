@@ -16,6 +16,7 @@ func (d *decoder) decode(c *Config, doc map[string]any) {
 	c.Supervisor = d.supervisor(root)
 	c.Log = d.log(root)
 	c.Admin = d.admin(root)
+	c.Cluster = d.cluster(root)
 	servers, ok := root.tables("server")
 	d.serversBad = !ok
 	for _, t := range servers {
