@@ -33,11 +33,17 @@ func readAdminToken(a config.Admin) (string, error) {
 	return tok, nil
 }
 
-// serveAPI answers /v1 on the admin endpoint: only with the bearer token
-// of admin.token_file (compared in constant time); without one configured
-// every /v1 request gets 403, so the API is never reachable over HTTP
-// without a token, whatever admin.listen is.
+// serveAPI answers /v1 on the admin endpoint (APIServer.Handler).
 func (m *Master) serveAPI(token string) http.Handler {
+	return (&APIServer{Backend: masterAPI{m}, Log: m.log}).Handler(token)
+}
+
+// Handler answers the runtime API over HTTP, as the binary's admin
+// endpoint does under /v1: only with token as the bearer token (compared
+// in constant time); with token "" every request gets 403, so the API is
+// never reachable over HTTP without a token. ETags travel in ETag,
+// If-Match and If-None-Match headers; bodies are JSON.
+func (s *APIServer) Handler(token string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var resp APIResponse
 		got, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -47,14 +53,14 @@ func (m *Master) serveAPI(token string) http.Handler {
 		case !hasBearer || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rockstar"`)
 			resp = apiFail(http.StatusUnauthorized, "supervisor: a valid bearer token is required")
-			m.log.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("admin endpoint: runtime API request without a valid token")
+			s.Log.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("admin endpoint: runtime API request without a valid token")
 		default:
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
 			if err != nil {
 				resp = apiFail(http.StatusRequestEntityTooLarge, "supervisor: body: %v", err)
 				break
 			}
-			resp = m.API(APIRequest{
+			resp = s.Serve(APIRequest{
 				Method:      r.Method,
 				Path:        r.URL.Path,
 				IfMatch:     r.Header.Get("If-Match"),

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/rs/zerolog"
+
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 	"github.com/rockstar-dev/rockstar/worker"
 )
@@ -112,10 +114,55 @@ func configProblems(err error) APIResponse {
 	return apiJSON(http.StatusUnprocessableEntity, "", ae)
 }
 
+// APIBackend is what an APIServer reads and changes: the master's config
+// in the binary, or a program's own (examples/dynamic), so that both
+// answer the runtime API alike.
+type APIBackend interface {
+	// CurrentConfig is the config in use: what GET answers and what a
+	// change starts from.
+	CurrentConfig() *config.Config
+	// Lock and Unlock hold off every other change of the config in use
+	// (reloads, other API calls) while one API change is worked out and
+	// applied.
+	Lock()
+	Unlock()
+	// ApplyConfig makes next, which differs from old (the config in use)
+	// in hosts and tenants only, the config in use, keeping its State in
+	// next.Admin.StateFile; on error nothing has changed. It is called
+	// with the lock held. An error that wraps ErrStopped answers 503.
+	ApplyConfig(old, next *config.Config) error
+}
+
+// APIServer answers runtime API requests (APIRequest) against Backend;
+// Log gets a line for every change, with who made it.
+type APIServer struct {
+	Backend APIBackend
+	Log     zerolog.Logger
+}
+
 // API answers one runtime API request; who (the control socket's peer, or
 // "token" and the remote address) is logged with every change. Changes
 // are serialized with reloads and applied by apply.
 func (m *Master) API(req APIRequest, who string) APIResponse {
+	return (&APIServer{Backend: masterAPI{m}, Log: m.log}).Serve(req, who)
+}
+
+// masterAPI is the master as an APIBackend.
+type masterAPI struct{ m *Master }
+
+func (b masterAPI) CurrentConfig() *config.Config { return b.m.currentConfig() }
+func (b masterAPI) Lock()                         { b.m.opMu.Lock() }
+func (b masterAPI) Unlock()                       { b.m.opMu.Unlock() }
+
+func (b masterAPI) ApplyConfig(old, next *config.Config) error {
+	if b.m.stopping() || b.m.handedOver {
+		return fmt.Errorf("%w (after an upgrade, ask the new master)", ErrStopped)
+	}
+	return b.m.apply(old, next)
+}
+
+// Serve answers one runtime API request; who is logged with every change.
+func (s *APIServer) Serve(req APIRequest, who string) APIResponse {
 	rest, ok := strings.CutPrefix(req.Path, "/v1/")
 	if !ok {
 		return apiFail(http.StatusNotFound, "supervisor: no such API path %q", req.Path)
@@ -124,7 +171,7 @@ func (m *Master) API(req APIRequest, who string) APIResponse {
 		if req.Method != http.MethodGet {
 			return apiFail(http.StatusMethodNotAllowed, "supervisor: %s %s: only GET", req.Method, req.Path)
 		}
-		return apiJSON(http.StatusOK, "", m.currentConfig().Document())
+		return apiJSON(http.StatusOK, "", s.Backend.CurrentConfig().Document())
 	}
 	coll, name, one := strings.Cut(rest, "/")
 	var kind string
@@ -141,20 +188,20 @@ func (m *Master) API(req APIRequest, who string) APIResponse {
 		if req.Method != http.MethodGet {
 			return apiFail(http.StatusMethodNotAllowed, "supervisor: %s %s: only GET", req.Method, req.Path)
 		}
-		return apiJSON(http.StatusOK, "", m.currentConfig().Objects(kind))
+		return apiJSON(http.StatusOK, "", s.Backend.CurrentConfig().Objects(kind))
 	}
 	if name == "" || strings.Contains(name, "/") {
 		return apiFail(http.StatusNotFound, "supervisor: no such API path %q", req.Path)
 	}
 	switch req.Method {
 	case http.MethodGet:
-		obj, ok := m.currentConfig().Object(kind, name)
+		obj, ok := s.Backend.CurrentConfig().Object(kind, name)
 		if !ok {
 			return apiFail(http.StatusNotFound, "supervisor: no %s %q", kind, name)
 		}
 		return apiJSON(http.StatusOK, ETag(obj), obj)
 	case http.MethodPut, http.MethodDelete:
-		return m.change(kind, name, req, who)
+		return s.change(kind, name, req, who)
 	}
 	return apiFail(http.StatusMethodNotAllowed, "supervisor: %s %s: only GET, PUT and DELETE", req.Method, req.Path)
 }
@@ -168,7 +215,7 @@ func nameKey(kind string) string {
 }
 
 // change applies a PUT or DELETE of the object of kind named name.
-func (m *Master) change(kind, name string, req APIRequest, who string) APIResponse {
+func (s *APIServer) change(kind, name string, req APIRequest, who string) APIResponse {
 	var obj map[string]any
 	if req.Method == http.MethodPut {
 		var err error
@@ -187,12 +234,9 @@ func (m *Master) change(kind, name string, req APIRequest, who string) APIRespon
 			})
 		}
 	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
-	if m.stopping() || m.handedOver {
-		return apiFail(http.StatusServiceUnavailable, "%v (after an upgrade, ask the new master)", ErrStopped)
-	}
-	old := m.currentConfig()
+	s.Backend.Lock()
+	defer s.Backend.Unlock()
+	old := s.Backend.CurrentConfig()
 	if old.Admin.StateFile == "" {
 		return apiFail(http.StatusConflict, "supervisor: admin.state_file is off: the runtime API cannot keep changes")
 	}
@@ -221,11 +265,14 @@ func (m *Master) change(kind, name string, req APIRequest, who string) APIRespon
 	if err != nil {
 		return configProblems(err)
 	}
-	if err := m.apply(old, next); err != nil {
-		m.log.Error().Err(err).Str("who", who).Str(kind, name).Str("method", req.Method).Msg("runtime API change failed; nothing changed")
+	if err := s.Backend.ApplyConfig(old, next); err != nil {
+		if errors.Is(err, ErrStopped) {
+			return apiFail(http.StatusServiceUnavailable, "%v", err)
+		}
+		s.Log.Error().Err(err).Str("who", who).Str(kind, name).Str("method", req.Method).Msg("runtime API change failed; nothing changed")
 		return apiFail(http.StatusInternalServerError, "%v; nothing changed", err)
 	}
-	m.log.Info().Str("who", who).Str(kind, name).Str("method", req.Method).Msg("runtime API change")
+	s.Log.Info().Str("who", who).Str(kind, name).Str("method", req.Method).Msg("runtime API change")
 	if obj == nil {
 		return APIResponse{Status: http.StatusNoContent}
 	}
