@@ -7,6 +7,15 @@
 //	curl -X POST 'http://localhost:8080/servers?addr=localhost:8081'
 //	curl http://localhost:8081/
 //	curl -X DELETE 'http://localhost:8080/servers?addr=localhost:8081'
+//
+// It also answers the binary's runtime API for its own hosts, with the
+// same types (supervisor.APIServer) and the same state file format, so a
+// client written for `rockstar` drives this program unchanged:
+//
+//	go run ./examples/dynamic -token-file token -state dynamic.state.json
+//	curl -H "Authorization: Bearer $(cat token)" -X PUT -d '{"respond": "hi"}' \
+//	    http://localhost:8080/v1/hosts/app.test
+//	curl -H 'Host: app.test' http://localhost:8080/
 package main
 
 import (
@@ -14,6 +23,8 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"os"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -23,9 +34,19 @@ import (
 
 func main() {
 	addr := flag.String("addr", "localhost:8080", "the admin server's address")
+	state := flag.String("state", "dynamic.state.json", "where /v1's hosts and tenants are kept")
+	tokenFile := flag.String("token-file", "", "the bearer token of /v1 (none: /v1 answers 403)")
 	flag.Parse()
+	token := ""
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
 
-	sm, server, err := setup(*addr)
+	sm, server, err := setup(*addr, *state, token)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -42,10 +63,15 @@ func main() {
 	}
 }
 
-// setup creates the admin server and adds it to the manager under addr;
+// setup creates the admin server and adds it to the manager under addr,
+// with the hosts kept in state registered and /v1 guarded by token;
 // nothing listens yet.
-func setup(addr string) (worker.ServerManager, worker.Server, error) {
+func setup(addr, state, token string) (worker.ServerManager, worker.Server, error) {
 	sm := worker.NewServerManager()
+	hosts, err := newHostsAPI(sm, state)
+	if err != nil {
+		return nil, nil, err
+	}
 
 	// Add server dynamically
 	config := worker.ServerConfig{
@@ -53,7 +79,12 @@ func setup(addr string) (worker.ServerManager, worker.Server, error) {
 	}
 
 	server := sm.NewServer(config)
-	server.SetRouter(createRouter(sm, server))
+	router := createRouter(sm, server)
+	v1 := hosts.handler(token)
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		router.Handle(m, "/v1/*path", v1)
+	}
+	server.SetRouter(router)
 
 	// Add to manager
 	if err := sm.AddServer(addr, server); err != nil {

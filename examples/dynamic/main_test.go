@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // TestDynamic adds a server through the admin API, uses it, lists and
 // removes it, and stops everything as SIGTERM would.
 func TestDynamic(t *testing.T) {
-	sm, admin, err := setup("127.0.0.1:0")
+	sm, admin, err := setup("127.0.0.1:0", filepath.Join(t.TempDir(), "state.json"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
