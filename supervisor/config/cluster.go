@@ -15,6 +15,10 @@ const DefaultClusterTimeout = 50 * time.Millisecond
 // Cluster is the [cluster] section: what several Rockstar machines behind
 // one load balancer share, through Redis. With Redis "" (the default)
 // every machine stands alone and the section's other keys are unused.
+//
+// Not yet used: the section is parsed and validated, but nothing reads it
+// until the fleet-wide rate limits and cache invalidation are built; a
+// machine with it set still keeps its limits per machine.
 type Cluster struct {
 	// Redis (redis) is the Redis server's URL: redis://[user:pass@]host:port/db,
 	// rediss:// for TLS, or unix:///path/to/socket. Default "": no cluster.
