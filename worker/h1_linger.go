@@ -17,8 +17,11 @@ import (
 const (
 	// lingerTimeout bounds the wait for the client to stop sending.
 	lingerTimeout = 2 * time.Second
-	// lingerMaxBytes bounds how much is read and thrown away.
-	lingerMaxBytes = 4 << 20
+	// lingerMaxBytes bounds how much is read and thrown away. It is well
+	// above a common body limit: a client refused with 413 at the headers
+	// may still have all of its body to send, and a cap it passes ends in
+	// the very reset the linger is for (nginx bounds only the time).
+	lingerMaxBytes = 64 << 20
 )
 
 // Close closes at once, unless lingerOnClose marked the connection: then
