@@ -71,12 +71,13 @@ type ACME struct {
 
 // ACMEHosts returns the names whose certificates the master obtains and
 // renews at once: the hosts with tls = "auto" and, when a [[server]] has
-// tls = "auto", every host without a certificate of its own. Wildcard
-// hosts are left out (they are served on demand).
+// tls = "auto" and acme.on_demand is off, every host without a
+// certificate of its own (with on_demand, they get theirs at their first
+// handshake). Wildcard hosts are left out (they are served on demand).
 func (c *Config) ACMEHosts() []string {
 	all := false
 	for _, s := range c.Servers {
-		all = all || s.TLSAuto
+		all = all || (s.TLSAuto && !c.ACME.OnDemand)
 	}
 	var out []string
 	for _, h := range c.Hosts {

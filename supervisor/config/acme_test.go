@@ -98,6 +98,16 @@ func TestParseTLSAuto(t *testing.T) {
 	if got, want := c.ACMEHosts(), []string{"a.test"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("ACMEHosts = %q, want %q", got, want)
 	}
+	// With on_demand, a tls = "auto" server's hosts wait for their first
+	// handshake.
+	c, err = Parse("/etc/rockstar/rockstar.toml", []byte(tlsSrv+"[acme]\non_demand = true\n"+
+		"[[host]]\nhostname = \"a.test\"\ntls = \"auto\"\n[[host]]\nhostname = \"d.test\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.ACMEHosts(), []string{"a.test"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("on demand: ACMEHosts = %q, want %q", got, want)
+	}
 	c = mustParse(t, srv)
 	if c.ACMEEnabled() || len(c.ACMEHosts()) != 0 {
 		t.Error("a config without tls = \"auto\" uses ACME")

@@ -282,10 +282,11 @@ type Server struct {
 	// on top.
 	TLSCert, TLSKey string
 	// TLSAuto (tls = "auto") makes the listener TLS with certificates
-	// from the [acme] section's CA, picked by SNI, and gives every host
-	// without a tls_cert of its own a certificate from it (as its
-	// tls = "auto" would); TLSCert, if set too, is the certificate of
-	// names that have none. Default false.
+	// from the [acme] section's CA, picked by SNI. Without
+	// acme.on_demand it gives every host without a tls_cert of its own a
+	// certificate from the CA (as its tls = "auto" would); with it, they
+	// get theirs at their first handshake. TLSCert, if set too, is the
+	// certificate of names that have none. Default false.
 	TLSAuto bool
 	// TrustedProxies (trusted_proxies) are the load balancers and proxies
 	// in front of the listener, as CIDR prefixes or single addresses
