@@ -112,13 +112,15 @@ func newACMEManager(cfg *config.Config, log zerolog.Logger, current func() *conf
 			httpAddr = s.Listen
 		}
 	}
-	if host, port, ok := splitPort(tlsAddr); ok {
+	if host, port, ok := splitPort(tlsAddr); ok && cfg.ACME.Challenge(config.ChallengeTLSALPN01) {
 		tmpl.ListenHost, tmpl.AltTLSALPNPort = host, port
+	} else {
+		tmpl.DisableTLSALPNChallenge, tlsAddr = true, ""
 	}
-	if host, port, ok := splitPort(httpAddr); ok {
+	if host, port, ok := splitPort(httpAddr); ok && cfg.ACME.Challenge(config.ChallengeHTTP01) {
 		tmpl.ListenHost, tmpl.AltHTTPPort = host, port
 	} else {
-		tmpl.DisableHTTPChallenge = true
+		tmpl.DisableHTTPChallenge, httpAddr = true, ""
 	}
 	zl := zapToZerolog(log)
 	a.cache = certmagic.NewCache(certmagic.CacheOptions{

@@ -140,6 +140,33 @@ func TestACMEAuto(t *testing.T) {
 	checkStoreModes(t, filepath.Join(dir, "acme"))
 }
 
+// TestACMEChallenges: each challenge type alone, answered by a worker
+// from the store on the shared port it reaches (two workers: either may
+// get it).
+func TestACMEChallenges(t *testing.T) {
+	for _, tc := range []struct{ challenge, other string }{
+		{"http-01", "tls-alpn-01"},
+		{"tls-alpn-01", "http-01"},
+	} {
+		t.Run(tc.challenge, func(t *testing.T) {
+			httpPort, tlsPort := freePort(t), freePort(t)
+			p := startPebble(t, httpPort, tlsPort)
+			extra := fmt.Sprintf("on_demand = true\nchallenges = [%q]", tc.challenge)
+			m := startMaster(t, configHead(2, "debug", "")+fmt.Sprintf(acmeConfig, httpPort, tlsPort, p.dir, p.caPEM, extra, acmeHosts))
+			tlsAddr := fmt.Sprintf("127.0.0.1:%d", tlsPort)
+			if _, err := handshake(tlsAddr, "a.test", p.roots(t)); err != nil {
+				t.Fatalf("handshake for a.test: %v", err)
+			}
+			if n := len(m.logs.find("acme: answered " + tc.challenge)); n == 0 {
+				t.Errorf("no worker answered %s", tc.challenge)
+			}
+			if n := len(m.logs.find("acme: answered " + tc.other)); n != 0 {
+				t.Errorf("a worker answered %s %d times; only %s is on", tc.other, n, tc.challenge)
+			}
+		})
+	}
+}
+
 // storedNames lists the names the store has certificates of, sorted.
 func storedNames(t *testing.T, store string) []string {
 	t.Helper()

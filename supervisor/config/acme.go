@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,15 @@ const (
 	DefaultOnDemandRate     = 10
 	DefaultOnDemandInterval = time.Minute
 )
+
+// ACME challenge types, acme.challenges' values.
+const (
+	ChallengeHTTP01    = "http-01"     // on the first plain [[server]]
+	ChallengeTLSALPN01 = "tls-alpn-01" // on the first TLS [[server]]
+)
+
+// DefaultACMEChallenges is acme.challenges' default: both.
+var DefaultACMEChallenges = []string{ChallengeHTTP01, ChallengeTLSALPN01}
 
 // MaxOnDemandRate bounds the count of acme.on_demand_rate.
 const MaxOnDemandRate = 10000
@@ -67,7 +77,16 @@ type ACME struct {
 	// DefaultOnDemandInterval.
 	OnDemandRate     int
 	OnDemandInterval time.Duration
+	// Challenges (challenges) are the challenge types the CA may check:
+	// ChallengeHTTP01 (the CA connects to the first [[server]] without
+	// TLS, which must be port 80 to the world) and ChallengeTLSALPN01
+	// (to the first TLS one, port 443 to the world). Default
+	// DefaultACMEChallenges, less http-01 when no [[server]] is plain.
+	Challenges []string
 }
+
+// Challenge reports whether the CA may check challenge type c.
+func (a ACME) Challenge(c string) bool { return slices.Contains(a.Challenges, c) }
 
 // ACMEHosts returns the names whose certificates the master obtains and
 // renews at once: the hosts with tls = "auto" and, when a [[server]] has
@@ -116,6 +135,7 @@ func (d *decoder) acme(root *table) ACME {
 		Storage:          d.resolve(DefaultACMEStorage),
 		OnDemandRate:     DefaultOnDemandRate,
 		OnDemandInterval: DefaultOnDemandInterval,
+		Challenges:       DefaultACMEChallenges,
 	}
 	t, ok := root.sub("acme")
 	if !ok {
@@ -156,8 +176,31 @@ func (d *decoder) acme(root *table) ACME {
 			a.OnDemandRate, a.OnDemandInterval = n, per
 		}
 	}
+	if v, ok := t.strings("challenges"); ok {
+		a.Challenges = d.challenges(t.field("challenges"), v)
+	}
+	d.acmeChallengesSet = t.has("challenges")
 	t.finish()
 	return a
+}
+
+// challenges checks an acme.challenges list; field is its path.
+func (d *decoder) challenges(field string, v []string) []string {
+	if len(v) == 0 {
+		d.errorf(field, ErrInvalid, "must name at least one of %s", strings.Join(DefaultACMEChallenges, ", "))
+		return nil
+	}
+	seen := map[string]bool{}
+	for i, c := range v {
+		switch {
+		case !slices.Contains(DefaultACMEChallenges, c):
+			d.errorf(indexPath(field, i), ErrInvalid, "%q is not one of %s", c, strings.Join(DefaultACMEChallenges, ", "))
+		case seen[c]:
+			d.errorf(indexPath(field, i), ErrDuplicate, "%q is listed twice", c)
+		}
+		seen[c] = true
+	}
+	return slices.Compact(slices.Clone(v))
 }
 
 // parseRate reads "N/s", "N/m" or "N/h"; problem is "" when it is one.
@@ -239,6 +282,16 @@ func (d *decoder) validateACME(c *Config) {
 	}
 	if c.ACME.OnDemand && !tlsServer {
 		d.errorf("acme.on_demand", ErrConflict, "no [[server]] has TLS (tls_cert or tls = %q) to serve certificates on", TLSAuto)
+	}
+	plain := false
+	for _, s := range c.Servers {
+		plain = plain || !s.TLS()
+	}
+	if !plain && c.ACME.Challenge(ChallengeHTTP01) {
+		if d.acmeChallengesSet {
+			d.errorf("acme.challenges", ErrConflict, "%s needs a [[server]] without TLS (port 80) for the CA to connect to", ChallengeHTTP01)
+		}
+		c.ACME.Challenges = slices.DeleteFunc(slices.Clone(c.ACME.Challenges), func(s string) bool { return s == ChallengeHTTP01 })
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 const tlsSrv = "[[server]]\nlisten = \":8443\"\ntls = \"auto\"\n"
 
 func TestParseACME(t *testing.T) {
-	def := ACME{CA: DefaultACMECA, Storage: "/etc/rockstar/acme", OnDemandRate: 10, OnDemandInterval: time.Minute}
+	def := ACME{CA: DefaultACMECA, Storage: "/etc/rockstar/acme", OnDemandRate: 10, OnDemandInterval: time.Minute, Challenges: DefaultACMEChallenges}
 	for _, tc := range []struct {
 		name, toml string
 		want       ACME
@@ -24,11 +24,17 @@ func TestParseACME(t *testing.T) {
 		{name: "full", toml: srv + "[acme]\nca = \"https://127.0.0.1:14000/dir\"\nemail = \"ops@example.com\"\n" +
 			"storage = \"certs\"\nca_root = \"/etc/pebble.pem\"\non_demand = true\non_demand_rate = \"3/h\"\n" + tlsSrv,
 			want: ACME{CA: "https://127.0.0.1:14000/dir", Email: "ops@example.com", Storage: "/etc/rockstar/certs",
-				CARoot: "/etc/pebble.pem", OnDemand: true, OnDemandRate: 3, OnDemandInterval: time.Hour}},
+				CARoot: "/etc/pebble.pem", OnDemand: true, OnDemandRate: 3, OnDemandInterval: time.Hour, Challenges: DefaultACMEChallenges}},
 		{name: "absolute storage", toml: srv + "[acme]\nstorage = \"/var/lib/rockstar/acme\"\n",
-			want: ACME{CA: DefaultACMECA, Storage: "/var/lib/rockstar/acme", OnDemandRate: 10, OnDemandInterval: time.Minute}},
+			want: ACME{CA: DefaultACMECA, Storage: "/var/lib/rockstar/acme", OnDemandRate: 10, OnDemandInterval: time.Minute, Challenges: DefaultACMEChallenges}},
 		{name: "per second", toml: srv + "[acme]\non_demand_rate = \"1/s\"\n",
-			want: ACME{CA: DefaultACMECA, Storage: "/etc/rockstar/acme", OnDemandRate: 1, OnDemandInterval: time.Second}},
+			want: ACME{CA: DefaultACMECA, Storage: "/etc/rockstar/acme", OnDemandRate: 1, OnDemandInterval: time.Second, Challenges: DefaultACMEChallenges}},
+		{name: "tls-alpn-01 only", toml: srv + "[acme]\nchallenges = [\"tls-alpn-01\"]\n",
+			want: ACME{CA: DefaultACMECA, Storage: "/etc/rockstar/acme", OnDemandRate: 10, OnDemandInterval: time.Minute, Challenges: []string{"tls-alpn-01"}}},
+		{name: "challenge unknown", toml: srv + "[acme]\nchallenges = [\"dns-01\"]\n", bad: "acme.challenges[0]", line: 4, wantErr: ErrInvalid},
+		{name: "challenge twice", toml: srv + "[acme]\nchallenges = [\"http-01\", \"http-01\"]\n", bad: "acme.challenges[1]", line: 4, wantErr: ErrDuplicate},
+		{name: "no challenges", toml: srv + "[acme]\nchallenges = []\n", bad: "acme.challenges", line: 4, wantErr: ErrInvalid},
+		{name: "http-01 without a plain server", toml: tlsSrv + "[acme]\non_demand = true\nchallenges = [\"http-01\"]\n", bad: "acme.challenges", line: 6, wantErr: ErrConflict},
 		{name: "http ca", toml: srv + "[acme]\nca = \"http://ca.test/dir\"\n", bad: "acme.ca", line: 4, wantErr: ErrInvalid},
 		{name: "ca not a url", toml: srv + "[acme]\nca = \"https://\"\n", bad: "acme.ca", line: 4, wantErr: ErrInvalid},
 		{name: "ca type", toml: srv + "[acme]\nca = 3\n", bad: "acme.ca", line: 4, wantErr: ErrType},
@@ -54,7 +60,7 @@ func TestParseACME(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := c.ACME; got != tc.want {
+			if got := c.ACME; !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
@@ -87,6 +93,10 @@ func TestParseTLSAuto(t *testing.T) {
 	}
 	if !c.ACMEEnabled() {
 		t.Error("ACMEEnabled = false")
+	}
+	// No plain [[server]]: no http-01 either.
+	if got, want := c.ACME.Challenges, []string{ChallengeTLSALPN01}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Challenges = %q, want %q", got, want)
 	}
 
 	// Without one, only tls = "auto" hosts.

@@ -49,7 +49,7 @@ func Diff(old, new *Config) Change {
 		Workers:   o.Workers != n.Workers || o.User != n.User || o.Group != n.Group,
 		Hosts:     !reflect.DeepEqual(old.Hosts, new.Hosts) || !reflect.DeepEqual(old.Tenants, new.Tenants),
 		Log:       old.Log != new.Log,
-		ACME:      old.ACME != new.ACME,
+		ACME:      !reflect.DeepEqual(old.ACME, new.ACME),
 		Master: !reflect.DeepEqual(old.Admin, new.Admin) || old.Cluster != new.Cluster || o.ControlSocket != n.ControlSocket ||
 			o.PIDFile != n.PIDFile || o.ShutdownTimeout != n.ShutdownTimeout ||
 			o.StopSignalGraceful != n.StopSignalGraceful || o.StopSignalGracefulSet != n.StopSignalGracefulSet,
