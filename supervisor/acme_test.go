@@ -112,6 +112,49 @@ func TestACMEOnDemand(t *testing.T) {
 	}
 }
 
+// TestACMEOnDemandRegistry: the registry includes the runtime API's
+// hosts (a host added there gets a certificate at its first handshake,
+// one deleted there no longer gets it), and on_demand_rate bounds the
+// issuances: past it a registered name gets none, and the CA is not
+// asked.
+func TestACMEOnDemandRegistry(t *testing.T) {
+	httpPort, tlsPort := freePort(t), freePort(t)
+	p := startPebble(t, httpPort, tlsPort)
+	cfg := configHead(2, "debug", "") + fmt.Sprintf(acmeConfig, httpPort, tlsPort, p.dir, p.caPEM,
+		"on_demand = true\non_demand_rate = \"2/h\"", acmeHosts)
+	m := startMaster(t, cfg)
+	roots := p.roots(t)
+	tlsAddr := fmt.Sprintf("127.0.0.1:%d", tlsPort)
+
+	if _, err := handshake(tlsAddr, "api.test", roots); err == nil {
+		t.Fatal("api.test got a certificate before the API added it")
+	}
+	if resp, _ := sockAPI(t, m, "PUT", "/v1/hosts/api.test", "", "*", `{"respond": "from the api"}`); resp.Status != 201 {
+		t.Fatalf("PUT api.test: %d %s", resp.Status, resp.Body)
+	}
+	if code, body, err := getOverTLS(tlsAddr, "api.test", roots); err != nil || code != 200 || body != "from the api" {
+		t.Fatalf("GET https://api.test/: %d %q %v", code, body, err)
+	}
+	if _, err := handshake(tlsAddr, "a.test", roots); err != nil {
+		t.Fatalf("a.test, the second issuance: %v", err)
+	}
+	// The third within the hour: refused, though registered.
+	if _, err := handshake(tlsAddr, "b.tenants.test", roots); err == nil {
+		t.Fatal("b.tenants.test got a certificate past on_demand_rate")
+	}
+	m.logs.wait(t, "acme: on-demand rate limit reached; no certificate", 5*time.Second)
+	if n := len(m.logs.find("acme: obtaining a certificate")); n != 2 {
+		t.Errorf("%d issuances, want 2", n)
+	}
+	// Deleted: its certificate is no longer served.
+	if resp, _ := sockAPI(t, m, "DELETE", "/v1/hosts/api.test", "", "", ""); resp.Status != 204 && resp.Status != 200 {
+		t.Fatalf("DELETE api.test: %d %s", resp.Status, resp.Body)
+	}
+	if _, err := handshake(tlsAddr, "api.test", roots); err == nil {
+		t.Error("api.test still gets its certificate after the API deleted it")
+	}
+}
+
 // TestACMEAuto: a tls = "auto" host (on_demand off) gets its certificate
 // at the master's start, before any handshake asks; other hosts get none.
 func TestACMEAuto(t *testing.T) {
