@@ -291,6 +291,9 @@ func (s *APIServer) change(kind, name string, req APIRequest, who string) APIRes
 // changes nothing. m.opMu is held.
 func (m *Master) apply(old, next *config.Config) error {
 	path := next.Admin.StateFile
+	if err := m.acmeFor(next, false); err != nil {
+		return err
+	}
 	if err := config.WriteState(path, next.State()); err != nil {
 		return err
 	}
@@ -310,5 +313,6 @@ func (m *Master) apply(old, next *config.Config) error {
 	m.cfg = next
 	m.mu.Unlock()
 	m.upstreams.update(next)
+	m.acmeManager().update(next)
 	return nil
 }

@@ -274,7 +274,7 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 	} else if cred != nil {
 		cmd.SysProcAttr.Credential = cred
 	}
-	p, err := startProc(cmd, conn, i, g.id)
+	p, err := startProc(cmd, conn, i, g.id, m.acmeRequest)
 	if err != nil {
 		m.releaseArea(area)
 		return nil, err

@@ -60,6 +60,7 @@ type Master struct {
 	traffic  trafficRates // per-host and per-tenant rates for /status
 
 	upstreams *upstreamMonitor // the proxy hosts' health checks (upstreams.go)
+	acme      *acmeManager     // automatic HTTPS (acme.go), guarded by mu; nil without
 	sd        *sdNotifier      // what systemd is told (systemd.go)
 
 	opMu sync.Mutex // serializes reload, scaling, upgrade and stop
@@ -170,6 +171,17 @@ func (m *Master) Run() error {
 		m.sockets.closeAll()
 		return err
 	}
+	acme, err := newACMEManager(cfg, m.log, m.currentConfig, m.acmeNotify)
+	if err != nil {
+		ctl.Close()
+		m.removeControl(cfg)
+		m.sockets.closeAll()
+		return err
+	}
+	m.mu.Lock()
+	m.acme = acme
+	m.mu.Unlock()
+	defer func() { m.acmeManager().close() }() // after the workers are gone
 	g, err := m.startGeneration(cfg, workerCount(cfg))
 	if err != nil {
 		ctl.Close()
@@ -193,6 +205,7 @@ func (m *Master) Run() error {
 		return err
 	}
 	m.announceReady(cfg, g, inherited)
+	acme.update(cfg) // the workers answer the CA's challenges now
 
 	m.wg.Go(func() { m.serveControl(ctl) })
 	admin := m.startAdmin(cfg)
@@ -269,6 +282,12 @@ func (m *Master) Stop(graceful bool) {
 	case m.stopCh <- stopRequest{graceful: graceful}:
 	default:
 	}
+}
+
+func (m *Master) acmeManager() *acmeManager {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.acme
 }
 
 func (m *Master) currentConfig() *config.Config {

@@ -47,12 +47,15 @@ type proc struct {
 
 	ready  chan struct{} // closed on the "ready" message
 	exited chan struct{} // closed when the process and its reader are done
+	// requests answers the worker's own requests (wire.MsgACMEObtain,
+	// the only kind), from the reader; it must not block.
+	requests func(*proc, *netutil.Message)
 }
 
 // start runs cmd with its control channel and begins reading from it.
-func startProc(cmd *exec.Cmd, conn net.Conn, slot, gen int) (*proc, error) {
+func startProc(cmd *exec.Cmd, conn net.Conn, slot, gen int, requests func(*proc, *netutil.Message)) (*proc, error) {
 	p := &proc{
-		slot: slot, gen: gen, cmd: cmd, conn: conn,
+		slot: slot, gen: gen, cmd: cmd, conn: conn, requests: requests,
 		state:   StateStarting,
 		waiting: make(map[uint64]chan *netutil.Message),
 		ready:   make(chan struct{}),
@@ -93,6 +96,12 @@ func (p *proc) readLoop() {
 		m, err := netutil.ReadMessage(r)
 		if err != nil {
 			return
+		}
+		if m.Type == wire.MsgACMEObtain { // the worker's request: its IDs are not ours
+			if p.requests != nil {
+				p.requests(p, m)
+			}
+			continue
 		}
 		if m.ID != 0 {
 			p.mu.Lock()

@@ -56,6 +56,9 @@ func (m *Master) Reload() (err error) {
 	old, g := m.cfg, m.cur
 	m.mu.Unlock()
 	change := config.Diff(old, next)
+	if err := m.acmeFor(next, change.ACME); err != nil {
+		return err
+	}
 	switch {
 	case change.NewGeneration():
 		err = m.replaceGeneration(next, workerCount(next))
@@ -69,6 +72,7 @@ func (m *Master) Reload() (err error) {
 	m.cfg = next
 	m.mu.Unlock()
 	m.upstreams.update(next)
+	m.acmeManager().update(next)
 	m.log.Info().Bool("new_generation", change.NewGeneration()).Bool("hosts", change.Hosts).Msg("reloaded")
 	return nil
 }

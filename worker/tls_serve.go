@@ -56,6 +56,11 @@ type tlsOptions struct {
 const (
 	alpnH1 = "http/1.1"
 	alpnH2 = "h2"
+	// alpnACME is what an ACME CA offers to check a TLS-ALPN-01
+	// challenge (RFC 8737): a TLSConfig's GetConfigForClient answers it,
+	// and the connection, which carries nothing after the handshake, is
+	// closed.
+	alpnACME = "acme-tls/1"
 )
 
 // handshakeGrace bounds how long a stopping listener waits for handshakes
@@ -260,7 +265,12 @@ func (ts *tlsServe) handshake(c net.Conn) {
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
-	if ts.h2 != nil && tc.ConnectionState().NegotiatedProtocol == alpnH2 {
+	proto := tc.ConnectionState().NegotiatedProtocol
+	if proto == alpnACME {
+		_ = c.Close()
+		return
+	}
+	if ts.h2 != nil && proto == alpnH2 {
 		if ts.b != nil && ts.b.active.Load() >= ts.maxConns {
 			_ = c.Close()
 			return

@@ -19,6 +19,9 @@ type roots struct {
 	open map[string]*os.Root
 	// proxies are the proxy hosts' proxies (proxies.go).
 	proxies proxySet
+	// acme answers HTTP-01 for the hosts that may have ACME certificates;
+	// nil without a TLS listener.
+	acme *acmeCerts
 }
 
 // hostConfigs turns the config's hosts and tenants into the worker
@@ -66,6 +69,9 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 		if err := r.proxies.attach(&hc, &h); err != nil {
 			r.closeUnused(used, true)
 			return nil, nil, fmt.Errorf("child: host %s: proxy: %w", h.Hostname, err)
+		}
+		if r.acme != nil && r.acme.names.Load().allowed(h.Hostname) {
+			hc.Middleware = append([]worker.MiddlewareFunc{r.acme.httpChallenge}, hc.Middleware...)
 		}
 		hosts = append(hosts, hc)
 	}
@@ -145,7 +151,7 @@ func serverConfig(s config.Server, accessLog io.Writer, accessFormat string) wor
 // checkTLS loads a TLS server's certificate pair, so that a worker that
 // cannot serve it fails at once, saying why.
 func checkTLS(s config.Server) error {
-	if !s.TLS() {
+	if s.TLSCert == "" {
 		return nil
 	}
 	if _, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey); err != nil {

@@ -46,6 +46,10 @@ type childWorker struct {
 	shared  *workerShared // nil without a region from the master
 	// baseRequests were counted in the shared area before this worker.
 	baseRequests uint64
+	// acme serves the ACME store's certificates on TLS listeners
+	// (acme.go); nil without one.
+	acme     *acmeCerts
+	acmeReqs acmeRequests
 }
 
 // Run runs this process as a worker: it takes its sockets and control
@@ -167,6 +171,9 @@ func (w *childWorker) run(masterPID int) error {
 				readErr <- err
 				return
 			}
+			if w.acmeAnswer(m) { // a handshake waits for it: not behind a push
+				continue
+			}
 			select {
 			case msgs <- m:
 			case <-done:
@@ -223,6 +230,12 @@ func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error 
 		}
 		access = w.access
 	}
+	for _, sc := range cfg.Servers {
+		if sc.TLS() && w.acme == nil {
+			w.acme = newACMECerts(cfg, w.log, w.askMaster)
+			w.roots.acme = w.acme
+		}
+	}
 	hosts, tenants, err := w.roots.hostConfigs(cfg)
 	if err != nil {
 		return err
@@ -241,7 +254,11 @@ func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error 
 		if err := checkTLS(sc); err != nil {
 			return err
 		}
-		srv := w.sm.NewServer(serverConfig(sc, access, cfg.Log.AccessLogFormat))
+		scfg := serverConfig(sc, access, cfg.Log.AccessLogFormat)
+		if sc.TLS() {
+			scfg.TLSConfig = w.acme.tlsConfig()
+		}
+		srv := w.sm.NewServer(scfg)
 		srv.SetRouter(router)
 		servers = append(servers, srv)
 		w.serving.Go(func() {
@@ -313,6 +330,9 @@ func (w *childWorker) handle(m *netutil.Message) bool {
 		if err == nil {
 			var hosts []worker.HostConfig
 			var tenants []worker.TenantConfig
+			if w.acme != nil {
+				w.acme.setConfig(&cfg)
+			}
 			if hosts, tenants, err = w.roots.hostConfigs(&cfg); err == nil {
 				err = w.sm.ReplaceHosts(hosts, tenants)
 			}
@@ -320,6 +340,11 @@ func (w *childWorker) handle(m *netutil.Message) bool {
 		w.reply(m, nil, err)
 	case wire.MsgUpstreams: // pushed by the master (upstreams.go); no reply
 		w.roots.proxies.setStates(m.Body)
+	case wire.MsgACMECertificates: // pushed by the master (acme.go); no reply
+		var r wire.ACMERenewed
+		if json.Unmarshal(m.Body, &r) == nil && w.acme != nil {
+			w.acme.forget(r.Names)
+		}
 	case wire.MsgUpstreamMetrics:
 		w.reply(m, upstreamWire(), nil)
 	case wire.MsgLimits:

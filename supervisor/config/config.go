@@ -131,6 +131,8 @@ type Config struct {
 	Admin Admin
 	// Cluster is the [cluster] section.
 	Cluster Cluster
+	// ACME is the [acme] section.
+	ACME ACME
 	// Servers are the [[server]] sections, in file order; at least one.
 	Servers []Server
 	// Hosts are the [[host]] sections, in file order.
@@ -276,8 +278,16 @@ type Server struct {
 	EventLoop bool
 	// TLSCert and TLSKey are the absolute paths of the listener's default
 	// certificate pair; both or neither. Default "": plain TCP. HTTP/2 and
-	// HTTP/3 need them. Hosts' own pairs are picked by SNI on top.
+	// HTTP/3 need them (or TLSAuto). Hosts' own pairs are picked by SNI
+	// on top.
 	TLSCert, TLSKey string
+	// TLSAuto (tls = "auto") makes the listener TLS with certificates
+	// from the [acme] section's CA, picked by SNI. Without
+	// acme.on_demand it gives every host without a tls_cert of its own a
+	// certificate from the CA (as its tls = "auto" would); with it, they
+	// get theirs at their first handshake. TLSCert, if set too, is the
+	// certificate of names that have none. Default false.
+	TLSAuto bool
 	// TrustedProxies (trusted_proxies) are the load balancers and proxies
 	// in front of the listener, as CIDR prefixes or single addresses
 	// ("10.0.0.0/8", "127.0.0.1", "::1/128"; an address is its /32 or
@@ -309,7 +319,7 @@ const (
 )
 
 // TLS reports whether the server terminates TLS.
-func (s *Server) TLS() bool { return s.TLSCert != "" }
+func (s *Server) TLS() bool { return s.TLSCert != "" || s.TLSAuto }
 
 // Serves reports whether the server serves protocol p.
 func (s *Server) Serves(p string) bool { return slices.Contains(s.Protocols, p) }
@@ -365,6 +375,11 @@ type Host struct {
 	// TLSCert and TLSKey are the absolute paths of the host's certificate
 	// pair, picked by SNI; both or neither. Default "".
 	TLSCert, TLSKey string
+	// TLSAuto (tls = "auto") gets the host's certificate from the [acme]
+	// section's CA: the master obtains it at start (and when the host is
+	// added) and renews it before it expires; not with TLSCert, nor on a
+	// wildcard host. Default false.
+	TLSAuto bool
 	// Proxy forwards the host's requests to upstream servers. Default nil.
 	Proxy *Proxy
 }

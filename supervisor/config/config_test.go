@@ -27,6 +27,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 		Log:     Log{Level: "info", AccessLogFormat: "json"},
 		Admin:   Admin{Listen: "127.0.0.1:9090", IdleTimeout: 30 * time.Second, MaxConnections: 64, StateFile: "/etc/rockstar/rockstar.state.json"},
 		Cluster: Cluster{Machines: DefaultClusterMachines, Timeout: DefaultClusterTimeout},
+		ACME:    ACME{CA: DefaultACMECA, Storage: "/etc/rockstar/acme", OnDemandRate: DefaultOnDemandRate, OnDemandInterval: DefaultOnDemandInterval, Challenges: DefaultACMEChallenges},
 		Servers: []Server{{
 			Listen:         ":8080",
 			Protocols:      []string{"http1"},

@@ -26,6 +26,8 @@ type decoder struct {
 	// serversBad is set when the server key held something other than
 	// tables, already reported.
 	serversBad bool
+	// acmeChallengesSet: the file gives acme.challenges.
+	acmeChallengesSet bool
 }
 
 func (d *decoder) errorf(field string, sentinel error, format string, args ...any) {

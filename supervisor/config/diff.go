@@ -25,14 +25,18 @@ type Change struct {
 	// the control socket, the pid file, the shutdown timeout. The master
 	// applies them itself.
 	Master bool
+	// ACME: the [acme] section differs. The master starts its ACME client
+	// anew, and a new generation of workers reads certificates from the
+	// new storage.
+	ACME bool
 }
 
 // NewGeneration reports whether the change needs a new generation of
 // workers rather than a push in place.
-func (c Change) NewGeneration() bool { return c.Listeners || c.Workers || c.Log }
+func (c Change) NewGeneration() bool { return c.Listeners || c.Workers || c.Log || c.ACME }
 
 // Any reports whether anything changed.
-func (c Change) Any() bool { return c.Listeners || c.Workers || c.Hosts || c.Log || c.Master }
+func (c Change) Any() bool { return c.Listeners || c.Workers || c.Hosts || c.Log || c.Master || c.ACME }
 
 // Diff compares the config in use with a newly loaded one. It compares
 // the configs only: a certificate renewed under the same file name is not
@@ -45,6 +49,7 @@ func Diff(old, new *Config) Change {
 		Workers:   o.Workers != n.Workers || o.User != n.User || o.Group != n.Group,
 		Hosts:     !reflect.DeepEqual(old.Hosts, new.Hosts) || !reflect.DeepEqual(old.Tenants, new.Tenants),
 		Log:       old.Log != new.Log,
+		ACME:      !reflect.DeepEqual(old.ACME, new.ACME),
 		Master: !reflect.DeepEqual(old.Admin, new.Admin) || old.Cluster != new.Cluster || o.ControlSocket != n.ControlSocket ||
 			o.PIDFile != n.PIDFile || o.ShutdownTimeout != n.ShutdownTimeout ||
 			o.StopSignalGraceful != n.StopSignalGraceful || o.StopSignalGracefulSet != n.StopSignalGracefulSet,

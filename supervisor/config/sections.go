@@ -17,6 +17,7 @@ func (d *decoder) decode(c *Config, doc map[string]any) {
 	c.Log = d.log(root)
 	c.Admin = d.admin(root)
 	c.Cluster = d.cluster(root)
+	c.ACME = d.acme(root)
 	servers, ok := root.tables("server")
 	d.serversBad = !ok
 	for _, t := range servers {
@@ -221,6 +222,7 @@ func (d *decoder) server(t *table) Server {
 		s.EventLoop = v
 	}
 	s.TLSCert, s.TLSKey = d.tlsPair(t)
+	s.TLSAuto = d.tlsMode(t, s.TLSCert, false)
 	if v, ok := t.strings("trusted_proxies"); ok {
 		s.TrustedProxies = d.trustedProxies(t.field("trusted_proxies"), v)
 	}
@@ -243,7 +245,7 @@ func (d *decoder) server(t *table) Server {
 	for i, p := range s.Protocols {
 		switch {
 		case !s.TLS() && (p == ProtocolHTTP2 || p == ProtocolHTTP3):
-			d.errorf(indexPath(t.field("protocols"), i), ErrConflict, "%s needs tls_cert and tls_key", p)
+			d.errorf(indexPath(t.field("protocols"), i), ErrConflict, "%s needs tls_cert and tls_key, or tls = %q", p, TLSAuto)
 		case s.TLS() && p == ProtocolH2C:
 			d.errorf(indexPath(t.field("protocols"), i), ErrConflict, "h2c is HTTP/2 without TLS; with tls_cert use %q", ProtocolHTTP2)
 		}
@@ -379,6 +381,7 @@ func (d *decoder) host(t *table) Host {
 		h.RateLimit = d.rateLimit(rt)
 	}
 	h.TLSCert, h.TLSKey = d.tlsPair(t)
+	h.TLSAuto = d.tlsMode(t, h.TLSCert, true)
 	if pt, ok := t.sub("proxy"); ok {
 		h.Proxy = d.proxy(pt)
 	}

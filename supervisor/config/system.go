@@ -45,6 +45,11 @@ func (c *Config) CheckSystem() error {
 		}
 		pair(field, h.TLSCert, h.TLSKey)
 	}
+	if c.ACME.CARoot != "" {
+		if _, err := LoadCARoot(c.ACME.CARoot); err != nil {
+			fail("acme.ca_root", err, "%v", err)
+		}
+	}
 	if err := CheckSocketPath(c.Supervisor.ControlSocket); err != nil {
 		fail("supervisor.control_socket", err, "%v", err)
 	}

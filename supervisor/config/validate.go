@@ -15,6 +15,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateServers(c)
 	hostIdx := d.validateHosts(c)
 	d.validateTenants(c, hostIdx)
+	d.validateACME(c)
 }
 
 func (d *decoder) validateServers(c *Config) {

@@ -37,7 +37,37 @@ const (
 	// MsgUpstreamMetrics: the master asks, the worker answers its
 	// upstream counters ([]Upstream).
 	MsgUpstreamMetrics = "upstream_metrics"
+	// MsgACMEObtain: worker to master, the one request a worker makes
+	// (its IDs are the worker's own; the master never sends this type).
+	// A TLS handshake named a host (ACMEObtain) whose certificate is not
+	// in the ACME store; the master decides whether it may have one (a
+	// tls = "auto" host, or on demand a registered one within the rate
+	// limit), obtains it into the store, and answers ACMECertificate, or
+	// an error.
+	MsgACMEObtain = "acme_obtain"
+	// MsgACMECertificates: master to worker, no answer. The master
+	// obtained or renewed the certificates of Names (ACMERenewed): a
+	// worker drops what it cached of them and reads the store again.
+	MsgACMECertificates = "acme_certificates"
 )
+
+// ACMEObtain is the body of MsgACMEObtain.
+type ACMEObtain struct {
+	Name string `json:"name"`
+}
+
+// ACMECertificate is the master's answer to MsgACMEObtain: the PEM chain
+// and key as the store has them, so that a worker that cannot read the
+// store (another user) serves them all the same.
+type ACMECertificate struct {
+	Cert []byte `json:"cert"`
+	Key  []byte `json:"key"`
+}
+
+// ACMERenewed is the body of MsgACMECertificates.
+type ACMERenewed struct {
+	Names []string `json:"names"`
+}
 
 // Health is a worker's answer to MsgHealth.
 type Health struct {
