@@ -24,6 +24,9 @@
 //	admin.go              the admin HTTP endpoint: health, metrics, status
 //	api.go                the runtime API: /v1 hosts and tenants, validated, persisted, pushed
 //	admin_api.go          /v1 on the admin endpoint: the bearer token
+//	acme.go               automatic HTTPS: certificates from the ACME CA into acmestore
+//	acme_limit.go         acme.on_demand_rate: how many certificates on demand
+//	acme_log.go           certmagic's log lines into the master's log
 //	statuspage.go         /status/, the live page (statuspage.html)
 //	metrics.go            /metrics: all workers' counters, from the region
 //	metrics_runtime.go    /metrics: the master's go_* and process_*, the build, workers' memory
