@@ -180,6 +180,9 @@
 //   - static_statcache.go: the files' stats, kept for a second.
 //   - static_small.go: files of up to 256 KiB answered from memory while
 //     they do not change.
+//   - static_fdcache.go: bigger files kept open while they do not change,
+//     sent with sendfile at each answer's own offset
+//     (static_sendfile_linux.go).
 //   - bodylimit.go: streamed request bodies, MaxRequestSize, and bodies
 //     read and dropped for hosts that never read them.
 //   - realip.go: the client behind trusted proxies (X-Forwarded-For,

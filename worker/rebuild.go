@@ -111,6 +111,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 		if cfg.VirtualFS != nil {
 			hs.fileOpts.stats = newStatCache()
 			hs.fileOpts.small = newSmallCache()
+			hs.fileOpts.files = newFDCache()
 		}
 		if len(cfg.CacheControl) > 0 {
 			hs.cache = cacheRules(cfg.CacheControl)

@@ -21,6 +21,7 @@ type fileOpts struct {
 	compress        *compressCache // nil: HostConfig.NoCompression
 	stats           *statCache     // the files' stats, briefly kept
 	small           *smallCache    // small files' contents (static_small.go)
+	files           *fdCache       // big files kept open (static_fdcache.go)
 }
 
 // fileAnswer is what serveFile did with a request.
@@ -130,7 +131,10 @@ func serveFile(ctx *fasthttp.RequestCtx, fsys fs.FS, opts fileOpts) fileAnswer {
 			return fileServed
 		}
 	}
-	f, err := fsys.Open(name)
+	f, err := opts.files.open(fsys, name, info)
+	if errors.Is(err, errNotKept) {
+		f, err = fsys.Open(name)
+	}
 	if err != nil {
 		return fileAbsent
 	}
