@@ -31,12 +31,18 @@ func bigFile(n int, salt byte) []byte {
 // again and served as it is now.
 func TestStaticBigFilesKeptOpen(t *testing.T) {
 	dir := t.TempDir()
+	for name, fsys := range osSystems(t, dir) {
+		t.Run(name, func(t *testing.T) { testBigFilesKeptOpen(t, dir, fsys.(fs.StatFS)) })
+	}
+}
+
+func testBigFilesKeptOpen(t *testing.T, dir string, fsys fs.StatFS) {
 	first := bigFile(3<<20, 0)
 	path := filepath.Join(dir, "big.bin")
 	if err := os.WriteFile(path, first, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfs := &countingFS{StatFS: os.DirFS(dir).(fs.StatFS)}
+	cfs := &countingFS{StatFS: fsys}
 	sm := quietManager(t)
 	if err := sm.RegisterHost("big.test", HostConfig{VirtualFS: cfs}); err != nil {
 		t.Fatal(err)
