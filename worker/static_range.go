@@ -109,6 +109,7 @@ func rangeNotSatisfiable(ctx *fasthttp.RequestCtx, size int64) {
 	ctx.Response.ResetBody()
 	ctx.Response.Header.SetBytesV(fasthttp.HeaderContentRange, strconv.AppendInt(append(cr[:0], "bytes */"...), size, 10))
 	ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+	ctx.SetContentType("text/plain; charset=utf-8") // not the file's: its body is no part of it
 	ctx.SetBodyString("Range Not Satisfiable")
 }
 

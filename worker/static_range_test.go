@@ -109,6 +109,9 @@ func TestStaticRangesAndConditionals(t *testing.T) {
 			if tc.clength != "" && resp.Header.Get("Content-Length") != tc.clength {
 				t.Errorf("Content-Length %q, want %q", resp.Header.Get("Content-Length"), tc.clength)
 			}
+			if ct := resp.Header.Get("Content-Type"); tc.status == 416 && !strings.HasPrefix(ct, "text/plain") {
+				t.Errorf("416 with Content-Type %q: its body is no part of the file, want text/plain", ct)
+			}
 			if tc.status == 304 && resp.Header.Get("ETag") != etag {
 				t.Errorf("304 without the ETag: %v", resp.Header)
 			}
