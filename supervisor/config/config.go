@@ -451,12 +451,17 @@ type RateLimit struct {
 // Cluster reports whether the limit's budget is the cluster's.
 func (r *RateLimit) Cluster() bool { return r != nil && r.Scope == ScopeCluster }
 
-// Worker returns the limit in the worker package's form.
+// Worker returns the limit in the worker package's form; a cluster-scoped
+// one has Placement ScopeCluster.
 func (r *RateLimit) Worker() *worker.RateLimitConfig {
 	if r == nil {
 		return nil
 	}
-	return &worker.RateLimitConfig{Enabled: true, RequestsPerSecond: r.RequestsPerSecond, BurstSize: r.Burst, Key: r.Key, Size: r.Size, IPv6Prefix: r.IPv6Prefix}
+	w := &worker.RateLimitConfig{Enabled: true, RequestsPerSecond: r.RequestsPerSecond, BurstSize: r.Burst, Key: r.Key, Size: r.Size, IPv6Prefix: r.IPv6Prefix}
+	if r.Cluster() {
+		w.Placement = ScopeCluster // a bucket of leased tokens (package supervisor/wire)
+	}
+	return w
 }
 
 // Proxy forwards a host's requests to a pool of upstream servers.
