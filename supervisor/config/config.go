@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -452,14 +453,16 @@ type RateLimit struct {
 func (r *RateLimit) Cluster() bool { return r != nil && r.Scope == ScopeCluster }
 
 // Worker returns the limit in the worker package's form; a cluster-scoped
-// one has Placement ScopeCluster.
+// one has Placement "cluster:local" or "cluster:deny", after its
+// on_cluster_failure.
 func (r *RateLimit) Worker() *worker.RateLimitConfig {
 	if r == nil {
 		return nil
 	}
 	w := &worker.RateLimitConfig{Enabled: true, RequestsPerSecond: r.RequestsPerSecond, BurstSize: r.Burst, Key: r.Key, Size: r.Size, IPv6Prefix: r.IPv6Prefix}
 	if r.Cluster() {
-		w.Placement = ScopeCluster // a bucket of leased tokens (package supervisor/wire)
+		// A bucket of leased tokens (package supervisor/wire).
+		w.Placement = ScopeCluster + ":" + cmp.Or(r.OnClusterFailure, DefaultClusterFailure)
 	}
 	return w
 }

@@ -6,10 +6,23 @@ import (
 	"github.com/rockstar-dev/rockstar/worker"
 )
 
-// PlacementCluster is the worker.RateLimitConfig.Placement of a
-// cluster-scoped limit (rate_limit.scope = "cluster"): its bucket's cache
-// line (Layout.BucketOff) is a ClusterBucket, not one GCRA time.
-const PlacementCluster = "cluster"
+// The worker.RateLimitConfig.Placement of a cluster-scoped limit
+// (rate_limit.scope = "cluster", config.RateLimit.Worker) is
+// "cluster:" and its on_cluster_failure: its bucket's cache line
+// (Layout.BucketOff) is a ClusterBucket, not one GCRA time. The policy is
+// part of it so that a limit whose policy changes gets a fresh bucket, as
+// one whose rate changes does.
+const (
+	PlacementClusterLocal = "cluster:local"
+	PlacementClusterDeny  = "cluster:deny"
+)
+
+// IsCluster reports whether a limit of placement p is cluster-scoped.
+func IsCluster(p string) bool { return p == PlacementClusterLocal || p == PlacementClusterDeny }
+
+// ClusterDeny reports whether a cluster-scoped limit of placement p
+// admits nothing while Redis is away.
+func ClusterDeny(p string) bool { return p == PlacementClusterDeny }
 
 // A ClusterBucket is five words of a bucket's line:
 //
