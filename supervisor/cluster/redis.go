@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -22,7 +24,12 @@ var ErrRedisURL = errors.New("cluster: bad redis url")
 // not retried (the caller's next round is the retry). It dials nothing
 // until the first command. Other parts of the master that talk to the
 // same Redis may share one client.
+//
+// go-redis's own log (a line for every failed dial, many a second while
+// Redis is away) is silenced, for the whole process: the callers log the
+// transitions that matter.
 func NewRedis(c config.Cluster) (*redis.Client, error) {
+	quietOnce.Do(func() { redis.SetLogger(quiet{}) })
 	if !c.Enabled() {
 		return nil, ErrNoRedis
 	}
@@ -43,3 +50,10 @@ func NewRedis(c config.Cluster) (*redis.Client, error) {
 	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return redis.NewClient(o), nil
 }
+
+var quietOnce sync.Once
+
+// quiet is a go-redis logger that drops everything.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
