@@ -22,14 +22,21 @@ const (
 // "demo" (hosts a.test, b.test) limited to 100 requests/s with a burst of
 // 20 across the cluster, on_cluster_failure policy (default if "").
 func clusterConfig(redisURL, policy string) string {
-	pol := ""
+	pol := ", scope = \"cluster\""
 	if policy != "" {
-		pol = fmt.Sprintf(", on_cluster_failure = %q", policy)
+		pol += fmt.Sprintf(", on_cluster_failure = %q", policy)
 	}
+	return clusterConfigWith(redisURL, "", pol)
+}
+
+// clusterConfigWith is clusterConfig with more [cluster] lines and the
+// rest of the tenant's rate_limit table (limit, after its burst).
+func clusterConfigWith(redisURL, clusterExtra, limit string) string {
 	return configHead(2, "info", "") + fmt.Sprintf(`
 [cluster]
 redis = %q
 machines = 2
+%s
 
 [[server]]
 listen = "127.0.0.1:0"
@@ -45,8 +52,8 @@ respond = "b"
 [[tenant]]
 id = "demo"
 hosts = ["a.test", "b.test"]
-rate_limit = { requests_per_second = %v, burst = %d, scope = "cluster"%s }
-`, redisURL, clusterRate, clusterBurst, pol)
+rate_limit = { requests_per_second = %v, burst = %d%s }
+`, redisURL, clusterExtra, clusterRate, clusterBurst, limit)
 }
 
 // startMachines starts n masters of clusterConfig.
@@ -224,5 +231,33 @@ func TestClusterLimitRedisDown(t *testing.T) {
 			}
 			checkExact(t, "after", loadMachines(t, ms, 8, 2*time.Second))
 		})
+	}
+}
+
+// TestClusterLimitReload: a limit that a reload turns from scope
+// "machine" (each machine its own budget: twice the limit in all) to
+// "cluster", together with a change of the [cluster] section, is one
+// budget for both machines from then on, without a restart.
+func TestClusterLimitReload(t *testing.T) {
+	r := startRedis(t)
+	ms := make([]*master, 2)
+	for i := range ms {
+		ms[i] = startMaster(t, clusterConfigWith(r.URL(), "", ""))
+		ms[i].waitWorkers(2, 10*time.Second)
+	}
+	l := loadMachines(t, ms, 8, 2*time.Second)
+	t.Logf("machine scope: %v", l)
+	if offered := l.answered() / l.window.Seconds(); offered >= 5*clusterRate && l.admitted() < 1.5*l.bound() {
+		t.Errorf("machine scope admitted %v < 1.5·(B + R·T) = %.0f: two machines should admit a limit each", l.admitted(), 1.5*l.bound())
+	}
+	for _, m := range ms {
+		m.writeConfig(clusterConfigWith(r.URL(), `lease_window = "50ms"`, `, scope = "cluster"`))
+		mustReload(t, m)
+	}
+	checkExact(t, "cluster scope after reload", loadMachines(t, ms, 8, 2*time.Second))
+	for i, m := range ms {
+		if got := sum(scrape(t, m.admin), "rockstar_cluster_limits", nil); got != 1 {
+			t.Errorf("machine %d: rockstar_cluster_limits = %v after the reload, want 1", i, got)
+		}
 	}
 }
