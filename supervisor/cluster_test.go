@@ -261,3 +261,23 @@ func TestClusterLimitReload(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterLimitUpgrade: across a binary upgrade (USR2) of one machine,
+// the new master leases the limit's buckets it adopted and the old one
+// stops, so the two machines still admit one budget.
+func TestClusterLimitUpgrade(t *testing.T) {
+	r := startRedis(t)
+	ms := startMachines(t, 2, r.URL(), "")
+	ms[0].upgrade(t)
+	checkExact(t, "after one machine's upgrade", loadMachines(t, ms, 8, 2*time.Second))
+	// The new master's admin endpoint is on a port of its own (":0").
+	lines := ms[0].logs.find("admin endpoint listening")
+	admin, _ := lines[len(lines)-1]["listen"].(string)
+	s := scrape(t, admin)
+	if got := sum(s, "rockstar_cluster_limits", nil); got != 1 {
+		t.Errorf("upgraded machine: rockstar_cluster_limits = %v, want 1", got)
+	}
+	if got := sum(s, "rockstar_cluster_redis_round_trips_total", map[string]string{"result": "ok"}); got < 1 {
+		t.Errorf("upgraded machine: no round trips to redis")
+	}
+}
