@@ -50,7 +50,9 @@
 // # Redis away
 //
 // A round that fails (cluster.timeout, default 50 ms, bounds it; go-redis
-// neither retries nor redials within it) puts every cluster limit in its
+// neither retries nor redials within it; a machine whose limits need
+// nothing still makes one round trip every HeartbeatInterval, 250 ms, so
+// that an idle machine notices too) puts every cluster limit in its
 // on_cluster_failure mode at once: "local" (the default) admits the
 // machine's share, the rate and burst ÷ cluster.machines (at least 1), in
 // the line's own GCRA word; "deny" admits nothing. The tokens the

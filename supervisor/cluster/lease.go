@@ -112,8 +112,11 @@ func (s *leased) credit(g Grant, asked int64, now time.Time) {
 	if g.Tokens > 0 {
 		s.prev = s.Bucket.Tokens.Add(g.Tokens)
 	}
-	s.retryAt = time.Time{}
-	if g.Tokens < asked {
+	switch {
+	case asked == 0: // a heartbeat or a give-back: nothing learnt
+	case g.Tokens < asked:
 		s.retryAt = now.Add(g.Wait)
+	default:
+		s.retryAt = time.Time{}
 	}
 }

@@ -15,6 +15,12 @@ import (
 // ProbeInterval is how often a Manager tries Redis again while it is away.
 const ProbeInterval = 100 * time.Millisecond
 
+// HeartbeatInterval is the longest a Manager with cluster limits goes
+// without a round trip: when none needs tokens, it asks Redis for none,
+// so that Redis going away is seen (and the limits fall back) before the
+// next request needs it.
+const HeartbeatInterval = 250 * time.Millisecond
+
 // Options configures a Manager; zero fields take the defaults noted.
 type Options struct {
 	// Window is the lease window (cluster.lease_window): a busy machine
@@ -54,6 +60,7 @@ type Manager struct {
 	lim   map[string]*leased
 	down  bool
 	probe time.Time // with down: the next try
+	trip  time.Time // the last round trip
 	// paused: a binary upgrade handed the buckets to a new master, which
 	// leases them from now on.
 	paused bool
@@ -210,10 +217,17 @@ func (m *Manager) run(only []*leased, now time.Time) {
 			ops, of = append(ops, op), append(of, s)
 		}
 	}
+	if len(ops) == 0 && len(only) > 0 && now.Sub(m.trip) >= HeartbeatInterval {
+		s := only[0] // a heartbeat: an op that takes and gives nothing
+		ops, of = append(ops, Op{Key: s.key, Interval: s.interval, Tolerance: s.tolerance}), append(of, s)
+	}
 	m.mu.Unlock()
 	if len(ops) == 0 {
 		return
 	}
+	m.mu.Lock()
+	m.trip = now
+	m.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.Timeout)
 	grants, err := m.store.Lease(ctx, ops)
 	cancel()

@@ -248,3 +248,29 @@ func TestLeaseStartClose(t *testing.T) {
 	m.Close()
 	m.Close() // twice is fine
 }
+
+// TestLeaseHeartbeat: a manager whose limits need nothing still asks
+// Redis every HeartbeatInterval, so that an idle machine sees Redis go
+// away and falls back before its next request.
+func TestLeaseHeartbeat(t *testing.T) {
+	clock := newFakeClock()
+	store := newFakeStore(clock.Now)
+	ms := newMachines(t, 1, store, clock, 100, 20, false, nil)
+	m := ms[0]
+	calls := store.calls
+	for range 20 { // 500 ms idle
+		clock.add(25 * time.Millisecond)
+		m.m.Round()
+	}
+	if n := store.calls - calls; n < 1 || n > 3 {
+		t.Errorf("%d round trips in 500 ms idle, want one per %v", n, HeartbeatInterval)
+	}
+	store.setDown(true)
+	for range 12 {
+		clock.add(25 * time.Millisecond)
+		m.m.Round()
+	}
+	if mode := m.b.Mode.Load(); mode != wire.ModeLocal {
+		t.Errorf("an idle machine's limit is in mode %d 300 ms after redis went, want local", mode)
+	}
+}
