@@ -151,8 +151,10 @@ func TestClusterLimitTwoMachines(t *testing.T) {
 	l := loadMachines(t, ms, 16, 4*time.Second)
 	checkExact(t, "two machines", l)
 	for i, res := range l.res {
-		if float64(res.OK.Load()) < 0.1*l.admitted() {
-			t.Errorf("machine %d admitted %d of %v: the budget is not shared", i, res.OK.Load(), l.admitted())
+		// Evenly loaded, both get about half (the rounds' jitter); the
+		// margin is wide.
+		if float64(res.OK.Load()) < 0.2*l.admitted() {
+			t.Errorf("machine %d admitted %d of %v: the budget is not shared fairly", i, res.OK.Load(), l.admitted())
 		}
 		if n := res.NoRetryAfter.Load(); n > 0 {
 			t.Errorf("machine %d: %d refusals without Retry-After", i, n)

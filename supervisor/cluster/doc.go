@@ -8,7 +8,7 @@
 // (wire.ClusterBucket), and the workers spend them there by
 // compare-and-swap, as they spend a machine-scoped bucket. The master's
 // Manager runs a round every quarter of cluster.lease_window (W, default
-// 100 ms): one pipelined round trip (RedisStore: EVALSHA of a Lua script,
+// 100 ms) on average: one pipelined round trip (RedisStore: EVALSHA of a Lua script,
 // atomic per limit, on Redis's own clock) for every limit that needs one,
 // none when none does:
 //
@@ -21,7 +21,9 @@
 //     gives back the rest;
 //   - Redis answers with what its bucket has, never more: a saturated
 //     limit gets the tokens as they accrue, shared by the machines that
-//     ask, and waits until the next one is due before it asks again.
+//     ask, and waits until the next one is due before it asks again. The
+//     rounds come at random intervals around W/4, so that machines under
+//     the same load share a saturated limit about evenly.
 //
 // # The bound
 //

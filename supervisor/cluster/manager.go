@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,8 +49,8 @@ func OptionsFor(c config.Cluster, log zerolog.Logger) Options {
 // Manager leases the tokens of this machine's cluster-scoped limits from
 // a Store into their buckets in shared memory, where the workers spend
 // them. One goroutine (Start; Close waits for it) runs a round every
-// quarter window: one round trip for every limit that needs one, none
-// for the others. See the package doc for the bound this keeps.
+// quarter window on average: one round trip for every limit that needs
+// one, none for the others. See the package doc for the bound this keeps.
 type Manager struct {
 	store Store
 	opts  Options
@@ -96,7 +97,11 @@ func NewManager(store Store, o Options) *Manager {
 // Start runs the rounds in the background until Close.
 func (m *Manager) Start() {
 	m.wg.Go(func() {
-		t := time.NewTicker(m.tick)
+		// Each pause is a tick ± half, at random: two saturated machines
+		// whose rounds kept one phase would split the tokens as their
+		// phases fall (the first after the other takes what little
+		// accrued since), not evenly.
+		t := time.NewTimer(m.jitter())
 		defer t.Stop()
 		for {
 			select {
@@ -104,10 +109,14 @@ func (m *Manager) Start() {
 				return
 			case <-t.C:
 				m.Round()
+				t.Reset(m.jitter())
 			}
 		}
 	})
 }
+
+// jitter is the pause before the next round: a tick ± half.
+func (m *Manager) jitter() time.Duration { return m.tick/2 + rand.N(m.tick) }
 
 // Close stops the rounds, waits for the last, and gives back every token
 // the buckets still hold (unless Pause handed them on): the workers must
