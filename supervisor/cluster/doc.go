@@ -8,9 +8,9 @@
 // (wire.ClusterBucket), and the workers spend them there by
 // compare-and-swap, as they spend a machine-scoped bucket. The master's
 // Manager runs a round every quarter of cluster.lease_window (W, default
-// 100 ms) on average: one pipelined round trip (RedisStore: EVALSHA of a Lua script,
-// atomic per limit, on Redis's own clock) for every limit that needs one,
-// none when none does:
+// 100 ms) on average: one pipelined round trip (RedisStore: EVALSHA of a
+// Lua script, atomic per limit, on Redis's own clock) for every limit
+// that needs one, none when none does:
 //
 //   - a limit being spent holds up to a lease, L = max(1, ⌈rate × W⌉)
 //     tokens, and asks for more when fewer than L/2 are left (renewed
