@@ -40,8 +40,9 @@
 // (L = 10, r = 3), 4 s admit at most 440 (B + R·T = 420, +4.8%), and 426
 // after a quiet spell (+1.4%). A smaller window tightens the bound and
 // costs more round trips: a busy machine makes about one per L/2 tokens
-// it spends, one round (W/4 on average) for all its limits together at most. The bound
-// also needs every machine to give the limit the same rate and burst.
+// it spends, and at most one a round (W/4 on average) for all its limits
+// together. The bound also needs every machine to give the limit the
+// same rate and burst.
 //
 // The other way, the fleet may admit less than one exact bucket would:
 // tokens held by machines that do not spend them, at most (M−1)·L at any
