@@ -226,7 +226,7 @@ func TestClusterLimitRedisDown(t *testing.T) {
 						t.Errorf("machine %d admitted nothing with redis down and policy local", i)
 					}
 				}
-				if max := 1.05 * (clusterBurst + clusterRate*1.5); down.admitted() > max {
+				if max := 1.05 * down.bound(); down.admitted() > max {
 					t.Errorf("admitted %v in 1.5 s with redis down > 1.05·(B + R·T) = %.0f: the shares are not the limit ÷ machines", down.admitted(), max)
 				}
 			case "deny":

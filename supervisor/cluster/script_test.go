@@ -17,10 +17,10 @@ import (
 )
 
 // startRedis runs redis-server on a free loopback port in a temp dir
-// until the test ends (stopped by pid), and returns its URL and a func
-// that kills it now. Without redis-server the test skips, unless CI is
+// until the test ends (stopped by pid), and returns its URL, a func that
+// kills it now, and its pid. Without redis-server the test skips, unless CI is
 // set ($ROCKSTAR_REDIS_SERVER names another binary).
-func startRedis(t *testing.T) (url string, kill func()) {
+func startRedis(t *testing.T) (url string, kill func(), pid int) {
 	t.Helper()
 	bin := os.Getenv("ROCKSTAR_REDIS_SERVER")
 	if bin == "" {
@@ -62,7 +62,7 @@ func startRedis(t *testing.T) (url string, kill func()) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return url, kill
+	return url, kill, cmd.Process.Pid
 }
 
 // TestRedisStore: the lease script on a real Redis takes the burst at
@@ -71,7 +71,7 @@ func startRedis(t *testing.T) (url string, kill func()) {
 // SCRIPT FLUSH (as after a restart), and a dead Redis fails within the
 // timeout.
 func TestRedisStore(t *testing.T) {
-	url, kill := startRedis(t)
+	url, kill, pid := startRedis(t)
 	c, err := NewRedis(config.Cluster{Redis: url, Machines: 1, Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -111,8 +111,32 @@ func TestRedisStore(t *testing.T) {
 	if g := op(20, 0); g.Tokens < 19 {
 		t.Fatalf("take after giving all back: %+v, want about the burst", g)
 	}
-	kill()
+	// A Redis that hangs (stopped) fails a round within the timeout, and
+	// answers again once it goes on.
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
+	_, err = s.Lease(ctx, []Op{{Key: "k", Interval: interval, Tolerance: tolerance, Take: 1}})
+	el := time.Since(start)
+	_ = syscall.Kill(pid, syscall.SIGCONT)
+	if err == nil {
+		t.Fatal("a lease from a stopped redis did not fail")
+	}
+	if el > time.Second {
+		t.Errorf("a lease from a stopped redis took %v, want about the 50 ms timeout", el)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := s.Lease(ctx, []Op{{Key: "k", Interval: interval, Tolerance: tolerance, Take: 1}}); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no lease 5 s after redis went on: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	kill()
+	start = time.Now()
 	_, err = s.Lease(ctx, []Op{{Key: "k", Interval: interval, Tolerance: tolerance, Take: 1}})
 	if err == nil {
 		t.Fatal("a lease from a dead redis did not fail")
