@@ -24,7 +24,7 @@ build:
 # The allocation proofs build only without -race (which allocates itself).
 test:
 	$(GO) test -race $(PKGS)
-	$(GO) test -run Alloc ./worker/...
+	$(GO) test -run Alloc ./worker/... ./supervisor/child/
 
 # The output is benchstat's input format: keep it whole, redirect it to a file.
 bench:

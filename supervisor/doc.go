@@ -37,6 +37,8 @@
 //	shared_master.go      the master's end: buckets, tables, areas, series
 //	shared_handover.go    the region across a binary upgrade
 //	limits.go             where each limit keeps its state; pushed to workers
+//	cluster_limits.go     cluster-scoped limits: the lease manager
+//	                      (package supervisor/cluster) told of their buckets; metrics
 //	logs.go               the log keys; USR1 reopens the access logs
 //	tuning.go             the workers' Go runtime settings
 //

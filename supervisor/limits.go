@@ -28,6 +28,7 @@ func (m *Master) assignLimits(g *generation, cfg *config.Config) error {
 	g.mu.Lock()
 	g.limits, g.limitSets = lim, [][]wire.LimitSlot{lim}
 	g.mu.Unlock()
+	m.syncCluster(lim)
 	return nil
 }
 
@@ -91,6 +92,7 @@ func (m *Master) pushingLimits(g *generation, cfg *config.Config) ([]wire.LimitS
 	g.limits = lim
 	g.limitSets = append(g.limitSets, lim)
 	g.mu.Unlock()
+	m.syncCluster()
 	return lim, nil
 }
 
@@ -133,5 +135,6 @@ func (m *Master) collectLimits() {
 		live = append(live, g.limitSets...)
 		g.mu.Unlock()
 	}
+	m.syncCluster() // before the buckets it forgets are freed
 	m.shared.collect(live)
 }

@@ -56,8 +56,9 @@ type Master struct {
 	started  time.Time
 	sockets  *socketPool // guarded by mu
 	restarts atomic.Int64
-	shared   *sharedMem   // limits and counters shared with the workers
-	traffic  trafficRates // per-host and per-tenant rates for /status
+	shared   *sharedMem     // limits and counters shared with the workers
+	cluster  *clusterLimits // cluster-scoped limits' leases (cluster_limits.go), guarded by mu; nil without
+	traffic  trafficRates   // per-host and per-tenant rates for /status
 
 	upstreams *upstreamMonitor // the proxy hosts' health checks (upstreams.go)
 	acme      *acmeManager     // automatic HTTPS (acme.go), guarded by mu; nil without
@@ -147,6 +148,14 @@ func (m *Master) Run() error {
 		return err
 	}
 	defer m.shared.close() // after every worker is gone
+	cl, err := m.startCluster(cfg)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.cluster = cl
+	m.mu.Unlock()
+	defer func() { m.clusterManager().close() }() // after every worker, before the region
 	defer m.stopWatchingOldMaster()
 
 	sigs := make(chan os.Signal, 8)

@@ -107,7 +107,8 @@ type masterCollector struct {
 
 func (c masterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descDuration, descBytesIn, descBytesOut,
-		descLimited, descActive, descWorkers, descRestarts, descReloads, descBuildInfo, descWorkerRSS} {
+		descLimited, descActive, descWorkers, descRestarts, descReloads, descBuildInfo, descWorkerRSS,
+		descClusterUp, descClusterFallbacks, descClusterFallback, descClusterLimits, descClusterTrips} {
 		ch <- d
 	}
 }
@@ -145,6 +146,7 @@ func (c masterCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descBuildInfo, prometheus.GaugeValue, 1, c.build[0], c.build[1], c.build[2])
 	collectWorkerProcs(ch, append(st.Workers, st.Draining...))
+	m.collectCluster(ch)
 }
 
 // collectHTTP emits the HTTP series of a snapshot of the shared counters.

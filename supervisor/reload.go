@@ -59,6 +59,9 @@ func (m *Master) Reload() (err error) {
 	if err := m.acmeFor(next, change.ACME); err != nil {
 		return err
 	}
+	if err := m.reconfigureCluster(next); err != nil {
+		return err
+	}
 	switch {
 	case change.NewGeneration():
 		err = m.replaceGeneration(next, workerCount(next))

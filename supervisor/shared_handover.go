@@ -183,6 +183,7 @@ func (m *Master) handOverShared(first int) (files []*os.File, env string, finish
 	if err != nil {
 		return nil, "", nil, err
 	}
+	m.pauseCluster(true) // the new master leases the buckets from now on
 	h.Restarts = m.restarts.Load()
 	h.Upstreams = upstreams
 	m.mu.Lock()
@@ -190,6 +191,7 @@ func (m *Master) handOverShared(first int) (files []*os.File, env string, finish
 	m.mu.Unlock()
 	fail := func(err error) ([]*os.File, string, func(bool), error) {
 		m.shared.takeBack()
+		m.pauseCluster(false)
 		return nil, "", nil, err
 	}
 	body, err := json.Marshal(h)
@@ -212,6 +214,7 @@ func (m *Master) handOverShared(first int) (files []*os.File, env string, finish
 		if !ok {
 			pw.Close()
 			m.shared.takeBack()
+			m.pauseCluster(false)
 			return
 		}
 		m.mu.Lock()

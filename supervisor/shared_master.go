@@ -101,7 +101,7 @@ func (s *sharedMem) allocLocked(id wire.LimitID) (wire.LimitSlot, error) {
 		}
 		sl.Bucket = s.freeBuckets[len(s.freeBuckets)-1]
 		s.freeBuckets = s.freeBuckets[:len(s.freeBuckets)-1]
-		s.r.Int64(s.lay.BucketOff(sl.Bucket)).Store(0) // freed buckets are zeroed too; this is cheap insurance
+		_ = s.r.Zero(s.lay.BucketOff(sl.Bucket), shm.Align) // freed buckets are zeroed too; this is cheap insurance
 		return sl, nil
 	}
 	size := id.Limit.Size
@@ -130,7 +130,7 @@ func (s *sharedMem) allocLocked(id wire.LimitID) (wire.LimitSlot, error) {
 func (s *sharedMem) freeLocked(sl wire.LimitSlot) {
 	delete(s.slots, sl.ID())
 	if sl.Bucket >= 0 {
-		s.r.Int64(s.lay.BucketOff(sl.Bucket)).Store(0)
+		_ = s.r.Zero(s.lay.BucketOff(sl.Bucket), shm.Align) // a cluster limit's words too
 		s.freeBuckets = append(s.freeBuckets, sl.Bucket)
 		return
 	}

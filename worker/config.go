@@ -259,6 +259,12 @@ type RateLimitConfig struct {
 	// in one /64 share a bucket. A multiple of 8 from 48 to 128 (every
 	// address its own bucket). IPv4 clients are keyed by their address.
 	IPv6Prefix int
+	// Placement tells a LimiterFactory where the limit's state is kept
+	// when that is not up to the factory alone, such as "cluster" for a
+	// limit the supervisor shares across machines; the worker package's
+	// own limiters ignore it, except that a limit whose Placement changes
+	// gets a new limiter. Default "": the factory's usual place.
+	Placement string
 }
 
 func (c *RateLimitConfig) active() bool {

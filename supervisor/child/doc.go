@@ -28,6 +28,8 @@
 //	            the master's upstream states applied; upstream counters
 //	shared.go   the shared region at the worker's end: open, limits
 //	limits.go   limiters and counters in the shared region
+//	cluster.go  a cluster-scoped limit's limiter: leased tokens, or the
+//	            machine's share or nothing while Redis is away
 //	logs.go     the worker's logger
 //	profile.go  an optional CPU profile (wire.EnvCPUProfile)
 package child

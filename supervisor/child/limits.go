@@ -83,6 +83,9 @@ func (w *workerShared) limiter(k worker.LimiterKey, cfg worker.RateLimitConfig) 
 		w.log.Warn().Str("scope", k.Scope).Str("name", k.Name).Msg("limit has no shared bucket; limiting in this worker only")
 		return worker.NewLocalLimiter(cfg)
 	}
+	if wire.IsCluster(cfg.Placement) && sl.Bucket >= 0 {
+		return newClusterLimiter(wire.ClusterBucketAt(w.r.Int64, &w.lay, sl.Bucket), cfg)
+	}
 	mem := worker.LimiterMemory{Seed: w.seed, Owner: w.owner, Alive: shm.Alive}
 	if sl.Bucket >= 0 {
 		mem.Bucket = w.r.Int64(w.lay.BucketOff(sl.Bucket))

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -105,6 +106,24 @@ const AccessLogStderr = "stderr"
 const (
 	AccessLogJSON     = worker.AccessLogJSON
 	AccessLogCombined = worker.AccessLogCombined
+)
+
+// Rate limit scopes (rate_limit.scope) and what a cluster-scoped limit does
+// without Redis (rate_limit.on_cluster_failure).
+const (
+	// ScopeMachine: the limit is this machine's, kept exact across its
+	// workers in shared memory.
+	ScopeMachine = "machine"
+	// ScopeCluster: one limit for every machine of the cluster, in Redis.
+	ScopeCluster = "cluster"
+	// DefaultRateLimitScope is rate_limit.scope's default.
+	DefaultRateLimitScope = ScopeMachine
+	// FailureLocal: with Redis away, each machine admits its share.
+	FailureLocal = "local"
+	// FailureDeny: with Redis away, the limit admits nothing.
+	FailureDeny = "deny"
+	// DefaultClusterFailure is rate_limit.on_cluster_failure's default.
+	DefaultClusterFailure = FailureLocal
 )
 
 // KeyClientIP is the rate_limit.key that limits each client IP separately.
@@ -416,14 +435,36 @@ type RateLimit struct {
 	// 128 (one bucket per address). Default DefaultIPv6Prefix; 0 when Key
 	// is "".
 	IPv6Prefix int
+	// Scope (scope) is ScopeMachine for a budget of this machine's own,
+	// or ScopeCluster for one budget shared by every machine of the
+	// [cluster] section's Redis (which must be set), leased to each
+	// machine in shares (see package supervisor/cluster); only for a
+	// limit without a Key. Default DefaultRateLimitScope.
+	Scope string
+	// OnClusterFailure (on_cluster_failure) is what a cluster-scoped
+	// limit does while Redis is unreachable: FailureLocal admits the
+	// machine's share (the limit and burst ÷ cluster.machines),
+	// FailureDeny admits nothing. Default DefaultClusterFailure; "" for a
+	// machine-scoped limit.
+	OnClusterFailure string
 }
 
-// Worker returns the limit in the worker package's form.
+// Cluster reports whether the limit's budget is the cluster's.
+func (r *RateLimit) Cluster() bool { return r != nil && r.Scope == ScopeCluster }
+
+// Worker returns the limit in the worker package's form; a cluster-scoped
+// one has Placement "cluster:local" or "cluster:deny", after its
+// on_cluster_failure.
 func (r *RateLimit) Worker() *worker.RateLimitConfig {
 	if r == nil {
 		return nil
 	}
-	return &worker.RateLimitConfig{Enabled: true, RequestsPerSecond: r.RequestsPerSecond, BurstSize: r.Burst, Key: r.Key, Size: r.Size, IPv6Prefix: r.IPv6Prefix}
+	w := &worker.RateLimitConfig{Enabled: true, RequestsPerSecond: r.RequestsPerSecond, BurstSize: r.Burst, Key: r.Key, Size: r.Size, IPv6Prefix: r.IPv6Prefix}
+	if r.Cluster() {
+		// A bucket of leased tokens (package supervisor/wire).
+		w.Placement = ScopeCluster + ":" + cmp.Or(r.OnClusterFailure, DefaultClusterFailure)
+	}
+	return w
 }
 
 // Proxy forwards a host's requests to a pool of upstream servers.

@@ -26,7 +26,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 		},
 		Log:     Log{Level: "info", AccessLogFormat: "json"},
 		Admin:   Admin{Listen: "127.0.0.1:9090", IdleTimeout: 30 * time.Second, MaxConnections: 64, StateFile: "/etc/rockstar/rockstar.state.json"},
-		Cluster: Cluster{Machines: DefaultClusterMachines, Timeout: DefaultClusterTimeout},
+		Cluster: Cluster{Machines: DefaultClusterMachines, Timeout: DefaultClusterTimeout, LeaseWindow: DefaultClusterLeaseWindow},
 		ACME:    ACME{CA: DefaultACMECA, Storage: "/etc/rockstar/acme", OnDemandRate: DefaultOnDemandRate, OnDemandInterval: DefaultOnDemandInterval, Challenges: DefaultACMEChallenges},
 		Servers: []Server{{
 			Listen:         ":8080",
@@ -236,7 +236,7 @@ func TestParseFull(t *testing.T) {
 		Hostname: "app.example.com", Tenant: "t1", Root: "/etc/rockstar/sites/app", Precompressed: true, Compression: true,
 		RespondStatus: 200, ContentType: DefaultContentType,
 		Headers:   map[string]string{"X-Frame-Options": "DENY", "Strict-Transport-Security": "max-age=60"},
-		RateLimit: &RateLimit{RequestsPerSecond: 2.5, Burst: 5, Key: KeyClientIP, Size: DefaultClientTableSize, IPv6Prefix: DefaultIPv6Prefix},
+		RateLimit: &RateLimit{RequestsPerSecond: 2.5, Burst: 5, Key: KeyClientIP, Size: DefaultClientTableSize, IPv6Prefix: DefaultIPv6Prefix, Scope: ScopeMachine},
 		TLSCert:   "/certs/app.pem", TLSKey: "/certs/app.key",
 	}, {
 		Hostname: "*.example.com", Tenant: "t1", Respond: "ok", RespondStatus: 204, ContentType: "application/json",
@@ -256,7 +256,7 @@ func TestParseFull(t *testing.T) {
 	// The tenant gains the wildcard host, which names it without being listed.
 	tenants := []Tenant{{
 		ID: "t1", Hosts: []string{"app.example.com", "*.example.com"},
-		RateLimit: &RateLimit{RequestsPerSecond: 100, Burst: 20},
+		RateLimit: &RateLimit{RequestsPerSecond: 100, Burst: 20, Scope: ScopeMachine},
 	}}
 	if !reflect.DeepEqual(c.Tenants, tenants) {
 		t.Errorf("Tenants = %+v\nwant %+v", c.Tenants, tenants)
@@ -420,15 +420,16 @@ func TestParseCluster(t *testing.T) {
 		want       Cluster
 		bad        string // the field an error names
 	}{
-		{name: "off", toml: ``, want: Cluster{Machines: 1, Timeout: DefaultClusterTimeout}},
-		{name: "redis", toml: "[cluster]\nredis = \"redis://127.0.0.1:6379/0\"\nmachines = 4\ntimeout = \"20ms\"\n",
-			want: Cluster{Redis: "redis://127.0.0.1:6379/0", Machines: 4, Timeout: 20 * time.Millisecond}},
+		{name: "off", toml: ``, want: Cluster{Machines: 1, Timeout: DefaultClusterTimeout, LeaseWindow: DefaultClusterLeaseWindow}},
+		{name: "redis", toml: "[cluster]\nredis = \"redis://127.0.0.1:6379/0\"\nmachines = 4\ntimeout = \"20ms\"\nlease_window = \"250ms\"\n",
+			want: Cluster{Redis: "redis://127.0.0.1:6379/0", Machines: 4, Timeout: 20 * time.Millisecond, LeaseWindow: 250 * time.Millisecond}},
 		{name: "unix", toml: "[cluster]\nredis = \"unix:///run/redis.sock\"\n",
-			want: Cluster{Redis: "unix:///run/redis.sock", Machines: 1, Timeout: DefaultClusterTimeout}},
+			want: Cluster{Redis: "unix:///run/redis.sock", Machines: 1, Timeout: DefaultClusterTimeout, LeaseWindow: DefaultClusterLeaseWindow}},
 		{name: "scheme", toml: "[cluster]\nredis = \"http://x\"\n", bad: "cluster.redis"},
 		{name: "no host", toml: "[cluster]\nredis = \"redis://\"\n", bad: "cluster.redis"},
 		{name: "machines", toml: "[cluster]\nmachines = 0\n", bad: "cluster.machines"},
 		{name: "timeout", toml: "[cluster]\ntimeout = \"0s\"\n", bad: "cluster.timeout"},
+		{name: "lease window", toml: "[cluster]\nlease_window = \"1ms\"\n", bad: "cluster.lease_window"},
 		{name: "unknown", toml: "[cluster]\nlease = 3\n", bad: "cluster.lease"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -445,6 +446,56 @@ func TestParseCluster(t *testing.T) {
 			}
 			if got := c.Cluster; got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestClusterLimitConfig: rate_limit.scope and on_cluster_failure, their
+// defaults, and each problem named at its field.
+func TestClusterLimitConfig(t *testing.T) {
+	const redis = "[cluster]\nredis = \"redis://127.0.0.1:6379/0\"\n"
+	parse := func(head, limit string) (*Config, error) {
+		return Parse("/etc/rockstar/rockstar.toml", []byte(head+"[[server]]\nlisten = \":8080\"\n[[host]]\nhostname = \"a.test\"\ntenant = \"t\"\n"+
+			"[[tenant]]\nid = \"t\"\nrate_limit = "+limit+"\n"))
+	}
+	c, err := parse(redis, `{ requests_per_second = 100, burst = 20, scope = "cluster" }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Tenants[0].RateLimit; r.Scope != ScopeCluster || r.OnClusterFailure != FailureLocal || !r.Cluster() {
+		t.Errorf("got %+v, want scope cluster, on_cluster_failure local", r)
+	}
+	c, err = parse("", `{ requests_per_second = 100 }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Tenants[0].RateLimit; r.Scope != ScopeMachine || r.OnClusterFailure != "" || r.Cluster() {
+		t.Errorf("got %+v, want scope machine", r)
+	}
+	c, err = parse(redis, `{ requests_per_second = 100, scope = "cluster", on_cluster_failure = "deny" }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Tenants[0].RateLimit; r.OnClusterFailure != FailureDeny {
+		t.Errorf("got %+v, want on_cluster_failure deny", r)
+	}
+	for _, tc := range []struct {
+		name, head, limit string
+		sentinel          error
+		field             string
+	}{
+		{"no redis", "", `{ requests_per_second = 1, scope = "cluster" }`, ErrMissing, "tenant[0].rate_limit.scope"},
+		{"bad scope", redis, `{ requests_per_second = 1, scope = "fleet" }`, ErrInvalid, "tenant[0].rate_limit.scope"},
+		{"bad policy", redis, `{ requests_per_second = 1, scope = "cluster", on_cluster_failure = "open" }`, ErrInvalid, "tenant[0].rate_limit.on_cluster_failure"},
+		{"policy without cluster", redis, `{ requests_per_second = 1, on_cluster_failure = "deny" }`, ErrConflict, "tenant[0].rate_limit.on_cluster_failure"},
+		{"per client", redis, `{ requests_per_second = 1, scope = "cluster", key = "client_ip" }`, ErrConflict, "tenant[0].rate_limit.scope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parse(tc.head, tc.limit)
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Field != tc.field || !errors.Is(err, tc.sentinel) || ce.Line == 0 {
+				t.Fatalf("got %v, want %v at %s with a line", err, tc.sentinel, tc.field)
 			}
 		})
 	}

@@ -22,8 +22,9 @@ type Change struct {
 	// level is the one it started with.
 	Log bool
 	// Master: settings only the master uses differ: the admin address,
-	// the control socket, the pid file, the shutdown timeout. The master
-	// applies them itself.
+	// the control socket, the pid file, the shutdown timeout, the
+	// [cluster] section (its Redis client and lease manager start anew).
+	// The master applies them itself.
 	Master bool
 	// ACME: the [acme] section differs. The master starts its ACME client
 	// anew, and a new generation of workers reads certificates from the

@@ -56,6 +56,8 @@
 //	decode.go       the TOML tree, typed reads that record their errors
 //	sections.go     each section's keys, checked one by one
 //	proxy.go        a host's proxy table, and its mapping to worker/proxy
+//	cluster.go      the [cluster] section; rate_limit.scope = "cluster" needs it
+//	acme.go         the [acme] section
 //	validate.go     the checks across sections (hosts, tenants, addresses)
 //	positions.go    field paths to file lines, for the errors
 //	errors.go       Error and the sentinels

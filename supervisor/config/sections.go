@@ -503,6 +503,33 @@ func (d *decoder) rateLimit(t *table) *RateLimit {
 			t.errorf(k, ErrConflict, "applies only with key = %q", KeyClientIP)
 		}
 	}
+	r.Scope = DefaultRateLimitScope
+	if v, ok := t.str("scope", false); ok {
+		switch v {
+		case ScopeMachine, ScopeCluster:
+			r.Scope = v
+		default:
+			t.errorf("scope", ErrInvalid, "must be %q or %q", ScopeMachine, ScopeCluster)
+		}
+	}
+	if v, ok := t.str("on_cluster_failure", false); ok {
+		switch {
+		case v != FailureLocal && v != FailureDeny:
+			t.errorf("on_cluster_failure", ErrInvalid, "must be %q or %q", FailureLocal, FailureDeny)
+		case r.Scope != ScopeCluster:
+			t.errorf("on_cluster_failure", ErrConflict, "applies only with scope = %q", ScopeCluster)
+		default:
+			r.OnClusterFailure = v
+		}
+	}
+	if r.Scope == ScopeCluster {
+		if r.OnClusterFailure == "" {
+			r.OnClusterFailure = DefaultClusterFailure
+		}
+		if r.Key != "" {
+			t.errorf("scope", ErrConflict, "scope = %q applies to a whole host or tenant, not with key = %q: per-client tables stay per machine", ScopeCluster, r.Key)
+		}
+	}
 	if r.Key == KeyClientIP {
 		if r.Size == 0 {
 			r.Size = DefaultClientTableSize

@@ -16,6 +16,7 @@ func (d *decoder) validate(c *Config) {
 	hostIdx := d.validateHosts(c)
 	d.validateTenants(c, hostIdx)
 	d.validateACME(c)
+	d.validateClusterLimits(c)
 }
 
 func (d *decoder) validateServers(c *Config) {

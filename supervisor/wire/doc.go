@@ -20,4 +20,6 @@
 //	             Metrics, LimitsBody, UpstreamStates, Upstream)
 //	states.go    worker states, as Health and status report them
 //	layout.go    the shared region: header, Layout, directory records
+//	cluster.go   a cluster-scoped limit's bucket line: leased tokens, the
+//	             mode the master sets, the machine's share with Redis away
 package wire

@@ -18,7 +18,8 @@ import (
 //	           tables, the series directory's lock and count, and which
 //	           counter areas were ever used
 //	buckets    one cache line per host or tenant limit: its GCRA
-//	           theoretical arrival time (shm.GCRA), on CLOCK_MONOTONIC
+//	           theoretical arrival time (shm.GCRA), on CLOCK_MONOTONIC;
+//	           for a cluster-scoped limit, a ClusterBucket (cluster.go)
 //	directory  one record per metrics series (server, host, tenant), in the
 //	           order workers first counted them; records are never removed
 //	areas      one counters area per worker process: for every series of the
