@@ -36,6 +36,11 @@ func clusterConfigWith(redisURL, clusterExtra, limit string) string {
 [cluster]
 redis = %q
 machines = 2
+# Not the 50 ms default: on a loaded test machine (2 cores, -race, other
+# packages' tests) a round trip to a live Redis can take longer, and a
+# spurious fallback to the local share admits its burst on top of the
+# leases. A dead Redis (killed) refuses at once whatever the timeout.
+timeout = "1s"
 %s
 
 [[server]]
@@ -204,8 +209,8 @@ func TestClusterLimitRedisDown(t *testing.T) {
 				if got := sum(s, "rockstar_cluster_redis_up", nil); got != 0 {
 					t.Errorf("machine %d: rockstar_cluster_redis_up = %v with redis down, want 0", i, got)
 				}
-				if got := sum(s, "rockstar_cluster_fallbacks_total", nil); got != 1 {
-					t.Errorf("machine %d: rockstar_cluster_fallbacks_total = %v, want 1", i, got)
+				if got := sum(s, "rockstar_cluster_fallbacks_total", nil); got < 1 {
+					t.Errorf("machine %d: rockstar_cluster_fallbacks_total = %v, want at least 1", i, got)
 				}
 				if got := sum(s, "rockstar_cluster_limits_fallback", nil); got != 1 {
 					t.Errorf("machine %d: rockstar_cluster_limits_fallback = %v, want 1", i, got)
