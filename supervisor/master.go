@@ -57,6 +57,7 @@ type Master struct {
 	sockets  *socketPool // guarded by mu
 	restarts atomic.Int64
 	shared   *sharedMem   // limits and counters shared with the workers
+	caches   cacheSet     // the response cache's memory (cachemem.go)
 	traffic  trafficRates // per-host and per-tenant rates for /status
 
 	upstreams *upstreamMonitor // the proxy hosts' health checks (upstreams.go)
@@ -147,6 +148,7 @@ func (m *Master) Run() error {
 		return err
 	}
 	defer m.shared.close() // after every worker is gone
+	defer m.caches.closeAll()
 	defer m.stopWatchingOldMaster()
 
 	sigs := make(chan os.Signal, 8)

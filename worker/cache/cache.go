@@ -82,11 +82,20 @@ func New(store *Store, cfg Config) *Cache {
 // Store returns the cache's store.
 func (c *Cache) Store() *Store { return c.store }
 
-// Close waits for the background revalidations; afterwards none starts.
-func (c *Cache) Close() {
+// Config returns the cache's config, defaults filled in.
+func (c *Cache) Config() Config { return c.cfg }
+
+// Retire makes the cache start no more background revalidations (it still
+// serves); Close waits for those in flight.
+func (c *Cache) Retire() {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
+}
+
+// Close retires the cache and waits for its background revalidations.
+func (c *Cache) Close() {
+	c.Retire()
 	c.wg.Wait()
 }
 

@@ -1,0 +1,92 @@
+package supervisor_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cacheConfig is a master with a cached proxy host of tenant "shop" over
+// u, and a cached respond host of tenant "blog".
+func cacheConfig(workers int, u *proxyUpstream, extra string) string {
+	return configHead(workers, "info", "") + fmt.Sprintf(`
+[[server]]
+listen = "127.0.0.1:0"
+
+[[host]]
+hostname = "shop.test"
+tenant = "shop"
+proxy = { upstreams = [%q] }
+cache = { ttl = "60s", max_size = "4MB" }
+
+[[host]]
+hostname = "blog.test"
+tenant = "blog"
+respond = "hello"
+cache = { ttl = "60s", max_size = "1MB" }
+
+[[tenant]]
+id = "shop"
+hosts = ["shop.test"]
+cache_quota = "2MB"
+
+[[tenant]]
+id = "blog"
+hosts = ["blog.test"]
+%s`, u.addr(), extra)
+}
+
+// fetchCached sends a GET on a connection of its own (so that the kernel
+// spreads them over the workers) and returns status, body and X-Cache.
+func fetchCached(t testing.TB, addr, host, path string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+	req.Host = host
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header.Get("X-Cache")
+}
+
+// One miss fills the cache every worker shares: the hits that follow, on
+// connections the kernel spreads over all the workers, cost the upstream
+// nothing.
+func TestCacheSharedByWorkers(t *testing.T) {
+	u := newProxyUpstream(t, "origin")
+	m := startMaster(t, cacheConfig(4, u, ""))
+	if code, body, xc := fetchCached(t, m.addr, "shop.test", "/"); code != 200 || body != "origin" || xc != "MISS" {
+		t.Fatalf("first GET: %d %q X-Cache %q", code, body, xc)
+	}
+	for i := range 40 {
+		if code, body, xc := fetchCached(t, m.addr, "shop.test", "/"); code != 200 || body != "origin" || xc != "HIT" {
+			t.Fatalf("GET %d: %d %q X-Cache %q", i, code, body, xc)
+		}
+	}
+	if n := u.hits.Load(); n != 1 {
+		t.Fatalf("the upstream was asked %d times, want 1", n)
+	}
+	if _, _, xc := fetchCached(t, m.addr, "blog.test", "/"); xc != "MISS" {
+		t.Fatalf("respond host, first GET: X-Cache %q", xc)
+	}
+	if _, body, xc := fetchCached(t, m.addr, "blog.test", "/"); xc != "HIT" || body != "hello" {
+		t.Fatalf("respond host, second GET: %q X-Cache %q", body, xc)
+	}
+	metrics := m.metrics()
+	for _, want := range []string{
+		`rockstar_cache_hits_total{tenant="shop"} 40`,
+		`rockstar_cache_misses_total{tenant="shop"} 1`,
+		`rockstar_cache_hits_total{tenant="blog"} 1`,
+		`rockstar_cache_quota_bytes{tenant="shop"} 2097152`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
