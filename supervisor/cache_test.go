@@ -83,7 +83,7 @@ func TestCacheSharedByWorkers(t *testing.T) {
 		`rockstar_cache_hits_total{tenant="shop"} 40`,
 		`rockstar_cache_misses_total{tenant="shop"} 1`,
 		`rockstar_cache_hits_total{tenant="blog"} 1`,
-		`rockstar_cache_quota_bytes{tenant="shop"} 2097152`,
+		`rockstar_cache_quota_bytes{tenant="shop"} 2.097152e+06`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
