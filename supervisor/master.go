@@ -58,6 +58,7 @@ type Master struct {
 	restarts atomic.Int64
 	shared   *sharedMem   // limits and counters shared with the workers
 	caches   cacheSet     // the response cache's memory (cachemem.go)
+	purges   *purgeBus    // cache purges to and from other machines (cachepurge.go); under mu
 	traffic  trafficRates // per-host and per-tenant rates for /status
 
 	upstreams *upstreamMonitor // the proxy hosts' health checks (upstreams.go)
@@ -149,6 +150,10 @@ func (m *Master) Run() error {
 	}
 	defer m.shared.close() // after every worker is gone
 	defer m.caches.closeAll()
+	if err := m.startPurges(cfg.Cluster); err != nil {
+		return err
+	}
+	defer m.stopPurges()
 	defer m.stopWatchingOldMaster()
 
 	sigs := make(chan os.Signal, 8)

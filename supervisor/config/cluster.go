@@ -16,17 +16,20 @@ const DefaultClusterTimeout = 50 * time.Millisecond
 // one load balancer share, through Redis. With Redis "" (the default)
 // every machine stands alone and the section's other keys are unused.
 //
-// Not yet used: the section is parsed and validated, but nothing reads it
-// until the fleet-wide rate limits and cache invalidation are built; a
-// machine with it set still keeps its limits per machine.
+// Cache purges use it: with Redis set, each purge of the admin API is
+// published to the other machines, which apply it (the master's
+// cachepurge.go). The fleet-wide rate limits do not yet: a machine with it
+// set still keeps its limits per machine.
 type Cluster struct {
 	// Redis (redis) is the Redis server's URL: redis://[user:pass@]host:port/db,
 	// rediss:// for TLS, or unix:///path/to/socket. Default "": no cluster.
 	Redis string
 	// Machines (machines) is how many machines are expected to share the
 	// cluster's limits, 1 to 1024: with Redis away, a limit whose
-	// on_cluster_failure is "local" admits its limit ÷ Machines on each.
-	// Default DefaultClusterMachines.
+	// on_cluster_failure is "local" admits its limit ÷ Machines on each;
+	// after an outage, queued cache purges are published once Machines
+	// masters are subscribed again (or after 2 s). Default
+	// DefaultClusterMachines.
 	Machines int
 	// Timeout (timeout) bounds each Redis call; past it Redis counts as
 	// away for that call. Default DefaultClusterTimeout.
