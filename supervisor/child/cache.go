@@ -117,6 +117,9 @@ func (s *cacheSet) attach(cfg *config.Config, hc *worker.HostConfig, h *config.H
 		s.byHost[h.Hostname] = c
 	}
 	hc.Middleware = append([]worker.MiddlewareFunc{worker.MiddlewareFunc(c.Middleware)}, hc.Middleware...)
+	if !hc.Inline {
+		hc.InlineAnswer = c.Answer // hits of a proxy host on the event loop
+	}
 }
 
 // sweep drops the caches of hosts cfg no longer caches.

@@ -180,6 +180,25 @@ func (c *Cache) Wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) { c.serve(ctx, next) }
 }
 
+// Answer answers ctx from the store if it holds a fresh entry for it (a
+// HIT) and reports whether it did; it never blocks nor calls a handler, so
+// a worker's event loop may call it (worker.HostConfig.InlineAnswer). On
+// false ctx.Response is as it was.
+func (c *Cache) Answer(ctx *fasthttp.RequestCtx) bool {
+	if !ctx.IsGet() && !ctx.IsHead() || len(ctx.Request.Header.Peek("Authorization")) > 0 {
+		return false
+	}
+	s := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(s)
+	s.key = AppendKey(s.key[:0], c.cfg.Tenant, ctx.Host(), ctx.RequestURI())
+	now := c.cfg.Now()
+	if c.lookup(ctx, s) && now < s.e.Fresh && c.answer(ctx, &s.e, now, Hit) {
+		c.store.Count(true)
+		return true
+	}
+	return false
+}
+
 func (c *Cache) serve(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler) {
 	head := ctx.IsHead()
 	if !ctx.IsGet() && !head || len(ctx.Request.Header.Peek("Authorization")) > 0 {
