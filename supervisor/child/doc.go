@@ -28,6 +28,8 @@
 //	            the master's upstream states applied; upstream counters
 //	shared.go   the shared region at the worker's end: open, limits
 //	limits.go   limiters and counters in the shared region
+//	cache.go    the response cache memory at the worker's end; a
+//	            cache.Cache in front of each cached host, kept across pushes
 //	logs.go     the worker's logger
 //	profile.go  an optional CPU profile (wire.EnvCPUProfile)
 package child

@@ -20,4 +20,5 @@
 //	             Metrics, LimitsBody, UpstreamStates, Upstream)
 //	states.go    worker states, as Health and status report them
 //	layout.go    the shared region: header, Layout, directory records
+//	cache.go     the response cache's region: FDCache, EnvCache, CacheLayout
 package wire
