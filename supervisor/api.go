@@ -166,6 +166,9 @@ func (b masterAPI) ApplyConfig(old, next *config.Config) error {
 
 // Serve answers one runtime API request; who is logged with every change.
 func (s *APIServer) Serve(req APIRequest, who string) APIResponse {
+	if path, query, ok := strings.Cut(req.Path, "?"); ok && req.Query == "" {
+		req.Path, req.Query = path, query // a path with its query, as a client may send it
+	}
 	rest, ok := strings.CutPrefix(req.Path, "/v1/")
 	if !ok {
 		return apiFail(http.StatusNotFound, "supervisor: no such API path %q", req.Path)

@@ -22,8 +22,9 @@ import (
 // Redis away, a purge is still applied here at once, and queued (at most
 // maxQueuedPurges, the oldest dropped past that) until Redis answers
 // again; after such an outage the queue is published once cluster.machines
-// subscribers are back on the channel (or after purgeResubscribeWait), so
-// that machines that reconnect a little later still get it. A machine
+// subscribers are back on the channel (or after purgeResubscribeWait), and
+// again 1 s and 3 s later, so that machines that reconnect a little later
+// still get it (applying a purge twice is harmless). A machine
 // whose own link to Redis was down while another published misses that
 // purge: its entries still end with their TTL. Every Redis call is bounded
 // by cluster.timeout; nothing on a request's path waits on Redis.
@@ -37,6 +38,9 @@ const (
 	purgeRetryMax        = 2 * time.Second
 	purgeResubscribeWait = 2 * time.Second
 )
+
+// purgeReplays are when, after an outage, what was queued is sent again.
+var purgeReplays = []time.Duration{time.Second, 3 * time.Second}
 
 // CachePurge is one purge: a tenant's entries whose URI starts with Prefix
 // ("" for all), on Host ("" for any), tagged Tag ("" for any). Origin is
@@ -142,10 +146,15 @@ func (b *purgeBus) queued() int {
 }
 
 // publishLoop sends the queue in order, retrying with backoff while Redis
-// is away.
+// is away. What it sends once Redis is back it sends again after each of
+// purgeReplays (a purge is idempotent: applied twice it removes at most
+// what was stored again in between), for the machines that subscribe
+// again a little later than this one.
 func (b *purgeBus) publishLoop(ctx context.Context) {
 	failed := false
 	wait := purgeRetry
+	var replay []CachePurge // sent after an outage, to send again
+	var replayAt []time.Time
 	for {
 		b.mu.Lock()
 		var p CachePurge
@@ -155,20 +164,29 @@ func (b *purgeBus) publishLoop(ctx context.Context) {
 		}
 		b.mu.Unlock()
 		if !have {
+			var timer <-chan time.Time
+			if len(replayAt) > 0 {
+				timer = time.After(time.Until(replayAt[0]))
+			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-b.wake:
-				continue
+			case <-timer:
+				replayAt = replayAt[1:]
+				for _, r := range replay {
+					_ = b.send(ctx, r) // best effort: the first send went out
+				}
+				if len(replayAt) == 0 {
+					replay = nil
+				}
 			}
+			continue
 		}
 		if failed {
 			b.awaitSubscribers(ctx)
 		}
-		body, _ := json.Marshal(p)
-		cctx, cancel := context.WithTimeout(ctx, b.cluster.Timeout)
-		err := b.client.Publish(cctx, PurgeChannel, body).Err()
-		cancel()
+		err := b.send(ctx, p)
 		if err == nil {
 			b.mu.Lock()
 			if len(b.queue) > 0 && b.queue[0] == p {
@@ -177,6 +195,14 @@ func (b *purgeBus) publishLoop(ctx context.Context) {
 			b.mu.Unlock()
 			if failed {
 				b.log.Info().Msg("cache purges: Redis is back; queued purges sent")
+				replay, replayAt = replay[:0], replayAt[:0]
+				now := time.Now()
+				for _, d := range purgeReplays {
+					replayAt = append(replayAt, now.Add(d))
+				}
+			}
+			if len(replayAt) > 0 {
+				replay = append(replay, p)
 			}
 			failed, wait = false, purgeRetry
 			continue
@@ -192,6 +218,14 @@ func (b *purgeBus) publishLoop(ctx context.Context) {
 		}
 		wait = min(2*wait, purgeRetryMax)
 	}
+}
+
+// send publishes p, within cluster.timeout.
+func (b *purgeBus) send(ctx context.Context, p CachePurge) error {
+	body, _ := json.Marshal(p)
+	cctx, cancel := context.WithTimeout(ctx, b.cluster.Timeout)
+	defer cancel()
+	return b.client.Publish(cctx, PurgeChannel, body).Err()
 }
 
 // awaitSubscribers waits, after an outage, until cluster.machines
@@ -243,7 +277,7 @@ func (b *purgeBus) subscribe(ctx context.Context) {
 			return
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, purgeRetryMax)
+		wait = min(2*wait, time.Second) // back soon: a purge published before is missed
 	}
 }
 
