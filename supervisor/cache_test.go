@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -89,4 +91,41 @@ func TestCacheSharedByWorkers(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// A reload that changes only a ttl keeps the entries (pushed in place,
+// the same memory); one that changes a size starts a new generation with
+// a cache of the new size, empty, and the old generation's memory is let
+// go once it has drained.
+func TestCacheAcrossReloads(t *testing.T) {
+	u := newProxyUpstream(t, "origin")
+	m := startMaster(t, cacheConfig(2, u, ""))
+	fetchCached(t, m.addr, "shop.test", "/")
+	m.writeConfig(strings.Replace(cacheConfig(2, u, ""), `cache = { ttl = "60s", max_size = "4MB" }`, `cache = { ttl = "120s", max_size = "4MB" }`, 1))
+	m.signal(syscall.SIGHUP)
+	m.logs.wait(t, "reloaded", 10*time.Second)
+	if _, _, xc := fetchCached(t, m.addr, "shop.test", "/"); xc != "HIT" {
+		t.Fatalf("after a ttl change: X-Cache %q, want HIT (same memory)", xc)
+	}
+	m.writeConfig(strings.Replace(cacheConfig(2, u, ""), `cache_quota = "2MB"`, `cache_quota = "3MB"`, 1))
+	m.signal(syscall.SIGHUP)
+	m.logs.waitN(t, "reloaded", 2, 20*time.Second)
+	m.logs.wait(t, "old generation drained", 20*time.Second)
+	if _, _, xc := fetchCached(t, m.addr, "shop.test", "/"); xc != "MISS" {
+		t.Fatalf("after a size change: X-Cache %q, want MISS (a new, empty cache)", xc)
+	}
+	if _, _, xc := fetchCached(t, m.addr, "shop.test", "/"); xc != "HIT" {
+		t.Fatalf("the new generation's cache: X-Cache %q, want HIT", xc)
+	}
+	if !strings.Contains(m.metrics(), `rockstar_cache_quota_bytes{tenant="shop"} 3.145728e+06`) {
+		t.Fatal("/metrics does not show the new quota")
+	}
+	if n := u.hits.Load(); n != 2 {
+		t.Fatalf("the upstream was asked %d times, want 2", n)
+	}
+	// The master maps the new generation's cache memory, not the old's.
+	waitFor(t, "the master to unmap the old cache memory", 5*time.Second, func() bool {
+		maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", m.pid()))
+		return err == nil && strings.Count(string(maps), "memfd:rockstar-cache") == 1
+	})
 }
