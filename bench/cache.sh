@@ -20,10 +20,12 @@
 # each host in turn, alternating the order, and prints each run's
 # requests/s and the CPU time Rockstar spent per request (master and
 # workers, from /proc: see bench/measure.sh), then the medians. The last
-# line is the ratio of the proxied cache hit's median requests/s to the
-# respond host's (the target is >= 1.0), with the cached respond host's:
+# lines are the ratios to the respond host's median requests/s (the target
+# is >= 1.0) and CPU per request (lower is better), of the cached respond
+# host, then of the proxied cache hit:
 #
-#   cache-hit/respond req/s: X.XX   (cached respond/respond: Y.YY)
+#   cached respond/respond req/s: Y.YY  cpu/request: V.VV
+#   cache-hit/respond req/s: X.XX  cpu/request: W.WW
 #
 # Every process it starts is stopped by pid on exit. It exits 1 if a run
 # had socket errors or non-2xx answers (after the last line), 2 if it
@@ -144,26 +146,30 @@ echo "cpus $(nproc), workers $WORKERS, wrk -t$THREADS -c$CONNS -d$DURATION, $ROU
 echo "warming up ($WARMUP each)..."
 for h in respond.test cached.test cached-respond.test; do run_wrk "$h" "$WARMUP" >/dev/null; done
 
-R=() C=() CR=()
+R=() C=() CR=()    # req/s of each host, a round each
+RU=() CU=() CRU=() # Rockstar's CPU microseconds per request
 for round in $(seq "$ROUNDS"); do
 	if ((round % 2)); then
-		read -r r _ <<<"$(run_wrk respond.test "$DURATION")"
-		read -r c _ <<<"$(run_wrk cached.test "$DURATION")"
-		read -r cr _ <<<"$(run_wrk cached-respond.test "$DURATION")"
+		read -r r ru <<<"$(run_wrk respond.test "$DURATION")"
+		read -r c cu <<<"$(run_wrk cached.test "$DURATION")"
+		read -r cr cru <<<"$(run_wrk cached-respond.test "$DURATION")"
 	else
-		read -r cr _ <<<"$(run_wrk cached-respond.test "$DURATION")"
-		read -r c _ <<<"$(run_wrk cached.test "$DURATION")"
-		read -r r _ <<<"$(run_wrk respond.test "$DURATION")"
+		read -r cr cru <<<"$(run_wrk cached-respond.test "$DURATION")"
+		read -r c cu <<<"$(run_wrk cached.test "$DURATION")"
+		read -r r ru <<<"$(run_wrk respond.test "$DURATION")"
 	fi
-	R+=("$r") C+=("$c") CR+=("$cr")
-	printf 'round %d: respond %10.0f req/s   cache hit (proxy) %10.0f req/s   cache hit (respond) %10.0f req/s\n' "$round" "$r" "$c" "$cr"
+	R+=("$r") C+=("$c") CR+=("$cr") RU+=("$ru") CU+=("$cu") CRU+=("$cru")
+	printf 'round %d: respond %8.0f req/s %6.2f us/req   cache hit (proxy) %8.0f req/s %6.2f us/req   cache hit (respond) %8.0f req/s %6.2f us/req\n' \
+		"$round" "$r" "$ru" "$c" "$cu" "$cr" "$cru"
 done
-RM=$(echo "${R[*]}" | median)
-CM=$(echo "${C[*]}" | median)
-CRM=$(echo "${CR[*]}" | median)
-printf 'median:  respond %10.0f req/s   cache hit (proxy) %10.0f req/s   cache hit (respond) %10.0f req/s\n' "$RM" "$CM" "$CRM"
+RM=$(echo "${R[*]}" | median) RUM=$(echo "${RU[*]}" | median)
+CM=$(echo "${C[*]}" | median) CUM=$(echo "${CU[*]}" | median)
+CRM=$(echo "${CR[*]}" | median) CRUM=$(echo "${CRU[*]}" | median)
+printf 'median:  respond %8.0f req/s %6.2f us/req   cache hit (proxy) %8.0f req/s %6.2f us/req   cache hit (respond) %8.0f req/s %6.2f us/req\n' \
+	"$RM" "$RUM" "$CM" "$CUM" "$CRM" "$CRUM"
 if [[ -e $WORK/failed ]]; then
 	echo "$ME: some runs had errors (above)" >&2
 fi
-echo "cache-hit/respond req/s: $(ratio "$CM" "$RM")   (cached respond/respond: $(ratio "$CRM" "$RM"))"
+echo "cached respond/respond req/s: $(ratio "$CRM" "$RM")  cpu/request: $(ratio "$CRUM" "$RUM")"
+echo "cache-hit/respond req/s: $(ratio "$CM" "$RM")  cpu/request: $(ratio "$CUM" "$RUM")"
 [[ ! -e $WORK/failed ]] || exit 1

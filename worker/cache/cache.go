@@ -39,7 +39,8 @@ type Config struct {
 	// request (coalescing). Default DefaultWait.
 	Wait time.Duration
 	// Now is the clock, in nanoseconds shared by every process of the
-	// store. Default shm.Now.
+	// store (CLOCK_MONOTONIC). Default: shm.Mono of time.Now, which
+	// needs no system call.
 	Now func() int64
 }
 
@@ -74,10 +75,13 @@ func New(store *Store, cfg Config) *Cache {
 		cfg.Wait = DefaultWait
 	}
 	if cfg.Now == nil {
-		cfg.Now = shm.Now
+		cfg.Now = now
 	}
 	return &Cache{store: store, cfg: cfg, flights: make(map[string]chan struct{})}
 }
+
+// now is the default clock: shm's, from Go's monotonic reading.
+func now() int64 { return shm.Mono(time.Now()) }
 
 // Store returns the cache's store.
 func (c *Cache) Store() *Store { return c.store }
