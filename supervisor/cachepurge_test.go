@@ -206,3 +206,48 @@ func redisCLI(t *testing.T, r *redisServer, args ...string) string {
 	}
 	return s
 }
+
+// Through the real proxy: an answer past max-age inside its
+// stale-while-revalidate window is served STALE while one background
+// request refreshes it; with the upstream gone, stale-if-error serves the
+// old answer instead of the proxy's 502.
+func TestCacheStaleThroughProxy(t *testing.T) {
+	var hits atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hits.Add(1)
+		w.Header().Set("Cache-Control", "max-age=1, stale-while-revalidate=30, stale-if-error=60")
+		fmt.Fprintf(w, "v%d", n)
+	}))
+	defer up.Close()
+	cfg := configHead(2, "info", "") + fmt.Sprintf(`
+[[server]]
+listen = "127.0.0.1:0"
+
+[[host]]
+hostname = "swr.test"
+proxy = { upstreams = [%q] }
+cache = {}
+`, up.Listener.Addr().String())
+	m := startMaster(t, cfg)
+	if _, body, xc := fetchCached(t, m.addr, "swr.test", "/"); body != "v1" || xc != "MISS" {
+		t.Fatalf("first GET: %q %q", body, xc)
+	}
+	waitFor(t, "the entry to go stale", 5*time.Second, func() bool {
+		_, body, xc := fetchCached(t, m.addr, "swr.test", "/")
+		return xc == "STALE" && body == "v1"
+	})
+	waitFor(t, "the background refresh", 5*time.Second, func() bool {
+		_, body, xc := fetchCached(t, m.addr, "swr.test", "/")
+		return xc == "HIT" && body != "v1"
+	})
+	// One refresh per worker at most: each coalesces its own.
+	if n := hits.Load(); n < 2 || n > 3 {
+		t.Fatalf("the upstream was asked %d times, want 2 or 3 (a refresh by each of 2 workers at most)", n)
+	}
+	up.Close()
+	time.Sleep(1100 * time.Millisecond) // past max-age=1: no condition to poll, the entry's age is the point
+	waitFor(t, "stale-if-error to answer with the upstream gone", 35*time.Second, func() bool {
+		code, body, xc := fetchCached(t, m.addr, "swr.test", "/")
+		return code == 200 && body != "v1" && strings.HasPrefix(body, "v") && xc == "STALE"
+	})
+}
