@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -128,4 +130,34 @@ func TestCacheAcrossReloads(t *testing.T) {
 		maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", m.pid()))
 		return err == nil && strings.Count(string(maps), "memfd:rockstar-cache") == 1
 	})
+}
+
+// Concurrent misses of one key, spread over all the workers, make one
+// upstream request: the workers coalesce through the shared store.
+func TestCacheCoalescesAcrossWorkers(t *testing.T) {
+	u := newProxyUpstream(t, "origin")
+	m := startMaster(t, cacheConfig(4, u, ""))
+	const n = 24
+	var wg sync.WaitGroup
+	var hits, others atomic.Int64
+	for range n {
+		wg.Go(func() {
+			code, body, xc := fetchCached(t, m.addr, "shop.test", "/slow")
+			if code != 200 || body != "origin" {
+				t.Errorf("GET /slow: %d %q", code, body)
+			}
+			if xc == "HIT" {
+				hits.Add(1)
+			} else {
+				others.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if got := u.slow.Load(); got != 1 {
+		t.Fatalf("%d concurrent misses over 4 workers made %d upstream requests, want 1", n, got)
+	}
+	if hits.Load() != n-1 {
+		t.Fatalf("%d HITs and %d others, want %d HITs", hits.Load(), others.Load(), n-1)
+	}
 }

@@ -25,8 +25,14 @@ const (
 const DefaultTTL = 60 * time.Second
 
 // DefaultWait is how long a miss waits for the same key's fetch already
-// under way before it asks the upstream itself (Config.Wait's default).
-const DefaultWait = 30 * time.Second
+// under way, in this process or another sharing the store, before it asks
+// the upstream itself (Config.Wait's default; nginx's
+// proxy_cache_lock_timeout).
+const DefaultWait = 5 * time.Second
+
+// pollEvery is how often a miss waiting on another process's fetch looks
+// for its answer.
+const pollEvery = 2 * time.Millisecond
 
 // Config configures a Cache in front of one host.
 type Config struct {
@@ -36,7 +42,9 @@ type Config struct {
 	// max-age, s-maxage or Expires. Default DefaultTTL.
 	TTL time.Duration
 	// Wait bounds how long a miss waits on a fetch of its key by another
-	// request (coalescing). Default DefaultWait.
+	// request of any process sharing the store (coalescing); a process
+	// that dies fetching holds the others up this long at most. Default
+	// DefaultWait.
 	Wait time.Duration
 	// Now is the clock, in nanoseconds shared by every process of the
 	// store (CLOCK_MONOTONIC). Default: shm.Mono of time.Now, which
@@ -242,6 +250,17 @@ func (c *Cache) serve(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler) {
 		}
 	} else {
 		defer c.leave(string(s.key))
+		// The one fetch of the machine: another process's, if it has one
+		// under way, is waited for too.
+		if !c.store.Claim(s.key, now, now+int64(c.cfg.Wait)) {
+			if c.awaitOther(ctx, s) {
+				return
+			}
+			now = c.cfg.Now()
+			found = c.lookup(ctx, s)
+			c.store.Claim(s.key, now, now+int64(c.cfg.Wait))
+		}
+		defer c.store.Release(s.key)
 	}
 	next(ctx)
 	if ctx.Response.StatusCode() >= 500 && found && now < s.e.SIE {
@@ -254,6 +273,25 @@ func (c *Cache) serve(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler) {
 		c.offer(ctx, s.key, now)
 	}
 	ctx.Response.Header.Set("X-Cache", Miss)
+}
+
+// awaitOther waits, up to Config.Wait, for the fetch of s.key another
+// process claimed, and answers ctx with what it stored (true); false when
+// the claim ended (or timed out) without a fresh entry.
+func (c *Cache) awaitOther(ctx *fasthttp.RequestCtx, s *scratch) bool {
+	c.waiters.Add(1)
+	defer c.waiters.Add(-1)
+	deadline := c.cfg.Now() + int64(c.cfg.Wait)
+	for {
+		time.Sleep(pollEvery)
+		now := c.cfg.Now()
+		if c.lookup(ctx, s) && now < s.e.Fresh && c.answer(ctx, &s.e, now, Hit) {
+			return true
+		}
+		if now >= deadline || !c.store.Fetching(s.key, now) {
+			return false
+		}
+	}
 }
 
 // answer writes a stored response to ctx.
@@ -298,6 +336,11 @@ func (c *Cache) revalidate(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandle
 		c.mu.Unlock()
 		return
 	}
+	now := c.cfg.Now()
+	if !c.store.Claim([]byte(key), now, now+int64(c.cfg.Wait)) {
+		c.mu.Unlock()
+		return // another process refreshes it
+	}
 	c.flights[key] = make(chan struct{})
 	c.wg.Add(1)
 	c.mu.Unlock()
@@ -310,6 +353,7 @@ func (c *Cache) revalidate(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandle
 	go func() {
 		defer c.wg.Done()
 		defer c.leave(key)
+		defer c.store.Release([]byte(key))
 		rc := new(fasthttp.RequestCtx)
 		rc.Init(req, remote, nil)
 		fasthttp.ReleaseRequest(req)

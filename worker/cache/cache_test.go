@@ -272,3 +272,60 @@ func TestCacheAnswer(t *testing.T) {
 		t.Fatalf("Answer called the origin")
 	}
 }
+
+// Two processes sharing a store (two Caches over it here) coalesce their
+// misses too: one origin call for the misses of both.
+func TestCacheCoalescingAcrossProcesses(t *testing.T) {
+	st := newTestStore(t, 1<<20)
+	a, b := New(st, Config{}), New(st, Config{})
+	defer a.Close()
+	defer b.Close()
+	o := &origin{gate: make(chan struct{})}
+	var wg sync.WaitGroup
+	res := make([]answer, 20)
+	for i := range res {
+		c := a
+		if i%2 == 1 {
+			c = b
+		}
+		h := c.Wrap(o.handle)
+		wg.Go(func() { res[i] = do(h, "GET", "h", "/slow") })
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for o.calls.Load() == 0 || a.waiting()+b.waiting() < len(res)-1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("calls %d, waiting %d", o.calls.Load(), a.waiting()+b.waiting())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(o.gate)
+	wg.Wait()
+	if n := o.calls.Load(); n != 1 {
+		t.Fatalf("%d misses over two processes made %d origin calls, want 1", len(res), n)
+	}
+	for _, r := range res {
+		if r.body != "body 1 for /slow" {
+			t.Fatalf("answer %q", r.body)
+		}
+	}
+	if st.Fetching([]byte(AppendKey(nil, "", []byte("h"), []byte("/slow"))), shmNow()) {
+		t.Fatal("the claim outlived the fetch")
+	}
+}
+
+// A claim expires: a process that died fetching holds the others up for
+// Wait at most.
+func TestStoreClaimExpires(t *testing.T) {
+	st := newTestStore(t, MinStoreSize)
+	k := []byte("k")
+	if !st.Claim(k, 100, 200) || st.Claim(k, 150, 300) || !st.Fetching(k, 150) {
+		t.Fatal("a second claim before the first expired was granted")
+	}
+	if st.Fetching(k, 200) || !st.Claim(k, 200, 300) {
+		t.Fatal("an expired claim still holds")
+	}
+	st.Release(k)
+	if st.Fetching(k, 250) {
+		t.Fatal("a released claim still holds")
+	}
+}

@@ -18,6 +18,7 @@ const MinStoreSize = 64 << 10
 // The store's layout, in 8-byte words from the start of its memory:
 //
 //	header (hdrWords): lock, head, tail, then the counters
+//	flights (flightSlots pairs): the keys being fetched, (hash, until)
 //	index: sets of idxWays (hash, position+1) pairs
 //	ring: the entries, back to back, oldest (tail) to newest (head)
 //
@@ -36,6 +37,8 @@ const (
 	wUsed    = 7 // bytes of live entries
 	wEntries = 8 // live entries
 	wPurged  = 9
+
+	flightSlots = 64 // fetches under way at once that others wait for
 
 	idxWays    = 8
 	idxSetSize = 2 * idxWays // words
@@ -85,6 +88,7 @@ type Store struct {
 	w     []uint64
 	sets  uint64
 	idx   []uint64
+	fl    []uint64 // the flights: (hash, until) pairs
 	ring  []byte
 	owner uint64
 	alive func(uint64) bool
@@ -100,14 +104,15 @@ func NewStore(mem []byte, owner uint64, alive func(uint64) bool) (*Store, error)
 	n := len(mem) / 8
 	w := unsafe.Slice((*uint64)(unsafe.Pointer(&mem[0])), n)
 	sets := uint64(max(1, len(mem)/bytesPerIx/idxWays))
-	idxEnd := hdrWords + int(sets)*idxSetSize
+	idxEnd := hdrWords + 2*flightSlots + int(sets)*idxSetSize
 	ringEnd := idxEnd*8 + (n*8-idxEnd*8)/entHeader*entHeader
 	if owner == 0 {
 		owner = 1
 	}
 	return &Store{
 		mem: mem, w: w, sets: sets,
-		idx:   w[hdrWords:idxEnd],
+		idx:   w[hdrWords+2*flightSlots : idxEnd],
+		fl:    w[hdrWords : hdrWords+2*flightSlots],
 		ring:  mem[idxEnd*8 : ringEnd],
 		owner: owner, alive: alive,
 	}, nil
@@ -335,5 +340,53 @@ func (s *Store) Stats() Stats {
 		Hits: s.word(&s.w[wHits]).Load(), Misses: s.word(&s.w[wMisses]).Load(), Stores: s.w[wStores],
 		Evictions: s.w[wEvicts], Purged: s.w[wPurged],
 		Bytes: s.w[wUsed], Entries: s.w[wEntries], Size: uint64(len(s.ring)),
+	}
+}
+
+// Claim records that this process fetches key until until (shm.Now
+// nanoseconds), so that the other processes sharing the store wait for it
+// (Fetching) instead of fetching it too; false when another fetch of key
+// is under way. With every slot taken it claims nothing and returns true.
+func (s *Store) Claim(key []byte, now, until int64) bool {
+	h := Hash(key)
+	s.lock()
+	defer s.unlock()
+	free := -1
+	for i := 0; i < len(s.fl); i += 2 {
+		if s.fl[i] == h && int64(s.fl[i+1]) > now {
+			return false
+		}
+		if free < 0 && int64(s.fl[i+1]) <= now {
+			free = i
+		}
+	}
+	if free >= 0 {
+		s.fl[free], s.fl[free+1] = h, uint64(until)
+	}
+	return true
+}
+
+// Fetching reports whether a claim on key holds at now.
+func (s *Store) Fetching(key []byte, now int64) bool {
+	h := Hash(key)
+	s.lock()
+	defer s.unlock()
+	for i := 0; i < len(s.fl); i += 2 {
+		if s.fl[i] == h && int64(s.fl[i+1]) > now {
+			return true
+		}
+	}
+	return false
+}
+
+// Release ends the claims on key.
+func (s *Store) Release(key []byte) {
+	h := Hash(key)
+	s.lock()
+	defer s.unlock()
+	for i := 0; i < len(s.fl); i += 2 {
+		if s.fl[i] == h {
+			s.fl[i], s.fl[i+1] = 0, 0
+		}
 	}
 }
