@@ -55,8 +55,8 @@ type Config struct {
 // Cache answers a host's GET and HEAD requests from a Store and fills it
 // with the answers of the handler it wraps (a proxy, or a generated
 // response), as nginx's proxy_cache does: fresh entries are served (X-Cache:
-// HIT); one request per key and process goes to the handler while the
-// others wait for its answer (coalescing); an entry past its freshness is
+// HIT); one request per key, among all the processes sharing the store,
+// goes to the handler while the others wait for its answer (coalescing); an entry past its freshness is
 // served while it is fetched again in the background inside its
 // stale-while-revalidate window, and instead of an answer 500 or above
 // inside its stale-if-error window (X-Cache: STALE). HEAD is answered

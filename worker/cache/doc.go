@@ -9,7 +9,7 @@
 //   - cache.go: Cache, a handler wrapper (Wrap, or Middleware for a
 //     worker.HostConfig) that answers GET and HEAD from the store (X-Cache:
 //     HIT), coalesces concurrent misses of a key into one call of the
-//     handler, serves stale entries inside their stale-while-revalidate
+//     handler, in all the processes sharing the store (Store.Claim), serves stale entries inside their stale-while-revalidate
 //     and stale-if-error windows (X-Cache: STALE), and stores what the
 //     handler answers when its headers allow it (MISS).
 //   - control.go: ResponsePolicy, what Cache-Control (max-age, s-maxage,
