@@ -305,28 +305,45 @@ func (s *Store) reserve(n uint64) {
 	}
 }
 
+// purgeChunk is how many bytes of the ring Purge walks per hold of the
+// lock, so that the workers' lookups wait for a slice of it, not all.
+const purgeChunk = 256 << 10
+
 // Purge removes every live entry for which match(key, tags) is true and
-// returns how many it removed. It walks the whole ring under the lock.
+// returns how many it removed. It walks the entries that were in the
+// store when it began, purgeChunk bytes per hold of the lock; entries
+// stored meanwhile are not looked at.
 func (s *Store) Purge(match func(key, tags []byte) bool) int {
 	s.lock()
 	defer s.unlock()
 	n := 0
-	for pos := s.w[wTail]; pos < s.w[wHead]; {
-		w := s.at(pos)
-		l := w[eLen]
-		if l == 0 {
+	pos, end := s.w[wTail], s.w[wHead]
+	for {
+		pos = max(pos, s.w[wTail]) // what was evicted meanwhile is gone anyway
+		for walked := 0; pos < end && walked < purgeChunk; {
+			w := s.at(pos)
+			l := w[eLen]
+			if l == 0 {
+				pos = end
+				break
+			}
+			if w[eHash] != 0 && w[eDead] == 0 {
+				kl, tl, _ := lens(w)
+				key := s.entryBytes(pos+entHeader, kl)
+				tags := s.entryBytes(pos+entHeader+uint64(pad8(kl)), tl)
+				if match(key, tags) {
+					s.kill(pos)
+					n++
+				}
+			}
+			pos += l
+			walked += int(l)
+		}
+		if pos >= end {
 			break
 		}
-		if w[eHash] != 0 && w[eDead] == 0 {
-			kl, tl, _ := lens(w)
-			key := s.entryBytes(pos+entHeader, kl)
-			tags := s.entryBytes(pos+entHeader+uint64(pad8(kl)), tl)
-			if match(key, tags) {
-				s.kill(pos)
-				n++
-			}
-		}
-		pos += l
+		s.unlock()
+		s.lock()
 	}
 	s.w[wPurged] += uint64(n)
 	return n

@@ -140,3 +140,23 @@ func TestStoreConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A purge of a store larger than a chunk finds every entry.
+func TestStorePurgeChunks(t *testing.T) {
+	s := newTestStore(t, 4<<20)
+	body := string(make([]byte, 4000))
+	n := 0
+	for i := 0; s.Stats().Evictions == 0 && i < 900; i++ {
+		put(t, s, fmt.Sprintf("t\x00h\x00/p/%d", i), body, "")
+		n++
+	}
+	if n*4000 < 2*purgeChunk {
+		t.Fatalf("only %d entries", n)
+	}
+	if got := s.Purge(Match("t", "", "/p/", "")); got != n {
+		t.Fatalf("purged %d of %d", got, n)
+	}
+	if st := s.Stats(); st.Entries != 0 {
+		t.Fatalf("%d entries left", st.Entries)
+	}
+}
