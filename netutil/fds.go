@@ -95,7 +95,8 @@ func FilePacketConn(fd uintptr, name string) (net.PacketConn, error) {
 }
 
 // FDSpec says what one inherited descriptor is: Kind "tcp" (a listener),
-// "udp" (a packet conn), "ctl" (the control socket) or "shm" (the memory
+// "udp" (a packet conn), "ctl" (the control socket), "cache" (the response
+// cache's memory) or "shm" (the memory
 // region shared with the master, package shm), the address it serves
 // (empty for "ctl" and "shm"), the worker slot it belongs to, and its number
 // in the child (3 for ExtraFiles[0]).
@@ -158,7 +159,7 @@ func DecodeFDs(s string) ([]FDSpec, error) {
 		}
 		kind := parts[0]
 		switch kind {
-		case "tcp", "udp", "ctl", "shm":
+		case "tcp", "udp", "ctl", "shm", "cache":
 		default:
 			return nil, fmt.Errorf("%w: entry %d: unknown kind %q", ErrBadFDSpec, i, kind)
 		}

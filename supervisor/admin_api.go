@@ -63,6 +63,7 @@ func (s *APIServer) Handler(token string) http.Handler {
 			resp = s.Serve(APIRequest{
 				Method:      r.Method,
 				Path:        r.URL.Path,
+				Query:       r.URL.RawQuery,
 				IfMatch:     r.Header.Get("If-Match"),
 				IfNoneMatch: r.Header.Get("If-None-Match"),
 				Body:        string(body),

@@ -24,9 +24,12 @@ const VerbAPI = "api"
 type APIRequest struct {
 	// Method is GET, PUT or DELETE.
 	Method string `json:"method"`
-	// Path is /v1/hosts, /v1/hosts/NAME, /v1/tenants, /v1/tenants/ID or
-	// /v1/config.
+	// Path is /v1/hosts, /v1/hosts/NAME, /v1/tenants, /v1/tenants/ID,
+	// /v1/config or /v1/cache/TENANT (cache_api.go).
 	Path string `json:"path"`
+	// Query is the URL's query, without "?": the parameters of
+	// /v1/cache (prefix, host, tag). Default "".
+	Query string `json:"query,omitempty"`
 	// IfMatch and IfNoneMatch are the preconditions of PUT and DELETE:
 	// an ETag (or "*") that the object must have, and "*" for create-only.
 	IfMatch     string `json:"if_match,omitempty"`
@@ -163,6 +166,9 @@ func (b masterAPI) ApplyConfig(old, next *config.Config) error {
 
 // Serve answers one runtime API request; who is logged with every change.
 func (s *APIServer) Serve(req APIRequest, who string) APIResponse {
+	if path, query, ok := strings.Cut(req.Path, "?"); ok && req.Query == "" {
+		req.Path, req.Query = path, query // a path with its query, as a client may send it
+	}
 	rest, ok := strings.CutPrefix(req.Path, "/v1/")
 	if !ok {
 		return apiFail(http.StatusNotFound, "supervisor: no such API path %q", req.Path)
@@ -174,6 +180,9 @@ func (s *APIServer) Serve(req APIRequest, who string) APIResponse {
 		return apiJSON(http.StatusOK, "", s.Backend.CurrentConfig().Document())
 	}
 	coll, name, one := strings.Cut(rest, "/")
+	if coll == "cache" {
+		return s.serveCache(req, name)
+	}
 	var kind string
 	switch coll {
 	case "hosts":

@@ -39,6 +39,10 @@
 //	limits.go             where each limit keeps its state; pushed to workers
 //	cluster_limits.go     cluster-scoped limits: the lease manager
 //	                      (package supervisor/cluster) told of their buckets; metrics
+//	cachemem.go           the response cache's memory: a store per tenant, per layout
+//	cache_api.go          /v1/cache/TENANT: purges, applied here and published
+//	cachepurge.go         purges to and from other machines over Redis pub/sub
+//	cache_metrics.go      the response cache's series of /metrics
 //	logs.go               the log keys; USR1 reopens the access logs
 //	tuning.go             the workers' Go runtime settings
 //

@@ -57,6 +57,9 @@ type generation struct {
 	// assignments its workers may be using (more than one during a push).
 	limits    []wire.LimitSlot
 	limitSets [][]wire.LimitSlot
+	// cache is the response cache memory its workers map (cachemem.go);
+	// nil when its config caches nothing. Released when it is retired.
+	cache *cacheMem
 }
 
 // slot runs one worker of a generation and restarts it when it crashes.
@@ -136,6 +139,10 @@ func (m *Master) startGeneration(cfg *config.Config, n int) (*generation, error)
 	g := &generation{id: m.nextGen, cfg: cfg, n: n}
 	m.mu.Unlock()
 	if err := m.assignLimits(g, cfg); err != nil {
+		return nil, err
+	}
+	var err error
+	if g.cache, err = m.caches.acquire(cfg); err != nil {
 		return nil, err
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
@@ -246,6 +253,7 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 	}
 	m.mu.Unlock()
 	area, files, specs := m.shareRegion(files, specs)
+	files, specs, cacheEnv := g.shareCache(files, specs, nil)
 
 	cmd := exec.Command(m.opts.WorkerExe, m.opts.WorkerArgs...)
 	cmd.Env = append(workerEnviron(),
@@ -258,6 +266,7 @@ func (m *Master) spawn(g *generation, i int) (*proc, error) {
 		wire.EnvShmArea+"="+strconv.Itoa(area),
 	)
 	cmd.Env = append(cmd.Env, workerRuntimeEnv(g.n)...)
+	cmd.Env = append(cmd.Env, cacheEnv...)
 	cmd.ExtraFiles = files
 	cmd.Stdout = m.opts.WorkerOutput
 	cmd.Stderr = m.opts.WorkerOutput
@@ -346,6 +355,11 @@ func (m *Master) retire(g *generation, graceful bool, timeout time.Duration) {
 	}
 	wg.Wait()
 	g.wg.Wait()
+	g.mu.Lock()
+	c := g.cache
+	g.cache = nil
+	g.mu.Unlock()
+	m.caches.release(c)
 }
 
 // stopOrKill waits for p to exit, and kills it after d. It reports whether p

@@ -58,6 +58,8 @@ type Master struct {
 	restarts atomic.Int64
 	shared   *sharedMem     // limits and counters shared with the workers
 	cluster  *clusterLimits // cluster-scoped limits' leases (cluster_limits.go), guarded by mu; nil without
+	caches   cacheSet       // the response cache's memory (cachemem.go)
+	purges   *purgeBus      // cache purges to and from other machines (cachepurge.go); under mu
 	traffic  trafficRates   // per-host and per-tenant rates for /status
 
 	upstreams *upstreamMonitor // the proxy hosts' health checks (upstreams.go)
@@ -156,6 +158,11 @@ func (m *Master) Run() error {
 	m.cluster = cl
 	m.mu.Unlock()
 	defer func() { m.clusterManager().close() }() // after every worker, before the region
+	defer m.caches.closeAll()
+	if err := m.startPurges(cfg.Cluster); err != nil {
+		return err
+	}
+	defer m.stopPurges()
 	defer m.stopWatchingOldMaster()
 
 	sigs := make(chan os.Signal, 8)

@@ -76,7 +76,7 @@ func codeLabels(k int) (code, class string) {
 // series (writeUpstreamMetrics, upstream_metrics.go).
 func (m *Master) metricsHandler(extra ...func(io.Writer)) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(masterCollector{m, buildLabels()})
+	reg.MustRegister(masterCollector{m, buildLabels()}, cacheCollector{m})
 	reg.MustRegister(runtimeCollectors()...)
 	format := expfmt.NewFormat(expfmt.TypeTextPlain)
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

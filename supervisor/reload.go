@@ -76,6 +76,9 @@ func (m *Master) Reload() (err error) {
 	m.mu.Unlock()
 	m.upstreams.update(next)
 	m.acmeManager().update(next)
+	if err := m.startPurges(next.Cluster); err != nil {
+		m.log.Error().Err(err).Msg("reload: cache purges across machines keep the old [cluster]")
+	}
 	m.log.Info().Bool("new_generation", change.NewGeneration()).Bool("hosts", change.Hosts).Msg("reloaded")
 	return nil
 }

@@ -236,6 +236,17 @@ type HostConfig struct {
 	// up every connection of the listener. Default false: the host's
 	// requests are served on their connection's goroutine.
 	Inline bool
+	// InlineAnswer, for a host that is not Inline, answers a request
+	// without blocking when it can (a response cache's fresh hit:
+	// cache.Cache.Answer) and reports whether it did; when it does not, it
+	// leaves ctx.Response as it was. On the event loop (see Inline) such a
+	// host's requests are offered to it first: one it answers is served
+	// there (the host's limits refuse it with 429 as usual, and headers,
+	// metrics and the access log are as for any answer), every other is
+	// handed on to a goroutine and goes through the whole middleware
+	// chain. Middleware before the one that answers does not run for what
+	// it answers. Default nil.
+	InlineAnswer func(ctx *fasthttp.RequestCtx) bool
 }
 
 // RateLimitConfig is a token bucket: RequestsPerSecond refill, BurstSize capacity.

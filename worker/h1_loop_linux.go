@@ -501,7 +501,12 @@ func (l *eventLoop) request(c *loopConn, in []byte) (int, verdict) {
 	}
 	hs := d.lookup(ctx.Host())
 	if !hs.inline {
-		return 0, handOn // before anything is counted: the goroutine serves it whole
+		// A host that is not inline may still answer some requests
+		// without blocking (a cache hit: HostConfig.InlineAnswer).
+		if hs.answer == nil || !hs.serveAnswer(ctx) {
+			return 0, handOn // before anything is counted: the goroutine serves it whole
+		}
+		return end, l.respond(c, ctx)
 	}
 	hs.serve(ctx)
 	return end, l.respond(c, ctx)

@@ -38,6 +38,9 @@ type hostState struct {
 	streamBody   bool // HostConfig.StreamRequestBody
 	discardBody  bool // HostConfig.DiscardRequestBody, or nothing of the host reads bodies
 	inline       bool // HostConfig.Inline: the event loop may serve it
+	// answer is HostConfig.InlineAnswer: what the event loop may answer
+	// of a host that is not inline.
+	answer func(*fasthttp.RequestCtx) bool
 }
 
 type headerKV struct{ k, v string }
@@ -59,9 +62,19 @@ func (d *dispatch) lookup(host []byte) *hostState {
 
 // serve is the whole per-request path after the host is known: limits,
 // middleware and handler, security headers, metrics and the access log.
-func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
+func (h *hostState) serve(ctx *fasthttp.RequestCtx) { h.serveWith(ctx, false) }
+
+// serveAnswer serves ctx with the host's InlineAnswer in place of its
+// middleware and handler, if that answers it; false when it did not, and
+// nothing was counted.
+func (h *hostState) serveAnswer(ctx *fasthttp.RequestCtx) bool { return h.serveWith(ctx, true) }
+
+func (h *hostState) serveWith(ctx *fasthttp.RequestCtx, answer bool) bool {
 	if h.real != nil {
 		h.real.apply(ctx) // the client behind trusted proxies, for all that follows
+	}
+	if answer && !h.answer(ctx) {
+		return false
 	}
 	c := h.cell
 	c.begin()
@@ -69,7 +82,10 @@ func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
 	if h.access != nil {
 		h.access.requestID(ctx)
 	}
-	if h.admit(ctx, clock.start) {
+	switch admitted := h.admit(ctx, clock.start); {
+	case admitted && answer:
+		h.setHeaders(ctx)
+	case admitted:
 		h.run(ctx)
 	}
 	up, proxied := takeUpstreamTime(ctx)
@@ -89,6 +105,7 @@ func (h *hostState) serve(ctx *fasthttp.RequestCtx) {
 	if h.access != nil {
 		h.access.log(ctx, &accessEntry{status: status, out: out, took: d, upstream: up, proxied: proxied, host: h.name, tenant: h.tenant})
 	}
+	return true
 }
 
 // admit applies the host's limits, then the tenant's; a refusal answers 429.
@@ -132,6 +149,11 @@ func (h *hostState) run(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	h.handler(ctx)
+	h.setHeaders(ctx)
+}
+
+// setHeaders sets the host's headers the answer does not have.
+func (h *hostState) setHeaders(ctx *fasthttp.RequestCtx) {
 	for _, kv := range h.headers {
 		if len(ctx.Response.Header.Peek(kv.k)) == 0 {
 			ctx.Response.Header.Set(kv.k, kv.v)

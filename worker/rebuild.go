@@ -59,7 +59,7 @@ func (m *serverManager) buildDispatchLocked(b *binding) {
 				hs := m.hostStateLocked(s, name)
 				hs.real = b.real
 				d.hosts.set(name, hs)
-				d.inline = d.inline || hs.inline
+				d.inline = d.inline || hs.inline || hs.answer != nil
 			}
 		}
 	}
@@ -69,7 +69,7 @@ func (m *serverManager) buildDispatchLocked(b *binding) {
 			hs := m.hostStateLocked(primary, name)
 			hs.real = b.real
 			d.hosts.set(name, hs)
-			d.inline = d.inline || hs.inline
+			d.inline = d.inline || hs.inline || hs.answer != nil
 		}
 	}
 	d.def = m.defaultStateLocked(primary)
@@ -119,6 +119,7 @@ func (m *serverManager) hostStateLocked(s *server, name string) *hostState {
 		hs.fallback = cfg.Fallback
 		hs.streamBody = cfg.StreamRequestBody
 		hs.inline = cfg.Inline
+		hs.answer = cfg.InlineAnswer
 		mw = cfg.Middleware
 		if cfg.RateLimits.active() {
 			hs.hostLim, hs.hostKeyed = m.limitersLocked(LimiterKey{ScopeHost, name}, *cfg.RateLimits)

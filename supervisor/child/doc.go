@@ -30,6 +30,8 @@
 //	limits.go   limiters and counters in the shared region
 //	cluster.go  a cluster-scoped limit's limiter: leased tokens, or the
 //	            machine's share or nothing while Redis is away
+//	cache.go    the response cache memory at the worker's end; a
+//	            cache.Cache in front of each cached host, kept across pushes
 //	logs.go     the worker's logger
 //	profile.go  an optional CPU profile (wire.EnvCPUProfile)
 package child

@@ -19,6 +19,8 @@ type roots struct {
 	open map[string]*os.Root
 	// proxies are the proxy hosts' proxies (proxies.go).
 	proxies proxySet
+	// caches are the cached hosts' response caches (cache.go).
+	caches cacheSet
 	// acme answers HTTP-01 for the hosts that may have ACME certificates;
 	// nil without a TLS listener.
 	acme *acmeCerts
@@ -70,6 +72,7 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 			r.closeUnused(used, true)
 			return nil, nil, fmt.Errorf("child: host %s: proxy: %w", h.Hostname, err)
 		}
+		r.caches.attach(cfg, &hc, &h)
 		if r.acme != nil && r.acme.names.Load().allowed(h.Hostname) {
 			hc.Middleware = append([]worker.MiddlewareFunc{r.acme.httpChallenge}, hc.Middleware...)
 		}
@@ -84,6 +87,7 @@ func (r *roots) hostConfigs(cfg *config.Config) ([]worker.HostConfig, []worker.T
 		tenants = append(tenants, tc)
 	}
 	r.proxies.sweep(cfg)
+	r.caches.sweep(cfg)
 	r.closeUnused(used, false)
 	r.open = used
 	return hosts, tenants, nil

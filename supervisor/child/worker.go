@@ -102,6 +102,10 @@ func (w *childWorker) run(masterPID int) error {
 			if err := w.openShared(s.FD); err != nil {
 				return err
 			}
+		case wire.FDCache:
+			if err := w.roots.caches.open(s.FD); err != nil {
+				return err
+			}
 		case wire.FDTCP:
 			ln, err := netutil.FileListener(uintptr(s.FD), s.Addr)
 			if err != nil {
@@ -117,6 +121,8 @@ func (w *childWorker) run(masterPID int) error {
 	if w.conn == nil {
 		return errors.New("child: no control channel")
 	}
+	defer w.roots.caches.close() // after the servers stopped: revalidations in flight
+
 	r := bufio.NewReader(w.conn)
 
 	// Exit with the master: SIGTERM stops at once, and so does a parent change.
@@ -218,6 +224,7 @@ func (w *childWorker) start(cfg *config.Config, listeners []listenerSpec) error 
 	w.log = w.log.Level(cfg.Log.ZerologLevel())
 	w.sm.SetLogger(w.log)
 	w.roots.proxies.log = w.log
+	w.roots.caches.log = w.log
 	var access io.Writer
 	switch cfg.Log.AccessLog {
 	case "":

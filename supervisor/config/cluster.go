@@ -24,14 +24,20 @@ const DefaultClusterLeaseWindow = 100 * time.Millisecond
 // shares of it into the machine's shared memory, where the workers spend
 // them (package supervisor/cluster); limits of the default scope,
 // "machine", stay per machine.
+//
+// Cache purges use it too: with Redis set, each purge of the admin API is
+// published to the other machines, which apply it (the master's
+// cachepurge.go).
 type Cluster struct {
 	// Redis (redis) is the Redis server's URL: redis://[user:pass@]host:port/db,
 	// rediss:// for TLS, or unix:///path/to/socket. Default "": no cluster.
 	Redis string
 	// Machines (machines) is how many machines are expected to share the
 	// cluster's limits, 1 to 1024: with Redis away, a limit whose
-	// on_cluster_failure is "local" admits its limit ÷ Machines on each.
-	// Default DefaultClusterMachines.
+	// on_cluster_failure is "local" admits its limit ÷ Machines on each;
+	// after an outage, queued cache purges are published once Machines
+	// masters are subscribed again (or after 2 s). Default
+	// DefaultClusterMachines.
 	Machines int
 	// Timeout (timeout) bounds each Redis call; past it Redis counts as
 	// away for that call. Default DefaultClusterTimeout.

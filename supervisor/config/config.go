@@ -401,6 +401,11 @@ type Host struct {
 	TLSAuto bool
 	// Proxy forwards the host's requests to upstream servers. Default nil.
 	Proxy *Proxy
+	// Cache (cache, a table) keeps the host's proxied or generated (respond)
+	// answers in memory shared by the machine's workers (see Cache); not
+	// with Root, whose files are served from memory already. Default nil:
+	// no cache.
+	Cache *Cache
 }
 
 // Tenant groups hosts under one ID and one shared budget.
@@ -415,6 +420,11 @@ type Tenant struct {
 	// RateLimit is one budget for all the tenant's hosts together. Default
 	// nil: unlimited.
 	RateLimit *RateLimit
+	// CacheQuota (cache_quota, a size like "64MB") caps the cache memory
+	// of all the tenant's cached hosts together; past it the tenant's
+	// oldest entries are evicted, and no other tenant's. Default 0: the
+	// sum of its hosts' cache.max_size.
+	CacheQuota int64
 }
 
 // RateLimit is a GCRA limit: RequestsPerSecond on average, Burst at once.

@@ -30,14 +30,22 @@ type Change struct {
 	// anew, and a new generation of workers reads certificates from the
 	// new storage.
 	ACME bool
+	// Cache: the size of some tenant's cache memory differs (Config.CacheSizes:
+	// a host's cache.max_size, a tenant's cache_quota, a cached host or
+	// tenant added or removed). The cache memory is laid out per
+	// generation, so this needs a new one, which starts with an empty
+	// cache; a change of cache.ttl alone is pushed in place.
+	Cache bool
 }
 
 // NewGeneration reports whether the change needs a new generation of
 // workers rather than a push in place.
-func (c Change) NewGeneration() bool { return c.Listeners || c.Workers || c.Log || c.ACME }
+func (c Change) NewGeneration() bool { return c.Listeners || c.Workers || c.Log || c.ACME || c.Cache }
 
 // Any reports whether anything changed.
-func (c Change) Any() bool { return c.Listeners || c.Workers || c.Hosts || c.Log || c.Master || c.ACME }
+func (c Change) Any() bool {
+	return c.Listeners || c.Workers || c.Hosts || c.Log || c.Master || c.ACME || c.Cache
+}
 
 // Diff compares the config in use with a newly loaded one. It compares
 // the configs only: a certificate renewed under the same file name is not
@@ -51,6 +59,7 @@ func Diff(old, new *Config) Change {
 		Hosts:     !reflect.DeepEqual(old.Hosts, new.Hosts) || !reflect.DeepEqual(old.Tenants, new.Tenants),
 		Log:       old.Log != new.Log,
 		ACME:      !reflect.DeepEqual(old.ACME, new.ACME),
+		Cache:     !reflect.DeepEqual(old.CacheSizes(), new.CacheSizes()),
 		Master: !reflect.DeepEqual(old.Admin, new.Admin) || old.Cluster != new.Cluster || o.ControlSocket != n.ControlSocket ||
 			o.PIDFile != n.PIDFile || o.ShutdownTimeout != n.ShutdownTimeout ||
 			o.StopSignalGraceful != n.StopSignalGraceful || o.StopSignalGracefulSet != n.StopSignalGracefulSet,

@@ -385,6 +385,12 @@ func (d *decoder) host(t *table) Host {
 	if pt, ok := t.sub("proxy"); ok {
 		h.Proxy = d.proxy(pt)
 	}
+	if ct, ok := t.sub("cache"); ok {
+		if h.Root != "" {
+			t.errorf("cache", ErrConflict, "applies to proxy and respond hosts, not with root")
+		}
+		h.Cache = d.cache(ct)
+	}
 	var serves []string
 	if h.Root != "" {
 		serves = append(serves, "root")
@@ -562,6 +568,9 @@ func (d *decoder) tenant(t *table) Tenant {
 	}
 	if rt, ok := t.sub("rate_limit"); ok {
 		tn.RateLimit = d.rateLimit(rt)
+	}
+	if v, ok := t.byteSize("cache_quota", MinCacheSize, MaxCacheSize); ok {
+		tn.CacheQuota = v
 	}
 	t.finish()
 	return tn

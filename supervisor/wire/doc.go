@@ -22,4 +22,5 @@
 //	layout.go    the shared region: header, Layout, directory records
 //	cluster.go   a cluster-scoped limit's bucket line: leased tokens, the
 //	             mode the master sets, the machine's share with Redis away
+//	cache.go     the response cache's region: FDCache, EnvCache, CacheLayout
 package wire
