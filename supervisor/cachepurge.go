@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/rockstar-dev/rockstar/supervisor/cluster"
 	"github.com/rockstar-dev/rockstar/supervisor/config"
 )
 
@@ -53,18 +54,6 @@ type CachePurge struct {
 	Origin string `json:"origin,omitempty"`
 }
 
-// newRedisClient is the client of [cluster] redis, every call bounded by
-// its timeout.
-func newRedisClient(c config.Cluster) (*redis.Client, error) {
-	opt, err := redis.ParseURL(c.Redis)
-	if err != nil {
-		return nil, err
-	}
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = c.Timeout, c.Timeout, c.Timeout
-	opt.MaxRetries = -1 // the callers retry, on their own schedule
-	return redis.NewClient(opt), nil
-}
-
 // purgeBus is the master's link to the other machines' caches.
 type purgeBus struct {
 	log     zerolog.Logger
@@ -94,7 +83,7 @@ func startPurgeBus(c config.Cluster, log zerolog.Logger, apply func(CachePurge) 
 	if !c.Enabled() {
 		return nil, nil
 	}
-	client, err := newRedisClient(c)
+	client, err := cluster.NewRedis(c) // the cluster limits' settings: bounded, no retries
 	if err != nil {
 		return nil, err
 	}
