@@ -291,15 +291,8 @@ func (rc reqClock) took() time.Duration {
 // static file (fasthttp hands its body over as an io.LimitedReader of it)
 // goes to a TCP socket with sendfile at its own offset (sendFile).
 func readFrom(c net.Conn, r io.Reader) (int64, error) {
-	if lr, ok := r.(*io.LimitedReader); ok {
-		if k, ok := lr.R.(*keptFile); ok {
-			if tc, ok := c.(*net.TCPConn); ok {
-				if n, sent, err := sendFile(tc, k, min(lr.N, k.of.info.Size()-k.off)); sent {
-					lr.N -= n
-					return n, err
-				}
-			}
-		}
+	if n, sent, err := sendKept(c, r); sent {
+		return n, err
 	}
 	if rf, ok := c.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)

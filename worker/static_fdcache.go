@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -159,4 +160,22 @@ func (k *keptFile) Close() error {
 		k.of.release()
 	}
 	return nil
+}
+
+// sendKept sends r to c with sendFile when r is a kept file's body as
+// fasthttp hands it to ReadFrom (an io.LimitedReader of it) and c a TCP
+// socket; sent is false, and nothing sent, otherwise.
+func sendKept(c net.Conn, r io.Reader) (n int64, sent bool, err error) {
+	lr, ok := r.(*io.LimitedReader)
+	if !ok {
+		return 0, false, nil
+	}
+	k, ok := lr.R.(*keptFile)
+	tc, isTCP := c.(*net.TCPConn)
+	if !ok || !isTCP {
+		return 0, false, nil
+	}
+	n, sent, err = sendFile(tc, k, min(lr.N, k.of.info.Size()-k.off))
+	lr.N -= n
+	return n, sent, err
 }

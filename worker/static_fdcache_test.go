@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -225,5 +227,68 @@ func TestKeptFileReadSeek(t *testing.T) {
 	}
 	if _, err := a.(io.Seeker).Seek(-1, io.SeekStart); err == nil {
 		t.Error("a seek before the start succeeded")
+	}
+}
+
+// On Linux a kept file's body goes to a TCP socket by sendfile from the
+// handle's own offset, and the limit fasthttp set is spent; to anything
+// else it is not sent that way.
+func TestSendKept(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("sendfile at an offset is Linux's")
+	}
+	dir := t.TempDir()
+	want := bigFile(smallFileMax+4096, 7)
+	if err := os.WriteFile(filepath.Join(dir, "f"), want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fsys := os.DirFS(dir)
+	info, _ := fs.Stat(fsys, "f")
+	f, err := newFDCache().open(fsys, "f", info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	k := f.(*keptFile)
+	k.off = 100
+
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if _, sent, _ := sendKept(a, &io.LimitedReader{R: k, N: 10}); sent {
+		t.Fatal("sent by sendfile to a net.Pipe")
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		body, _ := io.ReadAll(c)
+		got <- body
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr := &io.LimitedReader{R: k, N: int64(len(want))} // more than is left
+	n, sent, err := sendKept(c, lr)
+	c.Close()
+	if !sent || err != nil {
+		t.Fatalf("sendKept to TCP: sent %v, %v", sent, err)
+	}
+	if rest := want[100:]; n != int64(len(rest)) || !bytes.Equal(<-got, rest) {
+		t.Fatalf("sent %d bytes, want the %d from offset 100", n, len(rest))
+	}
+	if k.off != int64(len(want)) || lr.N != 100 {
+		t.Errorf("after: offset %d, limit left %d; want %d and 100", k.off, lr.N, len(want))
 	}
 }
