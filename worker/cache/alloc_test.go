@@ -5,12 +5,7 @@
 
 package cache
 
-import (
-	"net"
-	"testing"
-
-	"github.com/valyala/fasthttp"
-)
+import "testing"
 
 // A hit allocates nothing: the key, the entry's copy and the response are
 // reused buffers.
@@ -18,16 +13,11 @@ func TestCacheHitAllocs(t *testing.T) {
 	c, _ := newTestCache(t, "t")
 	o := &origin{headers: map[string]string{"Cache-Control": "max-age=60", "X-A": "b"}}
 	h := c.Wrap(o.handle)
-	var req fasthttp.Request
-	req.Header.SetMethod("GET")
-	req.Header.SetHost("h.test")
-	req.SetRequestURI("/page?x=1")
-	var ctx fasthttp.RequestCtx
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
-	h(&ctx) // the miss that fills it
+	ctx := newCtx("GET", "h.test", "/page?x=1")
+	h(ctx) // the miss that fills it
 	run := func() {
 		ctx.Response.Reset()
-		h(&ctx)
+		h(ctx)
 	}
 	run()
 	if got := string(ctx.Response.Header.Peek("X-Cache")); got != Hit {
@@ -42,17 +32,12 @@ func BenchmarkCacheHit(b *testing.B) {
 	c, _ := newTestCache(b, "t")
 	o := &origin{headers: map[string]string{"Cache-Control": "max-age=60"}}
 	h := c.Wrap(o.handle)
-	var req fasthttp.Request
-	req.Header.SetMethod("GET")
-	req.Header.SetHost("h.test")
-	req.SetRequestURI("/page")
-	var ctx fasthttp.RequestCtx
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
-	h(&ctx)
+	ctx := newCtx("GET", "h.test", "/page")
+	h(ctx)
 	b.ReportAllocs()
 	for b.Loop() {
 		ctx.Response.Reset()
-		h(&ctx)
+		h(ctx)
 	}
 }
 
@@ -60,14 +45,9 @@ func BenchmarkCacheHit(b *testing.B) {
 func TestCacheAnswerAllocs(t *testing.T) {
 	c, _ := newTestCache(t, "t")
 	h := c.Wrap((&origin{}).handle)
-	var req fasthttp.Request
-	req.Header.SetMethod("GET")
-	req.Header.SetHost("h.test")
-	req.SetRequestURI("/a")
-	var ctx fasthttp.RequestCtx
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
-	h(&ctx)
-	if n := testing.AllocsPerRun(1000, func() { ctx.Response.Reset(); c.Answer(&ctx) }); n != 0 {
+	ctx := newCtx("GET", "h.test", "/a")
+	h(ctx)
+	if n := testing.AllocsPerRun(1000, func() { ctx.Response.Reset(); c.Answer(ctx) }); n != 0 {
 		t.Fatalf("Answer allocates %v times", n)
 	}
 }

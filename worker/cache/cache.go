@@ -197,23 +197,35 @@ func (c *Cache) Wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 // a worker's event loop may call it (worker.HostConfig.InlineAnswer). On
 // false ctx.Response is as it was.
 func (c *Cache) Answer(ctx *fasthttp.RequestCtx) bool {
-	if !ctx.IsGet() && !ctx.IsHead() || len(ctx.Request.Header.Peek("Authorization")) > 0 {
+	if bypass(ctx) {
 		return false
 	}
 	s := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(s)
 	s.key = AppendKey(s.key[:0], c.cfg.Tenant, ctx.Host(), ctx.RequestURI())
-	now := c.cfg.Now()
-	if c.lookup(ctx, s) && now < s.e.Fresh && c.answer(ctx, &s.e, now, Hit) {
+	if _, hit := c.hit(ctx, s, c.cfg.Now()); hit {
 		c.store.Count(true)
 		return true
 	}
 	return false
 }
 
+// bypass reports whether a request is not the cache's: neither GET nor
+// HEAD, or with credentials.
+func bypass(ctx *fasthttp.RequestCtx) bool {
+	return !ctx.IsGet() && !ctx.IsHead() || len(ctx.Request.Header.Peek("Authorization")) > 0
+}
+
+// hit looks s.key up and answers ctx with the entry if it is fresh at
+// now: found says whether there was an entry, hit whether it answered.
+func (c *Cache) hit(ctx *fasthttp.RequestCtx, s *scratch, now int64) (found, hit bool) {
+	found = c.lookup(ctx, s)
+	return found, found && now < s.e.Fresh && c.answer(ctx, &s.e, now, Hit)
+}
+
 func (c *Cache) serve(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler) {
-	head := ctx.IsHead()
-	if !ctx.IsGet() && !head || len(ctx.Request.Header.Peek("Authorization")) > 0 {
+	head := ctx.IsHead() // as asked: the handler may change the request
+	if bypass(ctx) {
 		next(ctx)
 		ctx.Response.Header.Set("X-Cache", Bypass)
 		return
@@ -222,8 +234,8 @@ func (c *Cache) serve(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler) {
 	defer scratchPool.Put(s)
 	s.key = AppendKey(s.key[:0], c.cfg.Tenant, ctx.Host(), ctx.RequestURI())
 	now := c.cfg.Now()
-	found := c.lookup(ctx, s)
-	if found && now < s.e.Fresh && c.answer(ctx, &s.e, now, Hit) {
+	found, hit := c.hit(ctx, s, now)
+	if hit {
 		c.store.Count(true)
 		return
 	}
@@ -244,8 +256,7 @@ func (c *Cache) serve(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler) {
 		t.Stop()
 		c.waiters.Add(-1)
 		now = c.cfg.Now()
-		found = c.lookup(ctx, s)
-		if found && now < s.e.Fresh && c.answer(ctx, &s.e, now, Hit) {
+		if found, hit = c.hit(ctx, s, now); hit {
 			return
 		}
 	} else {
@@ -285,7 +296,7 @@ func (c *Cache) awaitOther(ctx *fasthttp.RequestCtx, s *scratch) bool {
 	for {
 		time.Sleep(pollEvery)
 		now := c.cfg.Now()
-		if c.lookup(ctx, s) && now < s.e.Fresh && c.answer(ctx, &s.e, now, Hit) {
+		if _, hit := c.hit(ctx, s, now); hit {
 			return true
 		}
 		if now >= deadline || !c.store.Fetching(s.key, now) {

@@ -56,8 +56,8 @@ type answer struct {
 	header *fasthttp.ResponseHeader
 }
 
-func do(h fasthttp.RequestHandler, method, host, uri string, hdr ...string) answer {
-	var ctx fasthttp.RequestCtx
+// newCtx is a request from 127.0.0.1, headers given as name, value pairs.
+func newCtx(method, host, uri string, hdr ...string) *fasthttp.RequestCtx {
 	var req fasthttp.Request
 	req.Header.SetMethod(method)
 	req.Header.SetHost(host)
@@ -65,8 +65,14 @@ func do(h fasthttp.RequestHandler, method, host, uri string, hdr ...string) answ
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	ctx := new(fasthttp.RequestCtx)
 	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
-	h(&ctx)
+	return ctx
+}
+
+func do(h fasthttp.RequestHandler, method, host, uri string, hdr ...string) answer {
+	ctx := newCtx(method, host, uri, hdr...)
+	h(ctx)
 	a := answer{status: ctx.Response.StatusCode(), body: string(ctx.Response.Body()), xcache: string(ctx.Response.Header.Peek("X-Cache"))}
 	a.header = new(fasthttp.ResponseHeader)
 	ctx.Response.Header.CopyTo(a.header)
@@ -249,23 +255,18 @@ func TestCacheAnswer(t *testing.T) {
 	c, clk := newTestCache(t, "t")
 	o := &origin{headers: map[string]string{"Cache-Control": "max-age=5"}}
 	h := c.Wrap(o.handle)
-	var req fasthttp.Request
-	req.Header.SetMethod("GET")
-	req.Header.SetHost("h.test")
-	req.SetRequestURI("/a")
-	var ctx fasthttp.RequestCtx
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
-	if c.Answer(&ctx) || ctx.Response.StatusCode() != 200 || len(ctx.Response.Body()) != 0 {
+	ctx := newCtx("GET", "h.test", "/a")
+	if c.Answer(ctx) || ctx.Response.StatusCode() != 200 || len(ctx.Response.Body()) != 0 {
 		t.Fatal("Answer answered a miss")
 	}
-	h(&ctx)
+	h(ctx)
 	ctx.Response.Reset()
-	if !c.Answer(&ctx) || string(ctx.Response.Header.Peek("X-Cache")) != Hit || string(ctx.Response.Body()) != "body 1 for /a" {
+	if !c.Answer(ctx) || string(ctx.Response.Header.Peek("X-Cache")) != Hit || string(ctx.Response.Body()) != "body 1 for /a" {
 		t.Fatalf("Answer of a fresh entry: %q", ctx.Response.Body())
 	}
 	clk.add(6 * time.Second)
 	ctx.Response.Reset()
-	if c.Answer(&ctx) {
+	if c.Answer(ctx) {
 		t.Fatal("Answer answered a stale entry")
 	}
 	if o.calls.Load() != 1 {
