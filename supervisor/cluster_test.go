@@ -32,7 +32,8 @@ func clusterConfig(redisURL, policy string) string {
 // clusterConfigWith is clusterConfig with more [cluster] lines and the
 // rest of the tenant's rate_limit table (limit, after its burst).
 func clusterConfigWith(redisURL, clusterExtra, limit string) string {
-	return configHead(2, "info", "") + fmt.Sprintf(`
+	tenantLimit := fmt.Sprintf("{ requests_per_second = %v, burst = %d%s }", clusterRate, clusterBurst, limit)
+	return limitConfig(2, "", tenantLimit) + fmt.Sprintf(`
 [cluster]
 redis = %q
 machines = 2
@@ -42,23 +43,7 @@ machines = 2
 # leases. A dead Redis (killed) refuses at once whatever the timeout.
 timeout = "1s"
 %s
-
-[[server]]
-listen = "127.0.0.1:0"
-
-[[host]]
-hostname = "a.test"
-respond = "a"
-
-[[host]]
-hostname = "b.test"
-respond = "b"
-
-[[tenant]]
-id = "demo"
-hosts = ["a.test", "b.test"]
-rate_limit = { requests_per_second = %v, burst = %d%s }
-`, redisURL, clusterExtra, clusterRate, clusterBurst, limit)
+`, redisURL, clusterExtra)
 }
 
 // startMachines starts n masters of clusterConfig.
